@@ -1,0 +1,19 @@
+"""Every `web.AppKey` stored on the application, in one place."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import asyncpg
+from aiohttp import web
+from redis.asyncio import Redis
+
+from happening_engine.config import Settings
+
+if TYPE_CHECKING:
+    from happening_engine.client import EngineClient
+
+SETTINGS = web.AppKey("settings", Settings)
+POOL = web.AppKey("pool", asyncpg.Pool)
+REDIS = web.AppKey("redis", Redis)
+ENGINE = web.AppKey("engine", "EngineClient")
+AUTH = web.AppKey("auth", object)  # api.auth.TokenVerifier

@@ -1,0 +1,1 @@
+"""Happening: a multi-tenant event booking engine built for flash-sale bursts."""

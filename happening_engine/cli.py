@@ -1,0 +1,108 @@
+"""The `happening` command: migrate, serve, api, engine, worker, dev-issuer, check-invariants.
+
+This is the only module that reads `os.environ`.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import sys
+from collections.abc import Sequence
+
+import structlog
+from aiohttp import web
+
+from .config import Settings
+from .logs import configure_logging
+
+log = structlog.get_logger(__name__)
+
+
+async def _run_sites(apps: Sequence[tuple[web.Application, str, int]]) -> None:
+    """Serve each app on its host:port until SIGINT/SIGTERM, then shut down cleanly."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    runners = []
+    try:
+        for app, host, port in apps:
+            runner = web.AppRunner(app, access_log=None, handle_signals=False)
+            await runner.setup()
+            runners.append(runner)
+            await web.TCPSite(runner, host, port).start()
+            log.info("listening", url=f"http://{host}:{port}")
+        await stop.wait()
+        log.info("stopping")
+    finally:
+        for runner in reversed(runners):
+            await runner.cleanup()
+
+
+def _serve(settings: Settings, parts: frozenset[str], with_dev_issuer: bool) -> None:
+    from api import dev_issuer
+    from api.app import create_app
+
+    apps = []
+    if with_dev_issuer and settings.oidc.issuer is None:
+        issuer = dev_issuer.from_settings(settings.oidc)
+        apps.append((issuer.app(), settings.oidc.dev_host, settings.oidc.dev_port))
+    apps.append((create_app(settings, parts), settings.http.host, settings.http.port))
+    _run(_run_sites(apps))
+
+
+def _run(coro: object) -> None:
+    try:
+        import uvloop
+        uvloop.run(coro)  # type: ignore[arg-type]
+    except ImportError:
+        asyncio.run(coro)  # type: ignore[arg-type]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="happening", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("migrate", help="apply pending SQL migrations")
+    sub.add_parser("serve", help="API, engine, outbox relay, worker, lifecycle (and dev issuer) in one process")
+    sub.add_parser("api", help="the HTTP API alone (engine reached over RabbitMQ)")
+    engine = sub.add_parser("engine", help="one engine shard: actors, outbox relay, lifecycle")
+    engine.add_argument("--shard", type=int, default=0)
+    engine.add_argument("--shards", type=int, default=1)
+    sub.add_parser("worker", help="the notification worker")
+    sub.add_parser("dev-issuer", help="the Keycloak-compatible dev token issuer")
+    check = sub.add_parser("check-invariants", help="verify CONTRACT.md section 4 invariants")
+    check.add_argument("--event", help="only this event id")
+    args = parser.parse_args(argv)
+
+    settings = Settings.from_env(os.environ)
+    configure_logging(settings.log_format)
+
+    if args.command == "migrate":
+        from .db import migrate
+        applied = asyncio.run(migrate(settings.database.url))
+        print(f"applied {len(applied)} migration(s): {', '.join(applied) or 'none pending'}")
+    elif args.command == "serve":
+        _serve(settings, frozenset({"api", "engine", "relay", "worker", "lifecycle"}), with_dev_issuer=True)
+    elif args.command == "api":
+        _serve(settings, frozenset({"api"}), with_dev_issuer=False)
+    elif args.command == "engine":
+        import dataclasses
+        engine_settings = dataclasses.replace(settings.engine, shard=args.shard, shards=args.shards)
+        settings = dataclasses.replace(settings, engine=engine_settings)
+        _serve(settings, frozenset({"engine", "relay", "lifecycle"}), with_dev_issuer=False)
+    elif args.command == "worker":
+        _serve(settings, frozenset({"worker"}), with_dev_issuer=False)
+    elif args.command == "dev-issuer":
+        from api import dev_issuer
+        issuer = dev_issuer.from_settings(settings.oidc)
+        _run(_run_sites([(issuer.app(), settings.oidc.dev_host, settings.oidc.dev_port)]))
+    elif args.command == "check-invariants":
+        from .invariants import check_main
+        return asyncio.run(check_main(settings, args.event))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,123 @@
+"""Settings: one frozen dataclass per dependency, built from the environment in one place.
+
+Only entry points call `Settings.from_env()`; everything else receives the settings it needs.
+"""
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class DatabaseSettings:
+    url: str = "postgresql://postgres@127.0.0.1:5432/happening"
+    min_size: int = 0  # 0: the app starts (and /readyz can say why) even while PostgreSQL is down
+    max_size: int = 10
+
+
+@dataclass(frozen=True)
+class RedisSettings:
+    url: str = "redis://127.0.0.1:6379/0"
+    prefix: str = ""  # prepended to every key, so test runs never collide
+
+
+@dataclass(frozen=True)
+class AmqpSettings:
+    url: str = "amqp://guest:guest@127.0.0.1:5672/"
+    prefix: str = "happening"  # prepended to every exchange and queue name
+
+
+@dataclass(frozen=True)
+class OidcSettings:
+    issuer: str | None = None  # None: use the bundled dev issuer
+    audience: str = "happening-api"
+    client_id: str = "happening-api"
+    internal_url: str | None = None  # where this service reaches the issuer, if not at `issuer`
+    dev_host: str = "127.0.0.1"
+    dev_port: int = 8081
+    dev_key_file: str | None = None
+
+    @property
+    def dev_issuer_url(self) -> str:
+        return f"http://{self.dev_host}:{self.dev_port}/realms/happening"
+
+    @property
+    def effective_issuer(self) -> str:
+        return self.issuer or self.dev_issuer_url
+
+    @property
+    def fetch_base(self) -> str:
+        """Base URL to fetch discovery and JWKS from (inside Docker it differs from `iss`)."""
+        return (self.internal_url or self.effective_issuer).rstrip("/")
+
+
+@dataclass(frozen=True)
+class HttpSettings:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    max_body_bytes: int = 64 * 1024
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    shard: int = 0
+    shards: int = 1
+    batch_max: int = 256  # commands one actor decides and commits together
+    idle_seconds: float = 60.0  # an actor with an empty mailbox this long retires
+    lock_ttl_seconds: int = 10  # TTL of the booking:{event}:{user} duplicate lock
+    lifecycle_interval: float = 1.0
+
+
+@dataclass(frozen=True)
+class NotifySettings:
+    smtp_url: str | None = None  # smtp://user:pass@host:port
+    smtp_from: str = "Happening <no-reply@happening.local>"
+    sms_url: str | None = None
+    sms_token: str | None = None
+    push_url: str | None = None
+    push_token: str | None = None
+    max_attempts: int = 5
+    retry_base_seconds: float = 2.0
+    prefetch: int = 50
+
+
+@dataclass(frozen=True)
+class Settings:
+    database: DatabaseSettings = field(default_factory=DatabaseSettings)
+    redis: RedisSettings = field(default_factory=RedisSettings)
+    amqp: AmqpSettings = field(default_factory=AmqpSettings)
+    oidc: OidcSettings = field(default_factory=OidcSettings)
+    http: HttpSettings = field(default_factory=HttpSettings)
+    engine: EngineSettings = field(default_factory=EngineSettings)
+    notify: NotifySettings = field(default_factory=NotifySettings)
+    log_format: str = "auto"  # auto (console on a TTY, JSON otherwise), json, console
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Settings:
+        """Build settings from HAPPENING_* variables; unset ones keep the local defaults."""
+
+        def get(name: str) -> str | None:
+            value = env.get(f"HAPPENING_{name}")
+            return value if value not in (None, "") else None
+
+        def build(klass: type, prefix: str) -> object:
+            kwargs = {}
+            for f in dataclasses.fields(klass):
+                raw = get(f"{prefix}{f.name.upper()}")
+                if raw is None:
+                    continue
+                kind = type(f.default) if f.default is not None else str
+                kwargs[f.name] = kind(raw) if kind in (int, float) else raw
+            return klass(**kwargs)
+
+        return cls(
+            database=build(DatabaseSettings, "DATABASE_"),  # type: ignore[arg-type]
+            redis=build(RedisSettings, "REDIS_"),  # type: ignore[arg-type]
+            amqp=build(AmqpSettings, "AMQP_"),  # type: ignore[arg-type]
+            oidc=build(OidcSettings, "OIDC_"),  # type: ignore[arg-type]
+            http=build(HttpSettings, "HTTP_"),  # type: ignore[arg-type]
+            engine=build(EngineSettings, "ENGINE_"),  # type: ignore[arg-type]
+            notify=build(NotifySettings, "NOTIFY_"),  # type: ignore[arg-type]
+            log_format=get("LOG_FORMAT") or "auto",
+        )

@@ -1,0 +1,47 @@
+"""Every Redis key, exchange and queue name in one place.
+
+Event keys carry a Redis Cluster hash tag (`{<event id>}`) so that every Lua script touches one slot.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from uuid import UUID
+
+ROOT = Path(__file__).resolve().parent.parent
+LUA_DIR = ROOT / "lua"
+SQL_DIR = ROOT / "sql"
+
+# advisory lock key held while migrations run ("happenin" in ASCII)
+MIGRATION_LOCK_ID = 0x68617070656E696E
+
+NOTIFICATIONS_EXCHANGE = "notifications"
+NOTIFICATIONS_QUEUE = "notifications"
+NOTIFICATIONS_RETRY_EXCHANGE = "notifications.retry"
+NOTIFICATIONS_DEAD_EXCHANGE = "notifications.dead"
+NOTIFICATIONS_DEAD_QUEUE = "notifications.dead"
+ENGINE_COMMANDS_EXCHANGE = "engine.commands"
+OUTBOX_CHANNEL = "happening_outbox"  # PostgreSQL LISTEN/NOTIFY channel
+
+SEAT_KEYS = ("slots", "waitlist", "meta", "holders")
+
+
+def event_key(prefix: str, event_id: UUID | str, name: str) -> str:
+    """`event:{<id>}:<name>`: slots (available seats), waitlist, meta (total, seq), holders."""
+    return f"{prefix}event:{{{event_id}}}:{name}"
+
+
+def event_keys(prefix: str, event_id: UUID | str) -> list[str]:
+    return [event_key(prefix, event_id, name) for name in SEAT_KEYS]
+
+
+def booking_lock_key(prefix: str, event_id: UUID | str, user_id: UUID | str) -> str:
+    """`booking:{<event id>}:<user id>`: short-lived lock against concurrent duplicates."""
+    return f"{prefix}booking:{{{event_id}}}:{user_id}"
+
+
+def amqp_name(prefix: str, name: str) -> str:
+    return f"{prefix}.{name}" if prefix else name
+
+
+def shard_queue(prefix: str, shard: int) -> str:
+    return amqp_name(prefix, f"engine.shard.{shard}")

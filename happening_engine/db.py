@@ -1,0 +1,77 @@
+"""PostgreSQL: the asyncpg pool and the migration runner.
+
+The runner is hand-written (about 40 lines) rather than a migration framework: it applies the
+numbered files of `sql/` in order, each in its own transaction, under an advisory lock so that two
+migrators starting at once end with one schema.
+"""
+from __future__ import annotations
+
+import json
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import structlog
+
+from .config import DatabaseSettings
+from .constants import MIGRATION_LOCK_ID, SQL_DIR
+
+log = structlog.get_logger(__name__)
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    for kind in ("json", "jsonb"):
+        await conn.set_type_codec(kind, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+
+
+async def create_pool(settings: DatabaseSettings, **overrides: object) -> asyncpg.Pool:
+    kwargs: dict[str, object] = {
+        "min_size": settings.min_size, "max_size": settings.max_size, "init": _init_connection,
+    }
+    kwargs.update(overrides)
+    return await asyncpg.create_pool(settings.url, **kwargs)  # type: ignore[arg-type]
+
+
+async def _connect_creating(url: str) -> asyncpg.Connection:
+    """Connect, creating the database first if it does not exist yet (a fresh machine)."""
+    try:
+        return await asyncpg.connect(url)
+    except asyncpg.InvalidCatalogNameError:
+        params = urlsplit(url)
+        name = params.path.lstrip("/")
+        admin = await asyncpg.connect(urlunsplit(params._replace(path="/postgres")))
+        try:
+            await admin.execute(f'create database "{name}"')
+            log.info("database_created", database=name)
+        except asyncpg.DuplicateDatabaseError:
+            pass  # another migrator created it first
+        finally:
+            await admin.close()
+        return await asyncpg.connect(url)
+
+
+async def migrate(url: str) -> list[str]:
+    """Apply pending migrations; returns the versions applied by this call."""
+    conn = await _connect_creating(url)
+    applied: list[str] = []
+    try:
+        await conn.execute("select pg_advisory_lock($1)", MIGRATION_LOCK_ID)
+        try:
+            await conn.execute(
+                "create table if not exists schema_migrations ("
+                " version text primary key, applied_at timestamptz not null default now())"
+            )
+            done = {r["version"] for r in await conn.fetch("select version from schema_migrations")}
+            for path in sorted(SQL_DIR.glob("[0-9]*.sql")):
+                version = path.stem
+                if version in done:
+                    continue
+                async with conn.transaction():
+                    await conn.execute(path.read_text())
+                    await conn.execute("insert into schema_migrations (version) values ($1)", version)
+                applied.append(version)
+                log.info("migration_applied", version=version)
+        finally:
+            await conn.execute("select pg_advisory_unlock($1)", MIGRATION_LOCK_ID)
+    finally:
+        await conn.close()
+    return applied

@@ -1,0 +1,52 @@
+"""Domain errors: each carries the HTTP status it maps to; one API middleware renders them."""
+from __future__ import annotations
+
+from typing import Any
+
+
+class DomainError(Exception):
+    """A refusal the caller can act on. `field` names the offending input for 422s."""
+
+    status = 400
+    title = "Bad Request"
+
+    def __init__(self, detail: str, *, field: str | None = None, **extra: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.field = field
+        self.extra = extra
+
+
+class InvalidInput(DomainError):
+    status = 422
+    title = "Unprocessable Content"
+
+
+class NotFound(DomainError):
+    status = 404
+    title = "Not Found"
+
+
+class Conflict(DomainError):
+    status = 409
+    title = "Conflict"
+
+
+class Unauthorized(DomainError):
+    status = 401
+    title = "Unauthorized"
+
+
+class Forbidden(DomainError):
+    status = 403
+    title = "Forbidden"
+
+
+class Unavailable(DomainError):
+    status = 503
+    title = "Service Unavailable"
+
+
+ERROR_TYPES: dict[str, type[DomainError]] = {
+    cls.__name__: cls for cls in (InvalidInput, NotFound, Conflict, Unauthorized, Forbidden, Unavailable)
+}

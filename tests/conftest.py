@@ -1,0 +1,118 @@
+"""Shared fixtures: a fresh database, Redis key prefix and RabbitMQ name prefix per test run,
+a running dev issuer with a token factory, the app, and the invariant checker.
+
+Every test talks to the real PostgreSQL, Redis and RabbitMQ on this machine.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import aiohttp
+import asyncpg
+import pytest
+from aiohttp import web
+from redis.asyncio import Redis
+
+from api import dev_issuer as dev_issuer_module
+from happening_engine.config import (AmqpSettings, DatabaseSettings, OidcSettings, RedisSettings,
+                                     Settings)
+from happening_engine.connections import create_redis
+from happening_engine.db import create_pool, migrate
+
+ADMIN_DSN = os.environ.get("HAPPENING_TEST_ADMIN_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
+REDIS_URL = os.environ.get("HAPPENING_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+AMQP_URL = os.environ.get("HAPPENING_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
+RUN_ID = uuid.uuid4().hex[:10]
+
+
+def _dsn_for(database: str) -> str:
+    return ADMIN_DSN.rsplit("/", 1)[0] + "/" + database
+
+
+async def create_database(name: str) -> str:
+    admin = await asyncpg.connect(ADMIN_DSN)
+    try:
+        await admin.execute(f'create database "{name}"')
+    finally:
+        await admin.close()
+    url = _dsn_for(name)
+    await migrate(url)
+    return url
+
+
+async def drop_database(name: str) -> None:
+    admin = await asyncpg.connect(ADMIN_DSN)
+    try:
+        await admin.execute(f'drop database if exists "{name}" with (force)')
+    finally:
+        await admin.close()
+
+
+@pytest.fixture(scope="session")
+async def dev_issuer() -> AsyncIterator[dev_issuer_module.DevIssuer]:
+    """The dev issuer, served on a free loopback port for the whole run."""
+    runner: web.AppRunner | None = None
+    issuer = dev_issuer_module.DevIssuer("", "happening-api", dev_issuer_module.load_or_create_key(None))
+    runner = web.AppRunner(issuer.app())
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    issuer.issuer = f"http://127.0.0.1:{port}{dev_issuer_module.REALM_PATH}"
+    yield issuer
+    await runner.cleanup()
+
+
+@pytest.fixture(scope="session")
+async def settings(dev_issuer: dev_issuer_module.DevIssuer) -> AsyncIterator[Settings]:
+    """Settings for this run: its own database, Redis key prefix and RabbitMQ name prefix."""
+    name = f"happening_test_{RUN_ID}"
+    url = await create_database(name)
+    yield Settings(
+        database=DatabaseSettings(url=url, min_size=1, max_size=20),
+        redis=RedisSettings(url=REDIS_URL, prefix=f"test:{RUN_ID}:"),
+        amqp=AmqpSettings(url=AMQP_URL, prefix=f"test.{RUN_ID}"),
+        oidc=OidcSettings(issuer=dev_issuer.issuer),
+        log_format="console",
+    )
+    await drop_database(name)
+
+
+@pytest.fixture(scope="session")
+async def pool(settings: Settings) -> AsyncIterator[asyncpg.Pool]:
+    pool = await create_pool(settings.database)
+    yield pool
+    await pool.close()
+
+
+@pytest.fixture(scope="session")
+async def redis(settings: Settings) -> AsyncIterator[Redis]:
+    client = create_redis(settings.redis)
+    yield client
+    keys = [key async for key in client.scan_iter(match=f"{settings.redis.prefix}*", count=1000)]
+    if keys:
+        await client.delete(*keys)
+    await client.aclose()
+
+
+@pytest.fixture(scope="session")
+async def token(dev_issuer: dev_issuer_module.DevIssuer) -> AsyncIterator[Callable[[str], Awaitable[str]]]:
+    """`await token(email)`: an access token from the dev issuer's password grant, over HTTP."""
+    session = aiohttp.ClientSession()
+
+    async def get(email: str) -> str:
+        url = f"{dev_issuer.issuer}/protocol/openid-connect/token"
+        form = {"grant_type": "password", "client_id": "happening-api", "username": email, "password": "x"}
+        async with session.post(url, data=form) as response:
+            assert response.status == 200, await response.text()
+            return str((await response.json())["access_token"])
+
+    yield get
+    await session.close()
+
+
+def replace_settings(settings: Settings, **changes: object) -> Settings:
+    return dataclasses.replace(settings, **changes)  # type: ignore[arg-type]
