@@ -30,6 +30,17 @@ async def _redis_ctx(app: web.Application) -> AsyncIterator[None]:
     await app[keys.REDIS].aclose()
 
 
+async def _engine_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The in-process engine: actors for every event of this process's shard."""
+    from happening_engine.engine import Engine
+
+    engine = Engine(app[keys.POOL], app[keys.REDIS], app[keys.SETTINGS])
+    await engine.start()
+    app[keys.ENGINE] = engine
+    yield
+    await engine.stop()
+
+
 def create_app(settings: Settings, parts: Collection[str] = ALL_PARTS) -> web.Application:
     unknown = set(parts) - ALL_PARTS
     if unknown:
@@ -37,5 +48,7 @@ def create_app(settings: Settings, parts: Collection[str] = ALL_PARTS) -> web.Ap
     app = web.Application(client_max_size=settings.http.max_body_bytes)
     app[keys.SETTINGS] = settings
     app.cleanup_ctx.extend([_postgres_ctx, _redis_ctx])
+    if "engine" in parts:
+        app.cleanup_ctx.append(_engine_ctx)
     app.add_routes(health.routes)
     return app

@@ -1,0 +1,12 @@
+"""The one way to send a command to an event's actor: in-process, or over RabbitMQ to its shard."""
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from .commands import Command
+
+
+class EngineClient(Protocol):
+    """`await client.send(command)` returns the result dict or raises `errors.DomainError`."""
+
+    async def send(self, command: Command) -> dict[str, Any]: ...
