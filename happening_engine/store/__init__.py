@@ -1,0 +1,1 @@
+"""Raw asyncpg SQL, by aggregate."""
