@@ -1,0 +1,454 @@
+"""Static checks of the Docker deployment files (no Docker needed).
+
+docker-compose.yml, deploy/Dockerfile, .dockerignore, the Keycloak realm and the Prometheus
+config are parsed and cross-checked against each other and against `happening_engine.config`,
+so that a typo (an env var the settings never read, a mount of a missing file, an issuer that
+does not match the realm) fails here instead of at `docker compose up`.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+import shlex
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+yaml = pytest.importorskip("yaml")
+
+from happening_engine.config import Settings  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+COMPOSE_FILE = ROOT / "docker-compose.yml"
+DOCKERFILE = ROOT / "deploy" / "Dockerfile"
+DOCKERIGNORE = ROOT / ".dockerignore"
+REALM_FILE = ROOT / "deploy" / "keycloak" / "happening-realm.json"
+PROMETHEUS_FILE = ROOT / "deploy" / "prometheus" / "prometheus.yml"
+
+INFRA = {"postgres", "redis", "rabbitmq", "keycloak"}
+HAPPENING_SERVICES = {"migrate", "api", "engine", "worker"}
+LONG_RUNNING = {"api", "engine", "worker"}
+SUBCOMMANDS = {"migrate", "serve", "api", "engine", "worker", "dev-issuer"}
+
+# service -> {(host port, container port)}; every service not listed publishes nothing.
+EXPECTED_PORTS = {
+    "rabbitmq": {(5672, 5672), (15672, 15672)},
+    "keycloak": {(8180, 8080)},
+    "api": {(8080, 8080)},
+    "prometheus": {(9090, 9090)},
+}
+
+EXPECTED_HAPPENING_ENV = {
+    "HAPPENING_DATABASE_URL": "postgresql://postgres:postgres@postgres:5432/happening",
+    "HAPPENING_REDIS_URL": "redis://redis:6379/0",
+    "HAPPENING_AMQP_URL": "amqp://guest:guest@rabbitmq:5672/",
+    "HAPPENING_OIDC_ISSUER": "http://localhost:8180/realms/happening",
+    "HAPPENING_OIDC_INTERNAL_URL": "http://keycloak:8080/realms/happening",
+    "HAPPENING_OIDC_AUDIENCE": "happening-api",
+    "HAPPENING_HTTP_HOST": "0.0.0.0",
+    "HAPPENING_HTTP_PORT": "8080",
+    "HAPPENING_LOG_FORMAT": "json",
+}
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    data = yaml.safe_load(COMPOSE_FILE.read_text())
+    assert isinstance(data, dict) and isinstance(data.get("services"), dict)
+    return data
+
+
+@pytest.fixture(scope="module")
+def services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return compose["services"]
+
+
+@pytest.fixture(scope="module")
+def realm() -> dict[str, Any]:
+    return json.loads(REALM_FILE.read_text())
+
+
+def environment(service: dict[str, Any]) -> dict[str, Any]:
+    """A service's environment as a dict (compose accepts a mapping or a KEY=VALUE list)."""
+    env = service.get("environment") or {}
+    if isinstance(env, list):
+        return dict(item.split("=", 1) if "=" in item else (item, None) for item in env)
+    return dict(env)
+
+
+def command_argv(service: dict[str, Any]) -> list[str]:
+    command = service.get("command")
+    if command is None:
+        return []
+    return shlex.split(command) if isinstance(command, str) else [str(a) for a in command]
+
+
+def depends_on(service: dict[str, Any]) -> dict[str, str]:
+    """depends_on as {service: condition} (the short list form means service_started)."""
+    deps = service.get("depends_on") or {}
+    if isinstance(deps, list):
+        return {name: "service_started" for name in deps}
+    return {name: (spec or {}).get("condition", "service_started") for name, spec in deps.items()}
+
+
+def published_ports(service: dict[str, Any]) -> set[tuple[int, int]]:
+    result = set()
+    for port in service.get("ports") or []:
+        if isinstance(port, dict):  # long syntax
+            if port.get("published") is not None:
+                result.add((int(port["published"]), int(port["target"])))
+            continue
+        spec = str(port).split("/", 1)[0]  # drop /tcp, /udp
+        parts = spec.rsplit(":", 2)
+        assert len(parts) >= 2, f"port {port!r} is not published on the host (container port only)"
+        result.add((int(parts[-2]), int(parts[-1])))
+    return result
+
+
+def mounts(service: dict[str, Any]) -> list[tuple[str, str, bool]]:
+    """(source, target, is_bind) for each volume entry."""
+    result = []
+    for volume in service.get("volumes") or []:
+        if isinstance(volume, dict):
+            result.append((volume.get("source", ""), volume["target"], volume.get("type") == "bind"))
+            continue
+        parts = volume.split(":")
+        source, target = (parts[0], parts[1]) if len(parts) > 1 else ("", parts[0])
+        result.append((source, target, source.startswith((".", "/", "~"))))
+    return result
+
+
+def dockerfile_instructions(path: Path) -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) pairs, with comments dropped and continuations joined."""
+    instructions: list[tuple[str, str]] = []
+    pending = ""
+    for raw in path.read_text().splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.endswith("\\"):
+            pending += line[:-1] + " "
+            continue
+        line = pending + line
+        pending = ""
+        keyword, _, args = line.partition(" ")
+        instructions.append((keyword.upper(), args.strip()))
+    assert not pending, "Dockerfile ends inside a line continuation"
+    return instructions
+
+
+def settings_env_map() -> dict[str, tuple[str, ...]]:
+    """Every HAPPENING_* name Settings.from_env reads -> attribute path in Settings."""
+    names: dict[str, tuple[str, ...]] = {}
+    defaults = Settings()
+    for f in dataclasses.fields(Settings):
+        value = getattr(defaults, f.name)
+        if dataclasses.is_dataclass(value):
+            for sub in dataclasses.fields(value):
+                names[f"HAPPENING_{f.name.upper()}_{sub.name.upper()}"] = (f.name, sub.name)
+        else:
+            names[f"HAPPENING_{f.name.upper()}"] = (f.name,)
+    return names
+
+
+def resolve(settings: Settings, path: tuple[str, ...]) -> Any:
+    value: Any = settings
+    for part in path:
+        value = getattr(value, part)
+    return value
+
+
+# --------------------------------------------------------------------------- compose
+
+
+def test_expected_services_exist(services):
+    assert INFRA | HAPPENING_SERVICES | {"prometheus"} <= set(services)
+
+
+def test_every_service_has_an_image_or_an_existing_dockerfile(services):
+    for name, service in services.items():
+        build = service.get("build")
+        assert service.get("image") or build, f"{name}: neither image nor build"
+        if build is None:
+            continue
+        if isinstance(build, str):
+            context, dockerfile = build, "Dockerfile"
+        else:
+            context, dockerfile = build.get("context", "."), build.get("dockerfile", "Dockerfile")
+        context_dir = (ROOT / context).resolve()
+        assert context_dir.is_dir(), f"{name}: build context {context} is missing"
+        assert (context_dir / dockerfile).is_file(), f"{name}: {dockerfile} is missing"
+
+
+def test_happening_services_build_deploy_dockerfile_from_repo_root(services):
+    for name in HAPPENING_SERVICES:
+        build = services[name]["build"]
+        assert (ROOT / build["context"]).resolve() == ROOT, name
+        assert (ROOT / build["context"] / build["dockerfile"]).resolve() == DOCKERFILE, name
+
+
+def test_bind_mounts_exist_and_named_volumes_are_declared(compose, services):
+    declared = set((compose.get("volumes") or {}).keys())
+    for name, service in services.items():
+        for source, target, is_bind in mounts(service):
+            if is_bind:
+                assert (ROOT / source).exists(), f"{name}: bind mount source {source} is missing"
+            elif source:
+                assert source in declared, f"{name}: named volume {source} is not declared"
+            assert target.startswith("/"), f"{name}: mount target {target} is not absolute"
+
+
+def test_specific_mounts(services):
+    keycloak = {t: s for s, t, _ in mounts(services["keycloak"])}
+    assert (ROOT / keycloak["/opt/keycloak/data/import"]).resolve() == REALM_FILE.parent
+    prometheus = {t: s for s, t, _ in mounts(services["prometheus"])}
+    assert (ROOT / prometheus["/etc/prometheus/prometheus.yml"]).resolve() == PROMETHEUS_FILE
+
+
+def test_depends_on_names_real_services_with_valid_conditions(services):
+    conditions = {"service_started", "service_healthy", "service_completed_successfully"}
+    for name, service in services.items():
+        for dep, condition in depends_on(service).items():
+            assert dep in services, f"{name} depends on unknown service {dep}"
+            assert dep != name, f"{name} depends on itself"
+            assert condition in conditions, f"{name}: bad condition {condition}"
+
+
+def test_service_healthy_targets_have_a_healthcheck(services):
+    image_has_healthcheck = any(kw == "HEALTHCHECK" for kw, _ in dockerfile_instructions(DOCKERFILE))
+    for name, service in services.items():
+        for dep, condition in depends_on(service).items():
+            if condition != "service_healthy":
+                continue
+            healthcheck = services[dep].get("healthcheck") or {}
+            own = bool(healthcheck.get("test")) and not healthcheck.get("disable")
+            inherited = "build" in services[dep] and image_has_healthcheck and not healthcheck.get("disable")
+            assert own or inherited, f"{name} waits for {dep} to be healthy, which it never is"
+
+
+def test_infra_services_have_healthchecks(services):
+    for name in INFRA:
+        healthcheck = services[name].get("healthcheck")
+        assert healthcheck and healthcheck.get("test"), f"{name} has no healthcheck"
+        assert not healthcheck.get("disable"), name
+    assert "pg_isready" in json.dumps(services["postgres"]["healthcheck"]["test"])
+    assert "redis-cli ping" in " ".join(services["redis"]["healthcheck"]["test"])
+    assert services["rabbitmq"]["healthcheck"]["test"] == ["CMD", "rabbitmq-diagnostics", "-q", "ping"]
+    keycloak_check = " ".join(services["keycloak"]["healthcheck"]["test"])
+    assert "/dev/tcp/127.0.0.1/9000" in keycloak_check and "/health/ready" in keycloak_check
+    assert "curl" not in keycloak_check and "wget" not in keycloak_check  # not in the image
+
+
+def test_healthchecks_escape_shell_variables(services):
+    """Compose interpolates `$name` itself; a shell variable must be written `$$name`."""
+    for name, service in services.items():
+        test = (service.get("healthcheck") or {}).get("test") or []
+        text = " ".join(test) if isinstance(test, list) else test
+        lone = re.findall(r"(?<!\$)\$(?!\$)(?!\{)\w+", text.replace("$$", ""))
+        assert not lone, f"{name}: healthcheck uses {lone} (write $$ for the shell)"
+
+
+def test_published_ports(services):
+    for name, service in services.items():
+        assert published_ports(service) == EXPECTED_PORTS.get(name, set()), name
+
+
+def test_happening_commands_are_valid_subcommands(services):
+    for name in HAPPENING_SERVICES:
+        argv = command_argv(services[name])
+        assert argv[:1] == ["happening"], f"{name}: {argv}"
+        assert argv[1] in SUBCOMMANDS, f"{name}: unknown subcommand {argv[1]}"
+        assert argv[1] == name, f"{name} runs `happening {argv[1]}`"
+    engine = command_argv(services["engine"])
+    shard = int(engine[engine.index("--shard") + 1])
+    shards = int(engine[engine.index("--shards") + 1])
+    assert (shard, shards) == (0, 1)
+
+
+def test_startup_order(services):
+    migrate = services["migrate"]
+    assert migrate["restart"] == "no"  # the string, not YAML false
+    assert depends_on(migrate) == {"postgres": "service_healthy"}
+    for name in LONG_RUNNING:
+        deps = depends_on(services[name])
+        assert deps.get("migrate") == "service_completed_successfully", name
+        for infra in INFRA:
+            assert deps.get(infra) == "service_healthy", f"{name} does not wait for {infra}"
+
+
+def test_happening_services_share_one_configuration(services):
+    first = services["api"]
+    for name in HAPPENING_SERVICES:
+        service = services[name]
+        assert service["build"] == first["build"], name
+        assert service.get("image") == first.get("image"), name
+        assert environment(service) == EXPECTED_HAPPENING_ENV, name
+
+
+def test_environment_values_are_strings(services):
+    """Compose rejects YAML booleans in environment (write "true")."""
+    for name, service in services.items():
+        for key, value in environment(service).items():
+            assert isinstance(value, (str, int, float)) and not isinstance(value, bool), (
+                f"{name}: {key}={value!r}"
+            )
+
+
+def test_happening_env_vars_are_read_by_settings(services):
+    known = settings_env_map()
+    for name in HAPPENING_SERVICES:
+        env = {k: str(v) for k, v in environment(services[name]).items()}
+        for key in env:
+            assert key.startswith("HAPPENING_"), f"{name}: {key} is not a Happening variable"
+            assert key in known, f"{name}: Settings.from_env never reads {key}"
+        settings = Settings.from_env(env)
+        for key, value in env.items():
+            assert str(resolve(settings, known[key])) == value, f"{name}: {key} did not come through"
+        # Spelled out, so that a change of the mapping above cannot hide a regression.
+        assert settings.database.url == "postgresql://postgres:postgres@postgres:5432/happening"
+        assert settings.redis.url == "redis://redis:6379/0"
+        assert settings.amqp.url == "amqp://guest:guest@rabbitmq:5672/"
+        assert settings.oidc.issuer == "http://localhost:8180/realms/happening"
+        assert settings.oidc.effective_issuer == "http://localhost:8180/realms/happening"
+        assert settings.oidc.fetch_base == "http://keycloak:8080/realms/happening"
+        assert settings.oidc.audience == "happening-api"
+        assert settings.http.host == "0.0.0.0"
+        assert settings.http.port == 8080
+        assert settings.log_format == "json"
+
+
+def test_keycloak_settings_agree_with_happening(services, realm):
+    keycloak = services["keycloak"]
+    assert keycloak["image"].startswith("quay.io/keycloak/keycloak:26")
+    assert command_argv(keycloak) == ["start-dev", "--import-realm"]
+    kc_env = environment(keycloak)
+    assert kc_env["KC_BOOTSTRAP_ADMIN_USERNAME"] and kc_env["KC_BOOTSTRAP_ADMIN_PASSWORD"]
+    assert kc_env["KC_HOSTNAME_BACKCHANNEL_DYNAMIC"] == "true"
+    assert kc_env["KC_HEALTH_ENABLED"] == "true"
+    app_env = environment(services["api"])
+    # Tokens carry iss = KC_HOSTNAME/realms/<realm>; the API must expect exactly that.
+    assert app_env["HAPPENING_OIDC_ISSUER"] == f"{kc_env['KC_HOSTNAME']}/realms/{realm['realm']}"
+    # KC_HOSTNAME's port is the one published on the host.
+    hostname_port = int(kc_env["KC_HOSTNAME"].rsplit(":", 1)[1])
+    [(host_port, container_port)] = published_ports(keycloak)
+    assert hostname_port == host_port
+    assert app_env["HAPPENING_OIDC_INTERNAL_URL"] == (
+        f"http://keycloak:{container_port}/realms/{realm['realm']}"
+    )
+
+
+def test_rabbitmq_and_postgres_match_the_urls(services):
+    pg = environment(services["postgres"])
+    assert pg["POSTGRES_DB"] == "happening"
+    assert services["postgres"]["image"] == "postgres:16"
+    assert services["redis"]["image"] == "redis:7"
+    assert services["rabbitmq"]["image"] == "rabbitmq:3-management"
+    url = EXPECTED_HAPPENING_ENV["HAPPENING_DATABASE_URL"]
+    assert url.startswith(f"postgresql://{pg['POSTGRES_USER']}:{pg['POSTGRES_PASSWORD']}@postgres:5432/")
+
+
+# --------------------------------------------------------------------------- Keycloak realm
+
+
+def test_realm_basics(realm):
+    assert realm["realm"] == "happening"
+    assert realm["enabled"] is True
+    assert realm["registrationAllowed"] is True
+    assert realm["loginWithEmailAllowed"] is True
+    assert realm["verifyEmail"] is False
+    assert realm["defaultSignatureAlgorithm"] == "RS256"
+    # Declaring clientScopes would stop Keycloak from creating its built-in scopes (profile,
+    # email, basic...), which the client below refers to by name.
+    assert "clientScopes" not in realm
+
+
+def test_realm_client(realm):
+    [client] = [c for c in realm["clients"] if c["clientId"] == "happening-api"]
+    assert client["enabled"] is True
+    assert client["publicClient"] is True
+    assert client["directAccessGrantsEnabled"] is True
+    assert client["standardFlowEnabled"] is True
+    assert client["redirectUris"] == ["http://localhost:*"]
+    assert client["webOrigins"] == ["+"]
+    # `basic` carries the `sub` claim since Keycloak 25; `profile` name, `email` email.
+    assert {"basic", "profile", "email"} <= set(client["defaultClientScopes"])
+    mappers = [m for m in client["protocolMappers"] if m["protocolMapper"] == "oidc-audience-mapper"]
+    assert len(mappers) == 1
+    config = mappers[0]["config"]
+    assert mappers[0]["protocol"] == "openid-connect"
+    assert config["access.token.claim"] == "true"
+    audience = config.get("included.custom.audience") or config.get("included.client.audience")
+    assert audience == "happening-api" == EXPECTED_HAPPENING_ENV["HAPPENING_OIDC_AUDIENCE"]
+
+
+def test_realm_identity_providers(realm):
+    providers = {p["alias"]: p for p in realm["identityProviders"]}
+    assert set(providers) == {"google", "github"}
+    for alias, provider in providers.items():
+        assert provider["providerId"] == alias
+        assert provider["enabled"] is True
+        assert provider["trustEmail"] is True
+        assert provider["config"]["syncMode"] == "IMPORT"
+        assert provider["config"]["clientId"] == "CHANGE_ME"
+        assert provider["config"]["clientSecret"] == "CHANGE_ME"
+
+
+# --------------------------------------------------------------------------- Prometheus
+
+
+def test_prometheus_scrapes_every_role(services):
+    config = yaml.safe_load(PROMETHEUS_FILE.read_text())
+    targets: set[tuple[str, int, str]] = set()
+    for job in config["scrape_configs"]:
+        path = job.get("metrics_path", "/metrics")
+        for static in job.get("static_configs", []):
+            for target in static["targets"]:
+                host, port = target.rsplit(":", 1)
+                if host == "localhost":  # Prometheus scraping itself
+                    continue
+                assert host in services, f"{job['job_name']}: {host} is not a compose service"
+                targets.add((host, int(port), path))
+    http_port = int(EXPECTED_HAPPENING_ENV["HAPPENING_HTTP_PORT"])
+    assert targets == {(name, http_port, "/metrics") for name in LONG_RUNNING}
+
+
+# --------------------------------------------------------------------------- image
+
+
+def test_dockerfile_final_stage():
+    instructions = dockerfile_instructions(DOCKERFILE)
+    froms = [i for i, (kw, _) in enumerate(instructions) if kw == "FROM"]
+    assert froms, "no FROM"
+    assert instructions[froms[0]][1].split()[0] == "python:3.11-slim"
+    final = instructions[froms[-1]:]
+    keywords = [kw for kw, _ in final]
+    assert keywords.count("CMD") == 1 and keywords.count("HEALTHCHECK") == 1
+    assert "ENTRYPOINT" not in keywords  # compose commands start with `happening`
+    cmd = dict(final)["CMD"]
+    assert json.loads(cmd) == ["happening", "serve"]
+    healthcheck = dict(final)["HEALTHCHECK"]
+    assert "urllib" in healthcheck and "/healthz" in healthcheck
+    assert "${HAPPENING_HTTP_PORT:-8080}" in healthcheck
+    users = [args for kw, args in final if kw == "USER"]
+    assert users and users[-1].split(":")[0] not in {"root", "0"}, "runs as root"
+    runs = " ".join(args for kw, args in final if kw == "RUN")
+    assert "pip install --no-cache-dir -e /app" in runs
+    assert ("COPY", ". /app") in final
+
+
+def test_dockerignore_keeps_what_the_package_needs():
+    patterns = {
+        line.strip()
+        for line in DOCKERIGNORE.read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    }
+    assert {".git", ".pytest_cache", "loadtests/results"} <= patterns
+    assert patterns & {"__pycache__", "**/__pycache__"}
+    assert patterns & {"*.egg-info", "**/*.egg-info"}
+    needed = {"lua", "sql", "happening_engine", "api", "setup.cfg", "pyproject.toml", "README.md"}
+    assert not patterns & (needed | {f"{n}/" for n in needed} | {"*", "**"})
