@@ -14,6 +14,9 @@ from happening_engine.connections import create_redis
 from happening_engine.db import create_pool
 
 from . import health, keys
+from .auth import auth_ctx
+from .middlewares import MIDDLEWARES
+from .routes import setup_routes
 
 ALL_PARTS = frozenset({"api", "engine", "relay", "worker", "lifecycle"})
 
@@ -45,10 +48,13 @@ def create_app(settings: Settings, parts: Collection[str] = ALL_PARTS) -> web.Ap
     unknown = set(parts) - ALL_PARTS
     if unknown:
         raise ValueError(f"unknown parts: {sorted(unknown)}")
-    app = web.Application(client_max_size=settings.http.max_body_bytes)
+    app = web.Application(client_max_size=settings.http.max_body_bytes, middlewares=MIDDLEWARES)
     app[keys.SETTINGS] = settings
     app.cleanup_ctx.extend([_postgres_ctx, _redis_ctx])
     if "engine" in parts:
         app.cleanup_ctx.append(_engine_ctx)
     app.add_routes(health.routes)
+    if "api" in parts:
+        app.cleanup_ctx.append(auth_ctx)
+        setup_routes(app)
     return app

@@ -10,6 +10,7 @@ from redis.asyncio import Redis
 from happening_engine.config import Settings
 
 if TYPE_CHECKING:
+    from api.auth import CurrentUser
     from happening_engine.client import EngineClient
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -17,3 +18,6 @@ POOL = web.AppKey("pool", asyncpg.Pool)
 REDIS = web.AppKey("redis", Redis)
 ENGINE = web.AppKey("engine", "EngineClient")
 AUTH = web.AppKey("auth", object)  # api.auth.TokenVerifier
+
+# per-request storage
+USER = web.RequestKey("user", "CurrentUser")  # api.auth.CurrentUser, set by the auth middleware

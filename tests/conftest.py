@@ -116,3 +116,48 @@ async def token(dev_issuer: dev_issuer_module.DevIssuer) -> AsyncIterator[Callab
 
 def replace_settings(settings: Settings, **changes: object) -> Settings:
     return dataclasses.replace(settings, **changes)  # type: ignore[arg-type]
+
+
+# --- API fixtures (added for the HTTP API tests) -------------------------------------------------
+
+@dataclasses.dataclass
+class ApiUser:
+    """A signed-up user: its token, auth headers, user id and the organization created at sign-up."""
+
+    email: str
+    token: str
+    id: str
+    org_id: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+@pytest.fixture(scope="session")
+async def api_client(settings: Settings) -> AsyncIterator[object]:
+    """One running app (API + in-process engine) for the whole run, behind an aiohttp test client."""
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from api.app import create_app
+
+    client = TestClient(TestServer(create_app(settings, {"api", "engine"})))
+    await client.start_server()
+    yield client
+    await client.close()
+
+
+@pytest.fixture(scope="session")
+async def make_user(api_client: object, token: Callable[[str], Awaitable[str]]
+                    ) -> Callable[..., Awaitable[ApiUser]]:
+    """`await make_user()`: a fresh user signed up through GET /v1/me (with its own organization)."""
+
+    async def make(email: str | None = None) -> ApiUser:
+        email = email or f"u{uuid.uuid4().hex[:12]}@example.test"
+        access = await token(email)
+        response = await api_client.get("/v1/me", headers={"Authorization": f"Bearer {access}"})  # type: ignore[attr-defined]
+        assert response.status == 200, await response.text()
+        me = await response.json()
+        return ApiUser(email=email, token=access, id=me["id"], org_id=me["memberships"][0]["org_id"])
+
+    return make

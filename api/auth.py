@@ -1,0 +1,170 @@
+"""Bearer-token authentication against the issuer's JWKS, and sign-up on the first request.
+
+Keys come only from the issuer's JWKS over HTTP (discovery, then `jwks_uri`), fetched with aiohttp so
+the event loop never blocks. Parsed keys are cached by `kid`; an unknown `kid` triggers at most one
+refetch per `REFRESH_INTERVAL` seconds, however many arrive (a lock serialises the refetch).
+"""
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+import aiohttp
+import jwt
+import structlog
+from aiohttp import web
+
+from happening_engine.config import OidcSettings
+from happening_engine.errors import Unauthorized
+from happening_engine.store import users
+
+from . import keys
+
+log = structlog.get_logger(__name__)
+ALGORITHMS = ("RS256", "ES256")
+REFRESH_INTERVAL = 5.0
+LEEWAY_SECONDS = 10
+HTTP_TIMEOUT = aiohttp.ClientTimeout(total=5)
+
+
+@dataclass(frozen=True)
+class CurrentUser:
+    """The authenticated caller: our user row plus the token's verified claims."""
+
+    id: UUID
+    email: str
+    full_name: str
+    claims: dict[str, Any]
+
+    @property
+    def email_verified(self) -> bool:
+        return self.claims.get("email_verified") is True
+
+
+class TokenVerifier:
+    """Verifies JWTs with keys from the issuer's JWKS (cached; refreshed on an unknown kid)."""
+
+    def __init__(self, settings: OidcSettings, session: aiohttp.ClientSession) -> None:
+        self.settings = settings
+        self.session = session
+        self._keys: dict[str, jwt.PyJWK] = {}
+        self._jwks_uri: str | None = None
+        self._fetched_at = float("-inf")
+        self._lock = asyncio.Lock()
+        self.fetches = 0  # how many times the JWKS was fetched (tests check the throttle)
+
+    async def _get_json(self, url: str) -> dict[str, Any]:
+        async with self.session.get(url, timeout=HTTP_TIMEOUT) as response:
+            response.raise_for_status()
+            data = await response.json(content_type=None)
+        if not isinstance(data, dict):
+            raise ValueError(f"{url} did not return a JSON object")
+        return data
+
+    async def _refresh(self) -> None:
+        if self._jwks_uri is None:
+            discovery = await self._get_json(f"{self.settings.fetch_base}/.well-known/openid-configuration")
+            self._jwks_uri = str(discovery["jwks_uri"])
+            if self.settings.internal_url:  # the issuer names itself by its public URL
+                self._jwks_uri = self._jwks_uri.replace(self.settings.effective_issuer.rstrip("/"),
+                                                        self.settings.fetch_base, 1)
+        jwks = await self._get_json(self._jwks_uri)
+        self.fetches += 1
+        found: dict[str, jwt.PyJWK] = {}
+        for data in jwks.get("keys", []):
+            try:
+                key = jwt.PyJWK.from_dict(data)
+            except jwt.PyJWTError as exc:
+                log.warning("jwk_skipped", kid=data.get("kid"), error=str(exc))
+                continue
+            if key.algorithm_name in ALGORITHMS and key.public_key_use in (None, "sig"):
+                found[key.key_id or ""] = key
+        self._keys = found
+        log.info("jwks_fetched", kids=sorted(found))
+
+    async def key_for(self, kid: str) -> jwt.PyJWK | None:
+        """The cached key for `kid`, refetching the JWKS (throttled) when it is unknown."""
+        if kid in self._keys:
+            return self._keys[kid]
+        async with self._lock:
+            if kid in self._keys:
+                return self._keys[kid]
+            if time.monotonic() - self._fetched_at < REFRESH_INTERVAL:
+                return None
+            self._fetched_at = time.monotonic()
+            try:
+                await self._refresh()
+            except (aiohttp.ClientError, asyncio.TimeoutError, ValueError, KeyError) as exc:
+                log.warning("jwks_fetch_failed", error=f"{type(exc).__name__}: {exc}")
+                return None
+            return self._keys.get(kid)
+
+    async def verify(self, token: str) -> dict[str, Any]:
+        """The token's claims, or `Unauthorized` for anything not exactly right."""
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError as exc:
+            raise Unauthorized("malformed token") from exc
+        alg = header.get("alg")
+        if alg not in ALGORITHMS:
+            raise Unauthorized("token algorithm not allowed")
+        kid = header.get("kid")
+        if not isinstance(kid, str):
+            raise Unauthorized("token has no key id")
+        key = await self.key_for(kid)
+        if key is None:
+            raise Unauthorized("unknown signing key")
+        if key.algorithm_name != alg:
+            raise Unauthorized("token algorithm does not match its key")
+        try:
+            claims = jwt.decode(
+                token, key.key, algorithms=[alg], issuer=self.settings.effective_issuer,
+                leeway=LEEWAY_SECONDS,
+                options={"require": ["exp", "iss", "sub"], "verify_aud": False},
+            )
+        except jwt.PyJWTError as exc:
+            raise Unauthorized(f"invalid token: {exc}") from exc
+        audience = self.settings.audience
+        aud = claims.get("aud")
+        auds = [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else []
+        if audience not in auds and claims.get("azp") != audience:
+            raise Unauthorized("token not issued for this audience")
+        if not isinstance(claims.get("sub"), str) or not claims["sub"]:
+            raise Unauthorized("token has no subject")
+        return claims
+
+
+def _bearer(request: web.Request) -> str:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("missing bearer token")
+    return token.strip()
+
+
+async def authenticate(request: web.Request) -> CurrentUser:
+    """Verify the bearer token, then find the user (signing them up on their first request)."""
+    claims = await request.app[keys.AUTH].verify(_bearer(request))
+    email = claims.get("email")
+    if not isinstance(email, str) or "@" not in email:
+        raise Unauthorized("token has no email")
+    name = claims.get("name")
+    full_name = name if isinstance(name, str) else ""
+    row = await users.get_or_sign_up(request.app[keys.POOL], claims["sub"], email.strip().lower(), full_name)
+    return CurrentUser(id=row["id"], email=row["email"], full_name=row["full_name"], claims=claims)
+
+
+def current_user(request: web.Request) -> CurrentUser:
+    return request[keys.USER]
+
+
+async def auth_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The JWKS client and its HTTP session."""
+    session = aiohttp.ClientSession()
+    app[keys.AUTH] = TokenVerifier(app[keys.SETTINGS].oidc, session)
+    yield
+    await session.close()

@@ -1,0 +1,141 @@
+"""Bookings: book (idempotent with `Idempotency-Key`), read, history, cancel; organizer views."""
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+from aiohttp import web
+
+from happening_engine.commands import Book, CancelBooking
+from happening_engine.errors import InvalidInput, NotFound
+from happening_engine.store import bookings_read, events, idempotency, orgs
+
+from .. import engine, keys, pagination
+from ..auth import current_user
+from ..permissions import MANAGERS, visible_event
+from ..render import ok, plain
+from ..validation import Field, json_body, path_uuid, query
+
+BOOK_BODY = {"seats": Field("int", required=True, min=1, max=10_000)}
+STATUS_QUERY = {**pagination.QUERY, "status": Field("enum", choices=("confirmed", "waiting", "cancelled"))}
+COLUMNS = ("id", "event_id", "user_id", "seats", "status", "waiting_number", "position", "created_at", "updated_at")
+
+
+def booking_json(row: asyncpg.Record) -> dict[str, Any]:
+    return {name: row[name] for name in COLUMNS}
+
+
+def _idempotency_key(request: web.Request) -> str | None:
+    key = request.headers.get(idempotency.FIELD)
+    if key is None:
+        return None
+    if not 1 <= len(key) <= 255 or not key.isprintable():
+        raise InvalidInput("Idempotency-Key must be 1-255 printable characters", field=idempotency.FIELD)
+    return key
+
+
+async def book(request: web.Request) -> web.Response:
+    event_id = path_uuid(request, "event")
+    body = await json_body(request, BOOK_BODY)
+    key = _idempotency_key(request)
+    event, _ = await visible_event(request, event_id)
+    seats = body["seats"]
+    if seats > event["max_seats_per_booking"]:
+        raise InvalidInput(f"seats must be at most {event['max_seats_per_booking']}", field="seats")
+    if seats > event["total_slots"]:
+        raise InvalidInput(f"seats must be at most {event['total_slots']}", field="seats")
+    user_id = current_user(request).id
+    command = Book(event_id=event_id, user_id=user_id, seats=seats)
+    if key is None:
+        return ok(await engine.send(request, command), status=201)
+    pool = request.app[keys.POOL]
+    digest = hashlib.sha256(json.dumps({"event": str(event_id), **body}, sort_keys=True).encode()).hexdigest()
+    replay = await idempotency.claim(pool, user_id, key, digest)
+    if replay is not None:
+        return ok(replay.body, status=replay.status)
+    done = False
+    try:
+        result = plain(await engine.send(request, command))
+        await idempotency.complete(pool, user_id, key, 201, result)
+        done = True
+        return ok(result, status=201)
+    finally:
+        if not done:
+            await asyncio.shield(idempotency.release(pool, user_id, key))
+
+
+async def _booking_for(request: web.Request) -> asyncpg.Record:
+    """The booking if the caller owns it or manages its event's org; else 404."""
+    pool = request.app[keys.POOL]
+    booking = await bookings_read.get(pool, path_uuid(request, "booking"))
+    if booking is None:
+        raise NotFound("booking not found")
+    user_id = current_user(request).id
+    if booking["user_id"] != user_id:
+        event = await events.get(pool, booking["event_id"])
+        if event is None or await orgs.role_of(pool, event["org_id"], user_id) not in MANAGERS:
+            raise NotFound("booking not found")
+    return booking
+
+
+async def get(request: web.Request) -> web.Response:
+    return ok(booking_json(await _booking_for(request)))
+
+
+async def history(request: web.Request) -> web.Response:
+    q = query(request, pagination.QUERY)
+    booking = await _booking_for(request)
+    limit = q.get("limit", pagination.DEFAULT_LIMIT)
+    rows = await bookings_read.history(request.app[keys.POOL], booking["id"],
+                                       pagination.decode_int(q.get("cursor")), limit)
+    result = pagination.page(rows, limit, lambda r: (r["id"],))
+    return ok({**result, "items": [{"action": r["action"], "details": r["details"], "created_at": r["created_at"]}
+                                   for r in result["items"]]})
+
+
+async def cancel(request: web.Request) -> web.Response:
+    await json_body(request, {})
+    booking = await _booking_for(request)
+    await engine.send(request, CancelBooking(event_id=booking["event_id"], booking_id=booking["id"],
+                                             actor_id=current_user(request).id))
+    row = await bookings_read.get(request.app[keys.POOL], booking["id"])
+    return ok(booking_json(row))
+
+
+async def list_mine(request: web.Request) -> web.Response:
+    q = query(request, pagination.QUERY)
+    limit = q.get("limit", pagination.DEFAULT_LIMIT)
+    rows = await bookings_read.list_for_user(request.app[keys.POOL], current_user(request).id,
+                                             pagination.decode_time_id(q.get("cursor")), limit)
+    result = pagination.page(rows, limit, lambda r: (r["created_at"].isoformat(), r["id"]))
+    return ok({**result, "items": [booking_json(r) for r in result["items"]]})
+
+
+def _org(request: web.Request) -> UUID | None:
+    return path_uuid(request, "org") if "org" in request.match_info else None
+
+
+async def list_for_event(request: web.Request) -> web.Response:
+    event_id, org_id = path_uuid(request, "event"), _org(request)
+    q = query(request, STATUS_QUERY)
+    await visible_event(request, event_id, manage=True, org_id=org_id)
+    limit = q.get("limit", pagination.DEFAULT_LIMIT)
+    rows = await bookings_read.list_for_event(request.app[keys.POOL], event_id, q.get("status"),
+                                              pagination.decode_time_id(q.get("cursor")), limit)
+    result = pagination.page(rows, limit, lambda r: (r["created_at"].isoformat(), r["id"]))
+    return ok({**result, "items": [booking_json(r) for r in result["items"]]})
+
+
+async def waitlist(request: web.Request) -> web.Response:
+    event_id, org_id = path_uuid(request, "event"), _org(request)
+    q = query(request, pagination.QUERY)
+    await visible_event(request, event_id, manage=True, org_id=org_id)
+    limit = q.get("limit", pagination.DEFAULT_LIMIT)
+    rows = await bookings_read.waitlist(request.app[keys.POOL], event_id,
+                                        pagination.decode_int(q.get("cursor")), limit)
+    result = pagination.page(rows, limit, lambda r: (r["waiting_number"],))
+    return ok({**result, "items": [booking_json(r) for r in result["items"]]})

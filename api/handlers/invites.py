@@ -1,0 +1,63 @@
+"""Invites: create (token returned once, emailed as `org_invite`), list, revoke, accept."""
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+from aiohttp import web
+
+from happening_engine.errors import InvalidInput
+from happening_engine.store import invites
+
+from .. import keys, pagination
+from ..auth import current_user
+from ..permissions import org_role
+from ..render import ok
+from ..validation import Field, json_body, path_uuid, query
+
+INVITE_BODY = {"email": Field("email", required=True), "role": Field("enum", required=True,
+                                                                     choices=("organizer", "user"))}
+
+
+def invite_json(row: asyncpg.Record) -> dict[str, Any]:
+    return {"id": row["id"], "org_id": row["org_id"], "email": row["email"], "role": row["role"],
+            "status": row["status"], "expires_at": row["expires_at"], "created_at": row["created_at"]}
+
+
+async def create(request: web.Request) -> web.Response:
+    org_id = path_uuid(request, "org")
+    body = await json_body(request, INVITE_BODY)
+    await org_role(request, org_id, "orgAdmin")
+    async with request.app[keys.POOL].acquire() as conn, conn.transaction():
+        invite, token = await invites.create(conn, org_id, body["email"], body["role"], current_user(request).id)
+    return ok({**invite_json(invite), "token": token}, status=201)
+
+
+async def list_for_org(request: web.Request) -> web.Response:
+    org_id = path_uuid(request, "org")
+    q = query(request, pagination.QUERY)
+    await org_role(request, org_id, "orgAdmin")
+    limit = q.get("limit", pagination.DEFAULT_LIMIT)
+    rows = await invites.list_for_org(request.app[keys.POOL], org_id,
+                                      pagination.decode_time_id(q.get("cursor")), limit)
+    result = pagination.page(rows, limit, lambda r: (r["created_at"].isoformat(), r["id"]))
+    return ok({**result, "items": [invite_json(r) for r in result["items"]]})
+
+
+async def revoke(request: web.Request) -> web.Response:
+    org_id, invite_id = path_uuid(request, "org"), path_uuid(request, "invite")
+    await org_role(request, org_id, "orgAdmin")
+    async with request.app[keys.POOL].acquire() as conn, conn.transaction():
+        await invites.revoke(conn, org_id, invite_id, current_user(request).id)
+    return web.Response(status=204)
+
+
+async def accept(request: web.Request) -> web.Response:
+    token = request.match_info["token"]
+    if not 10 <= len(token) <= 200:
+        raise InvalidInput("token is malformed", field="token")
+    await json_body(request, {})
+    user = current_user(request)
+    async with request.app[keys.POOL].acquire() as conn, conn.transaction():
+        invite = await invites.accept(conn, token, user.id, user.email, user.email_verified)
+    return ok({"org_id": invite["org_id"], "role": invite["role"], "invite_id": invite["id"]})

@@ -1,0 +1,95 @@
+"""Organizations and their members."""
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+from aiohttp import web
+
+from happening_engine.errors import NotFound
+from happening_engine.store import orgs, users
+
+from .. import keys, pagination
+from ..auth import current_user
+from ..permissions import org_role
+from ..render import ok
+from ..validation import Field, json_body, path_uuid, query
+
+ORG_BODY = {"name": Field("str", required=True, min=1, max=200)}
+ROLE_BODY = {"role": Field("enum", required=True, choices=("orgAdmin", "organizer", "user"))}
+
+
+def org_json(row: asyncpg.Record) -> dict[str, Any]:
+    out = {"id": row["id"], "name": row["name"], "created_at": row["created_at"]}
+    if "role" in row.keys():
+        out["role"] = row["role"]
+    return out
+
+
+def member_json(row: asyncpg.Record) -> dict[str, Any]:
+    return {"user_id": row["user_id"], "email": row["email"], "full_name": row["full_name"],
+            "role": row["role"], "joined_at": row["created_at"]}
+
+
+async def create(request: web.Request) -> web.Response:
+    body = await json_body(request, ORG_BODY)
+    name = body["name"].strip()
+    async with request.app[keys.POOL].acquire() as conn, conn.transaction():
+        org = await users.create_org(conn, name or body["name"], current_user(request).id)
+    return ok({**org_json(org), "role": "orgAdmin"}, status=201)
+
+
+async def list_mine(request: web.Request) -> web.Response:
+    q = query(request, pagination.QUERY)
+    limit = q.get("limit", pagination.DEFAULT_LIMIT)
+    rows = await orgs.list_for_user(request.app[keys.POOL], current_user(request).id,
+                                    pagination.decode_time_id(q.get("cursor")), limit)
+    result = pagination.page(rows, limit, lambda r: (r["created_at"].isoformat(), r["id"]))
+    return ok({**result, "items": [org_json(r) for r in result["items"]]})
+
+
+async def get(request: web.Request) -> web.Response:
+    org_id = path_uuid(request, "org")
+    role = await org_role(request, org_id)
+    org = await orgs.get(request.app[keys.POOL], org_id)
+    if org is None:
+        raise NotFound("organization not found")
+    return ok({**org_json(org), "role": role})
+
+
+async def rename(request: web.Request) -> web.Response:
+    org_id = path_uuid(request, "org")
+    body = await json_body(request, ORG_BODY)
+    await org_role(request, org_id, "orgAdmin")
+    async with request.app[keys.POOL].acquire() as conn, conn.transaction():
+        org = await orgs.rename(conn, org_id, body["name"], current_user(request).id)
+    return ok(org_json(org))
+
+
+async def list_members(request: web.Request) -> web.Response:
+    org_id = path_uuid(request, "org")
+    q = query(request, pagination.QUERY)
+    await org_role(request, org_id, "orgAdmin")
+    limit = q.get("limit", pagination.DEFAULT_LIMIT)
+    rows = await orgs.members(request.app[keys.POOL], org_id, pagination.decode_time_id(q.get("cursor")), limit)
+    result = pagination.page(rows, limit, lambda r: (r["created_at"].isoformat(), r["user_id"]))
+    return ok({**result, "items": [member_json(r) for r in result["items"]]})
+
+
+async def change_role(request: web.Request) -> web.Response:
+    org_id, user_id = path_uuid(request, "org"), path_uuid(request, "user")
+    body = await json_body(request, ROLE_BODY)
+    await org_role(request, org_id, "orgAdmin")
+    pool = request.app[keys.POOL]
+    async with pool.acquire() as conn, conn.transaction():
+        await orgs.change_role(conn, org_id, user_id, body["role"], current_user(request).id)
+        row = await orgs.member(conn, org_id, user_id)
+    return ok(member_json(row))
+
+
+async def remove_member(request: web.Request) -> web.Response:
+    org_id, user_id = path_uuid(request, "org"), path_uuid(request, "user")
+    await org_role(request, org_id, "orgAdmin")
+    async with request.app[keys.POOL].acquire() as conn, conn.transaction():
+        await orgs.remove(conn, org_id, user_id, current_user(request).id)
+    return web.Response(status=204)

@@ -1,0 +1,83 @@
+"""Request middlewares: access log with request id, problem rendering, authentication.
+
+Order (outermost first): access log -> errors -> auth. Domain errors and aiohttp's HTTP exceptions
+(404/405 from routing, 413 from `client_max_size`) all become problem+json responses here.
+"""
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+
+import structlog
+from aiohttp import web
+
+from happening_engine.errors import DomainError
+
+from . import keys
+from .auth import authenticate
+from .problems import problem
+
+log = structlog.get_logger("api.access")
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+PUBLIC_PATHS = frozenset({"/v1/auth/config", "/v1/openapi.json"})
+_MAX_REQUEST_ID = 128
+
+
+def _request_id(request: web.Request) -> str:
+    given = request.headers.get("X-Request-ID", "")
+    if given and len(given) <= _MAX_REQUEST_ID and given.isprintable():
+        return given
+    return uuid.uuid4().hex
+
+
+@web.middleware
+async def access_log(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Bind request_id (and later user_id) to structlog contextvars; one line per request."""
+    started = time.perf_counter()
+    request_id = _request_id(request)
+    structlog.contextvars.clear_contextvars()
+    structlog.contextvars.bind_contextvars(request_id=request_id)
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        response.headers["X-Request-ID"] = request_id
+        return response
+    finally:
+        log.info("request", method=request.method, path=request.path, status=status,
+                 latency_ms=round((time.perf_counter() - started) * 1000, 2),
+                 user_id=str(user.id) if (user := request.get(keys.USER)) else None)
+        structlog.contextvars.clear_contextvars()
+
+
+@web.middleware
+async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Map every error to a problem response (RFC 9457)."""
+    try:
+        return await handler(request)
+    except DomainError as exc:
+        return problem(exc.status, exc.detail, title=exc.title, field=exc.field, **exc.extra)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        headers = {k: v for k, v in exc.headers.items() if k.lower() in ("allow", "www-authenticate")}
+        return problem(exc.status, exc.text if exc.text and not exc.text.startswith(f"{exc.status}:") else None,
+                       title=exc.reason, headers=headers)
+    except Exception:
+        log.exception("unhandled_error", method=request.method, path=request.path)
+        return problem(500, "internal error")
+
+
+@web.middleware
+async def auth(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every matched /v1 route except the public ones needs a valid bearer token."""
+    if (request.path.startswith("/v1/") and request.path not in PUBLIC_PATHS
+            and request.match_info.http_exception is None):
+        user = await authenticate(request)
+        request[keys.USER] = user
+        structlog.contextvars.bind_contextvars(user_id=str(user.id))
+    return await handler(request)
+
+
+MIDDLEWARES = [access_log, errors, auth]

@@ -1,0 +1,59 @@
+"""Idempotency keys, scoped to a user: claim before acting, store the response after, release on failure.
+
+A claim is a row with a null response; a second request with the same key sees it and answers 409
+(still in flight), replays the stored response (same body), or 422 (another body). Rows older than
+24 hours no longer count and are reclaimed in place.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from ..errors import Conflict, InvalidInput
+
+TTL = "24 hours"
+FIELD = "Idempotency-Key"
+
+
+@dataclass(frozen=True)
+class Replay:
+    status: int
+    body: dict[str, Any]
+
+
+async def claim(pool: asyncpg.Pool, user_id: UUID, key: str, request_hash: str) -> Replay | None:
+    """None: this request owns the key now. A `Replay`: answer with the stored response."""
+    async with pool.acquire() as conn, conn.transaction():
+        claimed = await conn.fetchval(
+            "insert into idempotency_keys (user_id, key, request_hash) values ($1, $2, $3)"
+            " on conflict (user_id, key) do update set request_hash = excluded.request_hash,"
+            f"  status_code = null, response = null, created_at = now()"
+            f"  where idempotency_keys.created_at < now() - interval '{TTL}'"
+            " returning true", user_id, key, request_hash)
+        if claimed:
+            return None
+        row = await conn.fetchrow(
+            "select request_hash, status_code, response from idempotency_keys where user_id = $1 and key = $2",
+            user_id, key)
+    if row is None:  # released between our insert and select: try once more
+        return await claim(pool, user_id, key, request_hash)
+    if row["request_hash"] != request_hash:
+        raise InvalidInput("this Idempotency-Key was used with another request", field=FIELD)
+    if row["status_code"] is None:
+        raise Conflict("a request with this Idempotency-Key is still in progress")
+    return Replay(row["status_code"], row["response"])
+
+
+async def complete(pool: asyncpg.Pool, user_id: UUID, key: str, status: int, body: dict[str, Any]) -> None:
+    await pool.execute(
+        "update idempotency_keys set status_code = $3, response = $4 where user_id = $1 and key = $2",
+        user_id, key, status, body)
+
+
+async def release(pool: asyncpg.Pool, user_id: UUID, key: str) -> None:
+    """Forget an unfinished claim, so a failed request can be retried with the same key."""
+    await pool.execute(
+        "delete from idempotency_keys where user_id = $1 and key = $2 and status_code is null", user_id, key)

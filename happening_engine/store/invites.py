@@ -1,0 +1,95 @@
+"""Organization invites: only the sha256 of the token is stored; the token travels in the
+201 response and in the `org_invite` notification written in the same transaction."""
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import datetime
+from uuid import UUID
+
+import asyncpg
+
+from ..errors import Conflict, Forbidden, NotFound
+from . import audit, orgs
+
+INVITE_TTL = "7 days"
+COLUMNS = """id, org_id, email, role, expires_at, created_at,
+case when status = 'pending' and expires_at <= now() then 'expired' else status end as status"""
+
+
+def hash_token(token: str) -> bytes:
+    return hashlib.sha256(token.encode()).digest()
+
+
+async def create(conn: asyncpg.Connection, org_id: UUID, email: str, role: str,
+                 actor_id: UUID) -> tuple[asyncpg.Record, str]:
+    """Insert the invite and its `org_invite` email; returns (invite, token)."""
+    already = await conn.fetchval(
+        "select 1 from organization_users m join users u on u.id = m.user_id"
+        " where m.org_id = $1 and lower(u.email) = $2", org_id, email)
+    if already:
+        raise Conflict("this email already belongs to a member")
+    token = secrets.token_urlsafe(32)
+    invite = await conn.fetchrow(
+        f"insert into org_invites (org_id, email, role, token_hash, expires_at, created_by)"
+        f" values ($1, $2, $3, $4, now() + interval '{INVITE_TTL}', $5) returning {COLUMNS}",
+        org_id, email, role, hash_token(token), actor_id)
+    org_name = await conn.fetchval("select name from organizations where id = $1", org_id)
+    user_id = await conn.fetchval(
+        "select id from users where lower(email) = $1 order by created_at limit 1", email)
+    message = (f"You are invited to join {org_name} on Happening as {role}. "
+               f"Accept with invite token {token} (valid 7 days).")
+    await conn.execute(
+        "insert into notifications (user_id, org_id, type, channel, recipient, message, payload)"
+        " values ($1, $2, 'org_invite', 'email', $3, $4, $5)",
+        user_id, org_id, email, message,
+        {"invite_id": str(invite["id"]), "org_name": org_name, "role": role})
+    await audit.record(conn, org_id=org_id, actor_id=actor_id, entity="invite", entity_id=invite["id"],
+                       action="created", after={"email": email, "role": role})
+    return invite, token
+
+
+async def list_for_org(db: asyncpg.Pool | asyncpg.Connection, org_id: UUID,
+                       after: tuple[datetime, UUID] | None, limit: int) -> list[asyncpg.Record]:
+    return await db.fetch(
+        f"select {COLUMNS} from org_invites where org_id = $1"
+        " and ($2::timestamptz is null or (created_at, id) < ($2, $3))"
+        " order by created_at desc, id desc limit $4",
+        org_id, after[0] if after else None, after[1] if after else None, limit + 1)
+
+
+async def revoke(conn: asyncpg.Connection, org_id: UUID, invite_id: UUID, actor_id: UUID) -> None:
+    status = await conn.fetchval(
+        "select status from org_invites where id = $1 and org_id = $2 for update", invite_id, org_id)
+    if status is None:
+        raise NotFound("invite not found")
+    if status != "pending":
+        raise Conflict(f"invite is already {status}")
+    await conn.execute("update org_invites set status = 'revoked' where id = $1", invite_id)
+    await audit.record(conn, org_id=org_id, actor_id=actor_id, entity="invite", entity_id=invite_id,
+                       action="revoked", before={"status": "pending"}, after={"status": "revoked"})
+
+
+async def accept(conn: asyncpg.Connection, token: str, user_id: UUID, email: str,
+                 email_verified: bool) -> asyncpg.Record:
+    """Join the org with the invited role; single use; the caller's verified email must match."""
+    invite = await conn.fetchrow(
+        "select id, org_id, email, role, status, expires_at <= now() as expired from org_invites"
+        " where token_hash = $1 for update", hash_token(token))
+    if invite is None:
+        raise NotFound("invite not found")
+    if not email_verified or invite["email"].lower() != email.lower():
+        raise Forbidden("this invite was sent to another email address")
+    if invite["status"] != "pending":
+        raise Conflict(f"invite is already {invite['status']}")
+    if invite["expired"]:
+        raise Conflict("invite has expired")
+    if not await orgs.add_member(conn, invite["org_id"], user_id, invite["role"], user_id,
+                                 via={"invite_id": str(invite["id"])}):
+        raise Conflict("you are already a member of this organization")
+    await conn.execute(
+        "update org_invites set status = 'accepted', accepted_by = $2, accepted_at = now() where id = $1",
+        invite["id"], user_id)
+    await audit.record(conn, org_id=invite["org_id"], actor_id=user_id, entity="invite",
+                       entity_id=invite["id"], action="accepted", after={"user_id": str(user_id)})
+    return invite
