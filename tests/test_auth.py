@@ -1,0 +1,127 @@
+"""Token validation: only RS256/ES256 tokens signed by a JWKS key, for our issuer and audience."""
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import time
+import uuid
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from api import keys
+
+
+def _claims(issuer: str, **changes: object) -> dict[str, object]:
+    now = int(time.time())
+    claims: dict[str, object] = {"iss": issuer, "aud": "happening-api", "azp": "happening-api",
+                                 "sub": str(uuid.uuid4()), "email": f"a{uuid.uuid4().hex[:8]}@example.test",
+                                 "email_verified": True, "name": "Attacker", "iat": now, "nbf": now,
+                                 "exp": now + 600}
+    claims.update(changes)
+    return {k: v for k, v in claims.items() if v is not None}
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+
+def _unsigned(header: dict[str, object], claims: dict[str, object], key: bytes | None = None) -> str:
+    signing_input = f"{_b64(json.dumps(header).encode())}.{_b64(json.dumps(claims).encode())}"
+    signature = _b64(hmac.new(key, signing_input.encode(), hashlib.sha256).digest()) if key else ""
+    return f"{signing_input}.{signature}"
+
+
+def _attacks(dev_issuer) -> dict[str, str]:
+    iss, key, kid = dev_issuer.issuer, dev_issuer.key, dev_issuer.kid
+    good = _claims(iss)
+    other_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    public_pem = key.public_key().public_bytes(serialization.Encoding.PEM,
+                                               serialization.PublicFormat.SubjectPublicKeyInfo)
+    now = int(time.time())
+    return {
+        "alg none": _unsigned({"alg": "none", "typ": "JWT", "kid": kid}, good),
+        "HS256 with the public key": _unsigned({"alg": "HS256", "typ": "JWT", "kid": kid}, good, public_pem),
+        "wrong issuer": jwt.encode(_claims("http://evil.example/realms/happening"), key, "RS256", {"kid": kid}),
+        "wrong audience": jwt.encode(_claims(iss, aud="other-api", azp="other-api"), key, "RS256", {"kid": kid}),
+        "expired": jwt.encode(_claims(iss, iat=now - 7200, nbf=now - 7200, exp=now - 3600), key, "RS256",
+                              {"kid": kid}),
+        "nbf in the future": jwt.encode(_claims(iss, nbf=now + 3600), key, "RS256", {"kid": kid}),
+        "no exp": jwt.encode(_claims(iss, exp=None), key, "RS256", {"kid": kid}),
+        "unknown kid": jwt.encode(good, other_key, "RS256", {"kid": "not-a-known-kid"}),
+        "known kid, other key": jwt.encode(good, other_key, "RS256", {"kid": kid}),
+        "RS512": jwt.encode(good, key, "RS512", {"kid": kid}),
+        "garbage": "not.a.token",
+        "empty": "",
+    }
+
+
+async def test_valid_token_passes(api_client, token) -> None:
+    access = await token(f"ok{uuid.uuid4().hex[:8]}@example.test")
+    response = await api_client.get("/v1/me", headers={"Authorization": f"Bearer {access}"})
+    assert response.status == 200
+
+
+async def test_azp_is_accepted_when_aud_differs(api_client, dev_issuer) -> None:
+    claims = _claims(dev_issuer.issuer, aud="account", azp="happening-api")
+    access = jwt.encode(claims, dev_issuer.key, "RS256", {"kid": dev_issuer.kid})
+    response = await api_client.get("/v1/me", headers={"Authorization": f"Bearer {access}"})
+    assert response.status == 200
+
+
+@pytest.mark.parametrize("attack", ["alg none", "HS256 with the public key", "wrong issuer", "wrong audience",
+                                    "expired", "nbf in the future", "no exp", "unknown kid",
+                                    "known kid, other key", "RS512", "garbage", "empty"])
+async def test_token_attacks_are_401(api_client, dev_issuer, pool, attack: str) -> None:
+    users_before = await pool.fetchval("select count(*) from users")
+    access = _attacks(dev_issuer)[attack]
+    response = await api_client.get("/v1/me", headers={"Authorization": f"Bearer {access}"})
+    assert response.status == 401, await response.text()
+    assert response.content_type == "application/problem+json"
+    body = await response.json()
+    assert body["status"] == 401 and body["title"] == "Unauthorized"
+    assert await pool.fetchval("select count(*) from users") == users_before
+
+
+@pytest.mark.parametrize("header", [None, "Basic dXNlcjpwYXNz", "Bearer", "Bearer  "])
+async def test_missing_or_wrong_scheme_is_401(api_client, header) -> None:
+    headers = {"Authorization": header} if header is not None else {}
+    response = await api_client.get("/v1/me", headers=headers)
+    assert response.status == 401
+    assert response.content_type == "application/problem+json"
+
+
+async def test_unknown_kids_refetch_at_most_once(api_client, dev_issuer) -> None:
+    """A flood of tokens with unknown kids costs at most one JWKS fetch per refresh interval."""
+    import asyncio
+
+    verifier = api_client.app[keys.AUTH]
+    other_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    verifier._fetched_at = float("-inf")  # as if the last refetch was long ago
+    before = verifier.fetches
+    tokens = [jwt.encode(_claims(dev_issuer.issuer), other_key, "RS256", {"kid": f"kid-{i}"}) for i in range(50)]
+    responses = await asyncio.gather(*(api_client.get("/v1/me", headers={"Authorization": f"Bearer {t}"})
+                                       for t in tokens))
+    assert [r.status for r in responses] == [401] * 50
+    assert verifier.fetches - before == 1
+
+
+async def test_rotated_key_is_picked_up(api_client, dev_issuer, token) -> None:
+    """When the issuer rotates its key, a token with the new kid triggers one refetch and passes."""
+    verifier = api_client.app[keys.AUTH]
+    old_key, old_kid = dev_issuer.key, dev_issuer.kid
+    dev_issuer.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    dev_issuer.kid = uuid.uuid4().hex[:16]
+    try:
+        verifier._fetched_at = float("-inf")
+        access = await token(f"rot{uuid.uuid4().hex[:8]}@example.test")
+        response = await api_client.get("/v1/me", headers={"Authorization": f"Bearer {access}"})
+        assert response.status == 200, await response.text()
+    finally:
+        dev_issuer.key, dev_issuer.kid = old_key, old_kid
+        verifier._fetched_at = float("-inf")
+        await verifier.key_for(old_kid)
