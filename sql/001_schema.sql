@@ -118,13 +118,19 @@ create table notifications (
     last_error    text,
     dispatched_at timestamptz,  -- outbox: set once RabbitMQ confirmed the job
     sent_at       timestamptz,
+    -- outbox order: insertion order, also within one transaction (created_at is per transaction)
+    seq           bigint generated always as identity,
+    -- worker: a delivery attempt holds the row until then, so a duplicate job never sends twice
+    claimed_until timestamptz,
+    delivered_via text check (delivered_via in ('email', 'sms', 'push', 'log')),  -- set when sent
     created_at    timestamptz not null default now(),
     updated_at    timestamptz not null default now(),
     check ((status = 'sent') = (sent_at is not null))
 );
 create index notifications_user_idx on notifications (user_id, created_at desc, id desc);
--- the outbox relay's queue: undispatched rows in creation order
-create index notifications_outbox_idx on notifications (created_at, id) where dispatched_at is null;
+-- the outbox relay's queue: undispatched rows in insertion order, and per user (order per user)
+create index notifications_outbox_idx on notifications (seq) where dispatched_at is null;
+create index notifications_outbox_user_idx on notifications (user_id, seq) where dispatched_at is null;
 
 create table org_invites (
     id           uuid primary key default gen_random_uuid(),
@@ -175,3 +181,12 @@ create trigger events_updated_at before update on events for each row execute fu
 create trigger bookings_updated_at before update on bookings for each row execute function set_updated_at();
 create trigger notifications_updated_at before update on notifications for each row execute function set_updated_at();
 create trigger org_invites_updated_at before update on org_invites for each row execute function set_updated_at();
+
+-- outbox: wake the relay (LISTEN happening_outbox, constants.OUTBOX_CHANNEL) when notifications commit
+create or replace function notify_outbox() returns trigger language plpgsql as $$
+begin
+    perform pg_notify('happening_outbox', '');
+    return null;
+end $$;
+create trigger notifications_outbox_notify after insert on notifications
+    for each statement execute function notify_outbox();

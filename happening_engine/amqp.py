@@ -1,0 +1,122 @@
+"""RabbitMQ: connecting with a reconnect backoff, and the notification topology.
+
+Topology (every name through `constants.amqp_name(prefix, ...)`):
+- `notifications` topic exchange -> `notifications` quorum queue (the jobs). Its dead-letter exchange
+  is `notifications.dead` (fanout) -> `notifications.dead` quorum queue.
+- `notifications.retry` direct exchange -> one delay queue per backoff step, named for its delay
+  (`notifications.retry.<ms>`), whose per-queue TTL dead-letters the job back to `notifications`.
+  A delay queue named for its delay keeps redeclaring safe when `retry_base_seconds` changes.
+Every queue is a quorum queue dead-lettering `at-least-once`, which RabbitMQ only honours together
+with `x-overflow: reject-publish`; so a dead letter is never dropped on its way.
+"""
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+import aiormq
+import structlog
+from aiormq.abc import AbstractChannel, AbstractConnection
+
+from .config import AmqpSettings, NotifySettings
+from .constants import (NOTIFICATIONS_DEAD_EXCHANGE, NOTIFICATIONS_DEAD_QUEUE, NOTIFICATIONS_EXCHANGE,
+                        NOTIFICATIONS_QUEUE, NOTIFICATIONS_RETRY_EXCHANGE, amqp_name)
+
+log = structlog.get_logger(__name__)
+
+# what a lost broker or a closed connection/channel raises
+AMQP_ERRORS: tuple[type[BaseException], ...] = (
+    aiormq.exceptions.AMQPError, aiormq.exceptions.ChannelInvalidStateError, ConnectionError, OSError,
+)
+
+
+async def connect(settings: AmqpSettings, name: str) -> AbstractConnection:
+    """Open a connection named `<prefix>.<name>` (visible in `rabbitmqctl list_connections`)."""
+    connection_name = amqp_name(settings.prefix, name)
+    return await aiormq.connect(settings.url, client_properties={"connection_name": connection_name})
+
+
+class Backoff:
+    """Capped exponential delay between reconnect attempts; `reset()` after a good connection."""
+
+    def __init__(self, first: float = 0.1, cap: float = 5.0) -> None:
+        self.first, self.cap, self.current = first, cap, first
+
+    def reset(self) -> None:
+        self.current = self.first
+
+    async def wait(self, stopping: asyncio.Event) -> None:
+        """Sleep for the current delay (returns early once `stopping` is set), then double it."""
+        try:
+            await asyncio.wait_for(stopping.wait(), self.current)
+        except TimeoutError:
+            pass  # the delay elapsed: time to try again
+        self.current = min(self.current * 2, self.cap)
+
+
+@dataclass(frozen=True)
+class Topology:
+    """Names and arguments of the notification exchanges and queues for one prefix."""
+
+    exchange: str
+    queue: str
+    retry_exchange: str
+    dead_exchange: str
+    dead_queue: str
+    retry_delays_ms: tuple[int, ...]  # one delay queue per step: base * 2**n, n = 0 .. max_attempts-2
+
+    @classmethod
+    def for_settings(cls, amqp: AmqpSettings, notify: NotifySettings) -> Topology:
+        steps = max(notify.max_attempts - 1, 1)
+        delays = tuple(sorted({max(1, round(notify.retry_base_seconds * 1000 * 2 ** n)) for n in range(steps)}))
+        p = amqp.prefix
+        return cls(amqp_name(p, NOTIFICATIONS_EXCHANGE), amqp_name(p, NOTIFICATIONS_QUEUE),
+                   amqp_name(p, NOTIFICATIONS_RETRY_EXCHANGE), amqp_name(p, NOTIFICATIONS_DEAD_EXCHANGE),
+                   amqp_name(p, NOTIFICATIONS_DEAD_QUEUE), delays)
+
+    def retry_queue(self, delay_ms: int) -> str:
+        return f"{self.retry_exchange}.{delay_ms}"
+
+    def retry_delay_ms(self, attempt: int) -> int:
+        """The delay before retrying after failed attempt number `attempt` (1-based)."""
+        return self.retry_delays_ms[min(max(attempt, 1), len(self.retry_delays_ms)) - 1]
+
+    @property
+    def queues(self) -> list[str]:
+        return [self.queue, self.dead_queue, *(self.retry_queue(d) for d in self.retry_delays_ms)]
+
+    @property
+    def exchanges(self) -> list[str]:
+        return [self.exchange, self.retry_exchange, self.dead_exchange]
+
+
+_SAFE_DEAD_LETTERING = {"x-dead-letter-strategy": "at-least-once", "x-overflow": "reject-publish"}
+
+
+async def declare_topology(channel: AbstractChannel, topology: Topology) -> None:
+    """Declare every exchange, queue and binding (idempotent; relay and worker both call it)."""
+    t = topology
+    await channel.exchange_declare(t.exchange, exchange_type="topic", durable=True)
+    await channel.exchange_declare(t.retry_exchange, exchange_type="direct", durable=True)
+    await channel.exchange_declare(t.dead_exchange, exchange_type="fanout", durable=True)
+    await channel.queue_declare(t.dead_queue, durable=True, arguments={"x-queue-type": "quorum"})
+    await channel.queue_bind(t.dead_queue, t.dead_exchange, routing_key="")
+    await channel.queue_declare(t.queue, durable=True, arguments={
+        "x-queue-type": "quorum", "x-dead-letter-exchange": t.dead_exchange, **_SAFE_DEAD_LETTERING,
+    })
+    await channel.queue_bind(t.queue, t.exchange, routing_key="#")
+    for delay_ms in t.retry_delays_ms:
+        name = t.retry_queue(delay_ms)
+        await channel.queue_declare(name, durable=True, arguments={
+            "x-queue-type": "quorum", "x-message-ttl": delay_ms,
+            "x-dead-letter-exchange": t.exchange, **_SAFE_DEAD_LETTERING,
+        })
+        await channel.queue_bind(name, t.retry_exchange, routing_key=str(delay_ms))
+
+
+async def delete_topology(channel: AbstractChannel, topology: Topology) -> None:
+    """Delete every queue and exchange of `topology` (tests, and tearing down a prefix)."""
+    for queue in topology.queues:
+        await channel.queue_delete(queue)
+    for exchange in topology.exchanges:
+        await channel.exchange_delete(exchange)

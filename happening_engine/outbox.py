@@ -1,0 +1,194 @@
+"""The outbox relay: publishes undispatched `notifications` rows to RabbitMQ, in order, exactly
+when the broker confirmed them.
+
+A row is published and marked `dispatched_at` inside one transaction that holds its row lock
+(`FOR UPDATE SKIP LOCKED`), and only rows whose publisher confirm came back are marked. A broker
+outage therefore loses nothing: the unmarked rows are published again after reconnecting (a job may
+reach the queue twice; the worker is idempotent by notification id). Order per user is kept: rows go
+out in `seq` (insertion) order on one channel, and a row is skipped while an earlier undispatched row
+of the same user is held by another relay. LISTEN on `constants.OUTBOX_CHANNEL` wakes the relay
+at once; a short poll covers lost notifications and a lost listening connection.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+
+import aiormq
+import asyncpg
+import structlog
+from aiormq.abc import AbstractChannel
+from pamqp.commands import Basic
+from prometheus_client import Counter, Gauge
+
+from .amqp import AMQP_ERRORS, Backoff, Topology, connect, declare_topology
+from .config import Settings
+from .constants import OUTBOX_CHANNEL
+
+log = structlog.get_logger(__name__)
+
+OUTBOX_LAG = Gauge("happening_outbox_lag_seconds", "Age of the oldest notification not yet relayed to RabbitMQ")
+OUTBOX_PUBLISHED = Counter("happening_outbox_published_total", "Notification jobs confirmed by RabbitMQ")
+OUTBOX_ERRORS = Counter("happening_outbox_errors_total", "Relay cycles that failed", ["kind"])
+
+# The first `$1` undispatched rows not locked by another relay, minus rows of a user whose earlier
+# undispatched row is outside this batch (another relay holds it): they wait for the next cycle.
+CLAIM_BATCH = """
+with batch as (
+    select id, user_id, seq, type, channel, recipient, created_at
+    from notifications
+    where dispatched_at is null
+    order by seq
+    limit $1
+    for update skip locked
+)
+select b.* from batch b
+where b.user_id is null or not exists (
+    select 1 from notifications p
+    where p.dispatched_at is null and p.user_id = b.user_id and p.seq < b.seq
+      and p.id <> all(array(select id from batch))
+)
+order by b.seq
+"""
+MARK_DISPATCHED = "update notifications set dispatched_at = now() where id = any($1::uuid[])"
+OLDEST_UNDISPATCHED = """
+select extract(epoch from now() - created_at)::float8 from notifications
+where dispatched_at is null order by seq limit 1
+"""
+
+
+class NotConfirmed(aiormq.exceptions.AMQPError):
+    """The broker nacked a publish (e.g. a queue refusing messages): retried after reconnecting."""
+
+
+class OutboxRelay:
+    """Relays the notifications outbox to the notifications exchange until `stop()`."""
+
+    batch_size = 200
+    poll_seconds = 1.0
+    publish_timeout = 30.0
+
+    def __init__(self, pool: asyncpg.Pool, settings: Settings) -> None:
+        self.pool = pool
+        self.settings = settings
+        self.topology = Topology.for_settings(settings.amqp, settings.notify)
+        self._stopping = asyncio.Event()
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._listener: asyncpg.Connection | None = None
+        self.connection_name = "outbox-relay"
+
+    async def start(self) -> None:
+        self._stopping.clear()
+        self._task = asyncio.create_task(self._run(), name="outbox-relay")
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        self._wake.set()
+        if self._task is not None:
+            await self._task
+            self._task = None
+        await self._close_listener()
+
+    async def _run(self) -> None:
+        backoff = Backoff()
+        while not self._stopping.is_set():
+            try:
+                connection = await connect(self.settings.amqp, self.connection_name)
+            except AMQP_ERRORS as exc:
+                OUTBOX_ERRORS.labels("amqp").inc()
+                log.warning("outbox_amqp_connect_failed", error=repr(exc), retry_in=backoff.current)
+                await backoff.wait(self._stopping)
+                continue
+            try:
+                channel = await connection.channel(publisher_confirms=True)
+                await declare_topology(channel, self.topology)
+                log.info("outbox_relay_connected")
+                backoff.reset()
+                await self._pump(channel)
+            except AMQP_ERRORS as exc:
+                OUTBOX_ERRORS.labels("amqp").inc()
+                log.warning("outbox_amqp_lost", error=repr(exc), retry_in=backoff.current)
+                await backoff.wait(self._stopping)
+            except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+                OUTBOX_ERRORS.labels("postgres").inc()
+                log.warning("outbox_postgres_failed", error=repr(exc), retry_in=backoff.current)
+                await backoff.wait(self._stopping)
+            except Exception:  # a bug must not end the relay silently: log it, back off, go on
+                OUTBOX_ERRORS.labels("unexpected").inc()
+                log.exception("outbox_relay_failed", retry_in=backoff.current)
+                await backoff.wait(self._stopping)
+            finally:
+                await connection.close()
+
+    async def _pump(self, channel: AbstractChannel) -> None:
+        """Dispatch batches until stopped; between batches wait for NOTIFY or the poll interval."""
+        while not self._stopping.is_set():
+            await self._ensure_listener()
+            self._wake.clear()  # before the query, so a NOTIFY during the batch is not missed
+            dispatched = await self._dispatch_batch(channel)
+            if dispatched >= self.batch_size:
+                continue
+            try:
+                await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
+            except TimeoutError:
+                pass  # the poll interval elapsed: look again
+
+    async def _dispatch_batch(self, channel: AbstractChannel) -> int:
+        """Publish one batch and mark the confirmed rows; raises after marking if a publish failed."""
+        failure: BaseException | None = None
+        async with self.pool.acquire() as conn, conn.transaction():
+            rows = await conn.fetch(CLAIM_BATCH, self.batch_size)
+            if rows:
+                results = await asyncio.gather(
+                    *(self._publish(channel, row) for row in rows), return_exceptions=True,
+                )
+                confirmed = []
+                for row, result in zip(rows, results, strict=True):
+                    if not isinstance(result, Basic.Ack):  # keep order: stop at the first failure
+                        failure = result if isinstance(result, BaseException) else NotConfirmed(
+                            f"publish of notification {row['id']} not confirmed: {result!r}")
+                        break
+                    confirmed.append(row["id"])
+                await conn.execute(MARK_DISPATCHED, confirmed)
+                OUTBOX_PUBLISHED.inc(len(confirmed))
+            lag = await conn.fetchval(OLDEST_UNDISPATCHED)
+        OUTBOX_LAG.set(lag or 0.0)
+        if rows:
+            log.debug("outbox_dispatched", count=len(rows) if failure is None else len(confirmed))
+        if failure is not None:
+            raise failure
+        return len(rows)
+
+    async def _publish(self, channel: AbstractChannel, row: asyncpg.Record) -> object:
+        body = json.dumps({
+            "id": str(row["id"]), "type": row["type"], "channel": row["channel"],
+            "user_id": str(row["user_id"]) if row["user_id"] else None, "seq": row["seq"],
+        }).encode()
+        properties = Basic.Properties(
+            delivery_mode=2, message_id=str(row["id"]), content_type="application/json",
+            message_type=row["type"], timestamp=row["created_at"],
+        )
+        return await channel.basic_publish(
+            body, exchange=self.topology.exchange, routing_key=f"{row['channel']}.{row['type']}",
+            properties=properties, mandatory=True, timeout=self.publish_timeout,
+        )
+
+    async def _ensure_listener(self) -> None:
+        """(Re)open the LISTEN connection; while it is down the poll alone keeps the relay going."""
+        if self._listener is not None and not self._listener.is_closed():
+            return
+        try:
+            self._listener = await asyncpg.connect(self.settings.database.url, timeout=5)
+            await self._listener.add_listener(OUTBOX_CHANNEL, self._on_notify)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            log.warning("outbox_listen_failed", error=repr(exc))
+            await self._close_listener()
+
+    def _on_notify(self, *_: object) -> None:
+        self._wake.set()
+
+    async def _close_listener(self) -> None:
+        listener, self._listener = self._listener, None
+        if listener is not None and not listener.is_closed():
+            await listener.close()

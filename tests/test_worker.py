@@ -1,0 +1,383 @@
+"""The notification worker against real RabbitMQ, PostgreSQL and a local SMTP server (aiosmtpd).
+
+Each test gets its own database, AMQP name prefix and SMTP server, and deletes its queues at the end.
+Helpers here (`Mailbox`, the `env` fixture) are shared with test_outbox.py.
+"""
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import email
+import email.policy
+import json
+import time
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from typing import Any
+
+import asyncpg
+import pytest
+from aiohttp import web
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from happening_engine.amqp import Topology, connect, declare_topology, delete_topology
+from happening_engine.config import DatabaseSettings, NotifySettings, Settings
+from happening_engine.db import create_pool
+from happening_engine.outbox import OutboxRelay
+from happening_engine.worker import NotificationWorker
+from happening_engine.worker.render import render
+from tests.conftest import RUN_ID, create_database, drop_database
+
+TYPES = ("booking_confirmed", "booking_waitlisted", "booking_cancelled", "waitlist_promoted",
+         "event_updated", "org_invite")
+
+
+class Mailbox:
+    """aiosmtpd handler: keeps every accepted mail; refuses per notification id when told to."""
+
+    def __init__(self) -> None:
+        self.mails: list[tuple[list[str], EmailMessage]] = []
+        self.refusals: dict[str, int] = {}  # notification id -> times still to refuse (-1: always)
+        self.refuse_code = "451 4.3.0 try again later"
+        self.refused: Counter[str] = Counter()
+        self.arrived = asyncio.Event()
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        assert isinstance(envelope.content, bytes)
+        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        nid = str(message["X-Happening-Notification-Id"])
+        left = self.refusals.get(nid, 0)
+        if left != 0:
+            self.refusals[nid] = left - 1 if left > 0 else -1
+            self.refused[nid] += 1
+            return self.refuse_code
+        self.mails.append((list(envelope.rcpt_tos), message))  # type: ignore[arg-type]
+        self.arrived.set()
+        return "250 OK"
+
+    def by_id(self) -> dict[str, list[EmailMessage]]:
+        out: dict[str, list[EmailMessage]] = {}
+        for _, message in self.mails:
+            out.setdefault(str(message["X-Happening-Notification-Id"]), []).append(message)
+        return out
+
+
+@dataclass
+class Env:
+    settings: Settings
+    pool: asyncpg.Pool
+    mailbox: Mailbox
+    topology: Topology
+    started: list[Any] = field(default_factory=list)
+
+    def with_notify(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self.settings, notify=dataclasses.replace(self.settings.notify, **changes))
+
+    async def start_worker(self, settings: Settings | None = None) -> NotificationWorker:
+        worker = NotificationWorker(self.pool, settings or self.settings)
+        await worker.start()
+        self.started.append(worker)
+        return worker
+
+    async def start_relay(self, settings: Settings | None = None) -> OutboxRelay:
+        relay = OutboxRelay(self.pool, settings or self.settings)
+        await relay.start()
+        self.started.append(relay)
+        return relay
+
+
+async def _smtp_server(mailbox: Mailbox) -> tuple[asyncio.AbstractServer, int]:
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(lambda: SMTP(mailbox, hostname="happening.test"), "127.0.0.1", 0)
+    return server, server.sockets[0].getsockname()[1]
+
+
+@pytest.fixture
+async def env(settings: Settings, request: pytest.FixtureRequest) -> AsyncIterator[Env]:
+    """Own database, AMQP prefix and SMTP server; small retry delays; everything removed afterwards."""
+    tag = uuid.uuid4().hex[:6]
+    name = f"happening_test_{RUN_ID}_n{tag}"
+    url = await create_database(name)
+    pool = await create_pool(DatabaseSettings(url=url, min_size=1, max_size=20))
+    mailbox = Mailbox()
+    server, port = await _smtp_server(mailbox)
+    test_settings = dataclasses.replace(
+        settings,
+        database=DatabaseSettings(url=url, min_size=1, max_size=20),
+        amqp=dataclasses.replace(settings.amqp, prefix=f"{settings.amqp.prefix}.n{tag}"),
+        notify=NotifySettings(smtp_url=f"smtp://127.0.0.1:{port}", max_attempts=3, retry_base_seconds=0.1,
+                              prefetch=20),
+    )
+    topology = Topology.for_settings(test_settings.amqp, test_settings.notify)
+    e = Env(test_settings, pool, mailbox, topology)
+    try:
+        yield e
+    finally:
+        for part in reversed(e.started):
+            await part.stop()
+        connection = await connect(test_settings.amqp, "test-cleanup")
+        channel = await connection.channel()
+        await delete_topology(channel, topology)
+        await connection.close()
+        server.close()
+        await server.wait_closed()
+        await pool.close()
+        await drop_database(name)
+
+
+async def make_user(pool: asyncpg.Pool, email_address: str | None = None, name: str = "Ada Lovelace") -> uuid.UUID:
+    email_address = email_address or f"u{uuid.uuid4().hex[:8]}@example.test"
+    return await pool.fetchval(  # type: ignore[no-any-return]
+        "insert into users (keycloak_id, email, full_name) values ($1, $2, $3) returning id",
+        uuid.uuid4().hex, email_address, name)
+
+
+async def make_event(pool: asyncpg.Pool, name: str = "Jazz Night") -> tuple[uuid.UUID, uuid.UUID]:
+    org = await pool.fetchval("insert into organizations (name) values ('Blue Note Club') returning id")
+    event = await pool.fetchval(
+        "insert into events (org_id, name, category, status, starts_at, ends_at, total_slots, published_at)"
+        " values ($1, $2, 'concert', 'upcoming', '2031-03-14 19:30+00', '2031-03-14 23:00+00', 100, now())"
+        " returning id", org, name)
+    return org, event
+
+
+async def notify(pool: asyncpg.Pool, user: uuid.UUID | None, kind: str, *, recipient: str,
+                 event: uuid.UUID | None = None, org: uuid.UUID | None = None, channel: str = "email",
+                 message: str = "", payload: dict[str, Any] | None = None) -> uuid.UUID:
+    return await pool.fetchval(  # type: ignore[no-any-return]
+        "insert into notifications (user_id, org_id, event_id, type, channel, recipient, message, payload)"
+        " values ($1, $2, $3, $4, $5, $6, $7, $8) returning id",
+        user, org, event, kind, channel, recipient, message, payload or {})
+
+
+async def wait_for(check: Callable[[], Awaitable[bool]], timeout: float = 20.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not await check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+async def all_settled(pool: asyncpg.Pool, count: int) -> bool:
+    return await pool.fetchval("select count(*) from notifications where status <> 'pending'") == count  # type: ignore[no-any-return]
+
+
+# ---------------------------------------------------------------------------------------------- tests
+
+
+async def test_every_type_reaches_smtp_with_recipient_and_content(env: Env) -> None:
+    user = await make_user(env.pool, "ada@example.test")
+    org, event = await make_event(env.pool, "Jazz Night")
+    payloads = {
+        "booking_confirmed": {"seats": 3},
+        "booking_waitlisted": {"seats": 2, "position": 4, "waiting_number": 17},
+        "booking_cancelled": {"seats": 3, "reason": "cancelled by you"},
+        "waitlist_promoted": {"seats": 2},
+        "event_updated": {"changes": {"starts_at": "2031-03-15T20:00:00+00:00"}},
+        "org_invite": {"org_name": "Blue Note Club", "role": "organizer", "token": "tok-123",
+                       "invite_url": "http://127.0.0.1:8080/v1/invites/tok-123/accept"},
+    }
+    ids = {}
+    for kind in TYPES:
+        ids[kind] = await notify(env.pool, user if kind != "org_invite" else None, kind,
+                                 recipient="ada@example.test", event=event if kind != "org_invite" else None,
+                                 org=org, message=f"msg-{kind}", payload=payloads[kind])
+    await env.start_worker()
+    await env.start_relay()
+    await wait_for(lambda: all_settled(env.pool, len(TYPES)), what="all notifications settled")
+
+    mails = env.mailbox.by_id()
+    expected = {
+        "booking_confirmed": ["Booking confirmed", "Jazz Night", "Fri 14 Mar 2031, 19:30", "3 seats"],
+        "booking_waitlisted": ["waitlist", "Jazz Night", "position 4", "waiting number 17", "2 seats"],
+        "booking_cancelled": ["Booking cancelled", "Jazz Night", "3 seats", "cancelled by you"],
+        "waitlist_promoted": ["confirmed", "Jazz Night", "2 seats"],
+        "event_updated": ["Event updated", "Jazz Night", "starts at: Sat 15 Mar 2031, 20:00"],
+        "org_invite": ["invited", "Blue Note Club", "organizer", "tok-123", "/v1/invites/tok-123/accept"],
+    }
+    for kind, nid in ids.items():
+        assert len(mails[str(nid)]) == 1, kind
+        message = mails[str(nid)][0]
+        assert message["To"] == "ada@example.test"
+        assert message["Message-ID"] == f"<{nid}@happening>"
+        content = message["Subject"] + "\n" + message.get_content()
+        assert f"msg-{kind}" in content
+        for fragment in expected[kind]:
+            assert fragment in content, (kind, fragment, content)
+    assert [r for rcpts, _ in env.mailbox.mails for r in rcpts] == ["ada@example.test"] * len(TYPES)
+    rows = await env.pool.fetch("select status, attempts, sent_at, delivered_via, last_error from notifications")
+    assert all(r["status"] == "sent" and r["attempts"] == 1 and r["sent_at"] and r["delivered_via"] == "email"
+               and r["last_error"] is None for r in rows)
+
+
+async def test_refused_twice_then_accepted_is_sent_once(env: Env) -> None:
+    user = await make_user(env.pool)
+    nid = await notify(env.pool, user, "booking_confirmed", recipient="bob@example.test", message="hi")
+    env.mailbox.refusals[str(nid)] = 2
+    await env.start_worker()
+    await env.start_relay()
+    await wait_for(lambda: all_settled(env.pool, 1), what="settled")
+    row = await env.pool.fetchrow("select * from notifications where id = $1", nid)
+    assert row["status"] == "sent" and row["attempts"] == 3 and row["last_error"] is None
+    assert env.mailbox.refused[str(nid)] == 2
+    await asyncio.sleep(0.5)  # nothing else arrives later
+    assert len(env.mailbox.by_id()[str(nid)]) == 1
+
+
+async def _dead_letters(env: Env) -> list[Any]:
+    connection = await connect(env.settings.amqp, "test-dead")
+    channel = await connection.channel()
+    found = []
+    while (message := await channel.basic_get(env.topology.dead_queue, no_ack=True)).body:
+        found.append(message)
+    await connection.close()
+    return found
+
+
+async def test_always_refused_ends_failed_and_dead_lettered(env: Env) -> None:
+    user = await make_user(env.pool)
+    nid = await notify(env.pool, user, "booking_cancelled", recipient="eve@example.test", message="bye")
+    env.mailbox.refusals[str(nid)] = -1
+    await env.start_worker()
+    await env.start_relay()
+    await wait_for(lambda: all_settled(env.pool, 1), what="settled")
+    row = await env.pool.fetchrow("select * from notifications where id = $1", nid)
+    assert row["status"] == "failed" and row["attempts"] == 3 and row["sent_at"] is None
+    assert "451" in row["last_error"]
+    dead: list[Any] = []
+
+    async def in_dead_queue() -> bool:
+        dead.extend(await _dead_letters(env))
+        return bool(dead)
+
+    await wait_for(in_dead_queue, timeout=10, what="dead letter")
+    assert [m.header.properties.message_id for m in dead] == [str(nid)]
+    assert env.mailbox.mails == [] and env.mailbox.refused[str(nid)] == 3
+
+
+async def test_permanent_refusal_fails_without_retrying(env: Env) -> None:
+    env.mailbox.refuse_code = "550 5.1.1 no such user"
+    user = await make_user(env.pool)
+    nid = await notify(env.pool, user, "booking_confirmed", recipient="nobody@example.test", message="x")
+    env.mailbox.refusals[str(nid)] = -1
+    await env.start_worker()
+    await env.start_relay()
+    await wait_for(lambda: all_settled(env.pool, 1), what="settled")
+    row = await env.pool.fetchrow("select * from notifications where id = $1", nid)
+    assert row["status"] == "failed" and row["attempts"] == 1 and "550" in row["last_error"]
+
+
+async def test_duplicate_jobs_send_once(env: Env) -> None:
+    """The same job published three times (a relay retry, a redelivery) yields one mail."""
+    user = await make_user(env.pool)
+    nid = await notify(env.pool, user, "waitlist_promoted", recipient="dup@example.test", message="x")
+    await env.pool.execute("update notifications set dispatched_at = now()")
+    connection = await connect(env.settings.amqp, "test-publisher")
+    channel = await connection.channel()
+    await declare_topology(channel, env.topology)
+    from pamqp.commands import Basic
+    body = json.dumps({"id": str(nid), "user_id": str(user)}).encode()
+    for _ in range(3):
+        await channel.basic_publish(body, exchange=env.topology.exchange, routing_key="email.x",
+                                    properties=Basic.Properties(message_id=str(nid), delivery_mode=2))
+    await env.start_worker()
+    await wait_for(lambda: all_settled(env.pool, 1), what="settled")
+    await asyncio.sleep(0.5)
+    ok = await channel.queue_declare(env.topology.queue, passive=True)
+    await connection.close()
+    assert ok.message_count == 0
+    assert len(env.mailbox.by_id()[str(nid)]) == 1
+    assert await env.pool.fetchval("select attempts from notifications where id = $1", nid) == 1
+
+
+async def test_rows_without_provider_go_through_rabbitmq_to_the_log_channel(env: Env) -> None:
+    user = await make_user(env.pool)
+    sms = await notify(env.pool, user, "booking_confirmed", recipient="+15550100", channel="sms", message="x")
+    mail = await notify(env.pool, user, "booking_confirmed", recipient="a@example.test", message="y")
+    local = env.with_notify(smtp_url=None)  # a local `happening serve`: nothing configured
+    await env.start_worker(local)
+    await env.start_relay(local)
+    await wait_for(lambda: all_settled(env.pool, 2), what="settled")
+    rows = await env.pool.fetch("select id, status, delivered_via, dispatched_at from notifications")
+    assert {r["id"]: (r["status"], r["delivered_via"]) for r in rows} == {sms: ("sent", "log"), mail: ("sent", "log")}
+    assert all(r["dispatched_at"] is not None for r in rows)
+    assert env.mailbox.mails == []
+
+
+async def test_sms_and_push_go_to_http_providers_with_bearer_token(env: Env) -> None:
+    received: list[tuple[str, dict[str, str], dict[str, Any]]] = []
+    fail_once: set[str] = set()
+
+    async def provider(request: web.Request) -> web.Response:
+        body = await request.json()
+        if body["id"] not in fail_once:  # the first call of each job answers 503: retried
+            fail_once.add(body["id"])
+            return web.Response(status=503, text="busy")
+        received.append((request.path, dict(request.headers), body))
+        return web.json_response({"ok": True})
+
+    app = web.Application()
+    app.router.add_post("/sms", provider)
+    app.router.add_post("/push", provider)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        user = await make_user(env.pool)
+        _, event = await make_event(env.pool, "Hack Day")
+        sms = await notify(env.pool, user, "waitlist_promoted", recipient="+15550100", channel="sms",
+                           event=event, message="You're in", payload={"seats": 2})
+        push = await notify(env.pool, user, "booking_waitlisted", recipient="device-token-1", channel="push",
+                            event=event, message="Waiting", payload={"position": 1})
+        settings = env.with_notify(sms_url=f"http://127.0.0.1:{port}/sms", sms_token="sms-secret",
+                                   push_url=f"http://127.0.0.1:{port}/push", push_token="push-secret")
+        await env.start_worker(settings)
+        await env.start_relay(settings)
+        await wait_for(lambda: all_settled(env.pool, 2), what="settled")
+    finally:
+        await runner.cleanup()
+    by_path = {path: (headers, body) for path, headers, body in received}
+    assert len(received) == 2
+    assert by_path["/sms"][0]["Authorization"] == "Bearer sms-secret"
+    assert by_path["/sms"][0]["Idempotency-Key"] == str(sms)
+    assert by_path["/sms"][1]["to"] == "+15550100" and "Hack Day" in by_path["/sms"][1]["subject"]
+    assert by_path["/push"][0]["Authorization"] == "Bearer push-secret"
+    assert by_path["/push"][1]["to"] == "device-token-1" and by_path["/push"][1]["id"] == str(push)
+    rows = await env.pool.fetch("select status, attempts, delivered_via from notifications order by channel")
+    assert [(r["status"], r["attempts"], r["delivered_via"]) for r in rows] == [("sent", 2, "push"), ("sent", 2, "sms")]
+
+
+def test_render_falls_back_to_message_when_payload_is_empty() -> None:
+    for kind in TYPES:
+        rendered = render({"type": kind, "message": "Plain words.", "payload": {}})
+        assert rendered.subject and "Plain words." in rendered.text and rendered.short
+
+
+async def test_http_provider_4xx_is_permanent(env: Env) -> None:
+    async def provider(request: web.Request) -> web.Response:
+        return web.Response(status=400, text="bad number")
+
+    app = web.Application()
+    app.router.add_post("/sms", provider)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        user = await make_user(env.pool)
+        nid = await notify(env.pool, user, "booking_confirmed", recipient="+1", channel="sms", message="x")
+        settings = env.with_notify(sms_url=f"http://127.0.0.1:{port}/sms")
+        await env.start_worker(settings)
+        await env.start_relay(settings)
+        await wait_for(lambda: all_settled(env.pool, 1), what="settled")
+    finally:
+        await runner.cleanup()
+    row = await env.pool.fetchrow("select * from notifications where id = $1", nid)
+    assert row["status"] == "failed" and row["attempts"] == 1 and "HTTP 400" in row["last_error"]
+
