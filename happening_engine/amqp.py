@@ -54,6 +54,17 @@ class Backoff:
         self.current = min(self.current * 2, self.cap)
 
 
+async def stop_task(task: asyncio.Task[None], timeout: float) -> None:
+    """Wait for a component's main task to end by itself; cancel it after `timeout`."""
+    done, _ = await asyncio.wait({task}, timeout=timeout)
+    if not done:
+        log.warning("amqp_component_stop_timeout", task=task.get_name(), timeout=timeout)
+        task.cancel()
+        await asyncio.wait({task})
+    if not task.cancelled() and task.exception() is not None:
+        raise task.exception()  # type: ignore[misc]
+
+
 @dataclass(frozen=True)
 class Topology:
     """Names and arguments of the notification exchanges and queues for one prefix."""

@@ -21,7 +21,7 @@ from aiormq.abc import AbstractChannel
 from pamqp.commands import Basic
 from prometheus_client import Counter, Gauge
 
-from .amqp import AMQP_ERRORS, Backoff, Topology, connect, declare_topology
+from .amqp import AMQP_ERRORS, Backoff, Topology, connect, declare_topology, stop_task
 from .config import Settings
 from .constants import OUTBOX_CHANNEL
 
@@ -67,6 +67,7 @@ class OutboxRelay:
     batch_size = 200
     poll_seconds = 1.0
     publish_timeout = 30.0
+    stop_timeout = 10.0
 
     def __init__(self, pool: asyncpg.Pool, settings: Settings) -> None:
         self.pool = pool
@@ -83,10 +84,12 @@ class OutboxRelay:
         self._task = asyncio.create_task(self._run(), name="outbox-relay")
 
     async def stop(self) -> None:
+        """Finish the batch in hand and close. A relay stuck (e.g. connecting) is cancelled after
+        `stop_timeout`: its uncommitted batch rolls back and is published again by the next relay."""
         self._stopping.set()
         self._wake.set()
         if self._task is not None:
-            await self._task
+            await stop_task(self._task, self.stop_timeout)
             self._task = None
         await self._close_listener()
 

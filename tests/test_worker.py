@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import datetime
 import email
 import email.policy
 import json
@@ -22,6 +23,8 @@ import asyncpg
 import pytest
 from aiohttp import web
 from aiosmtpd.smtp import SMTP, Envelope, Session
+from pamqp.commands import Basic
+from prometheus_client import REGISTRY
 
 from happening_engine.amqp import Topology, connect, declare_topology, delete_topology
 from happening_engine.config import DatabaseSettings, NotifySettings, Settings
@@ -165,6 +168,10 @@ async def all_settled(pool: asyncpg.Pool, count: int) -> bool:
     return await pool.fetchval("select count(*) from notifications where status <> 'pending'") == count  # type: ignore[no-any-return]
 
 
+def _metric(name: str, labels: dict[str, str]) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
 # ---------------------------------------------------------------------------------------------- tests
 
 
@@ -217,11 +224,17 @@ async def test_refused_twice_then_accepted_is_sent_once(env: Env) -> None:
     user = await make_user(env.pool)
     nid = await notify(env.pool, user, "booking_confirmed", recipient="bob@example.test", message="hi")
     env.mailbox.refusals[str(nid)] = 2
+    labels = {"type": "booking_confirmed", "channel": "email"}
+    retries, sent = _metric("happening_notification_retries_total", labels), _metric(
+        "happening_notifications_total", {**labels, "status": "sent"})
     await env.start_worker()
     await env.start_relay()
     await wait_for(lambda: all_settled(env.pool, 1), what="settled")
     row = await env.pool.fetchrow("select * from notifications where id = $1", nid)
     assert row["status"] == "sent" and row["attempts"] == 3 and row["last_error"] is None
+    assert _metric("happening_notification_retries_total", labels) == retries + 2
+    assert _metric("happening_notifications_total", {**labels, "status": "sent"}) == sent + 1
+    assert _metric("happening_outbox_lag_seconds", {}) == 0.0
     assert env.mailbox.refused[str(nid)] == 2
     await asyncio.sleep(0.5)  # nothing else arrives later
     assert len(env.mailbox.by_id()[str(nid)]) == 1
@@ -278,7 +291,6 @@ async def test_duplicate_jobs_send_once(env: Env) -> None:
     connection = await connect(env.settings.amqp, "test-publisher")
     channel = await connection.channel()
     await declare_topology(channel, env.topology)
-    from pamqp.commands import Basic
     body = json.dumps({"id": str(nid), "user_id": str(user)}).encode()
     for _ in range(3):
         await channel.basic_publish(body, exchange=env.topology.exchange, routing_key="email.x",
@@ -291,6 +303,21 @@ async def test_duplicate_jobs_send_once(env: Env) -> None:
     assert ok.message_count == 0
     assert len(env.mailbox.by_id()[str(nid)]) == 1
     assert await env.pool.fetchval("select attempts from notifications where id = $1", nid) == 1
+
+
+async def test_job_held_by_a_dead_delivery_is_sent_after_its_lease(env: Env) -> None:
+    """A worker claimed the row and died before sending: the redelivered job waits in the delay
+    queue while the claim holds, then sends once the lease ran out."""
+    user = await make_user(env.pool)
+    nid = await notify(env.pool, user, "booking_waitlisted", recipient="late@example.test", message="x")
+    await env.pool.execute("update notifications set attempts = 1, claimed_until = now() + interval '1 second'")
+    await env.start_worker()
+    await env.start_relay()
+    await wait_for(lambda: all_settled(env.pool, 1), what="settled")
+    row = await env.pool.fetchrow("select * from notifications where id = $1", nid)
+    assert row["status"] == "sent" and row["attempts"] == 2 and row["claimed_until"] is None
+    assert row["sent_at"] - row["created_at"] >= datetime.timedelta(seconds=1)
+    assert len(env.mailbox.by_id()[str(nid)]) == 1
 
 
 async def test_rows_without_provider_go_through_rabbitmq_to_the_log_channel(env: Env) -> None:

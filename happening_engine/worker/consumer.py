@@ -31,7 +31,7 @@ from aiormq.exceptions import AMQPError, ChannelInvalidStateError
 from pamqp.commands import Basic
 from prometheus_client import Counter, Histogram
 
-from ..amqp import AMQP_ERRORS, Backoff, Topology, connect, declare_topology
+from ..amqp import AMQP_ERRORS, Backoff, Topology, connect, declare_topology, stop_task
 from ..config import Settings
 from .channels import Channels, DeliveryFailed, Job
 from .render import render
@@ -105,7 +105,7 @@ class NotificationWorker:
         """Stop consuming, let jobs in hand finish (up to the send timeout), then close."""
         self._stopping.set()
         if self._task is not None:
-            await self._task
+            await stop_task(self._task, self.send_timeout + 10)
             self._task = None
         await self._drain()
         if self._session is not None:
