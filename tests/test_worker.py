@@ -379,6 +379,17 @@ async def test_sms_and_push_go_to_http_providers_with_bearer_token(env: Env) -> 
     assert [(r["status"], r["attempts"], r["delivered_via"]) for r in rows] == [("sent", 2, "push"), ("sent", 2, "sms")]
 
 
+def test_render_reads_the_engine_payload() -> None:
+    payload = {"event_name": "Hack Day", "starts_at": "2031-05-01T09:00:00+00:00", "seats": 1,
+               "waiting_number": None, "position": None, "changed": ["starts_at", "total_slots"],
+               "reason": "event_cancelled"}
+    updated = render({"type": "event_updated", "message": "", "payload": payload})
+    assert updated.subject == "Event updated: Hack Day"
+    assert "Thu 01 May 2031, 09:00 UTC" in updated.text and "starts at, total slots" in updated.text
+    cancelled = render({"type": "booking_cancelled", "message": "", "payload": payload})
+    assert "1 seat)" in cancelled.text and "Reason: event cancelled." in cancelled.text
+
+
 def test_render_falls_back_to_message_when_payload_is_empty() -> None:
     for kind in TYPES:
         rendered = render({"type": kind, "message": "Plain words.", "payload": {}})

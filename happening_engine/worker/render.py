@@ -2,7 +2,7 @@
 
 Payload keys read (all optional; the event's own row fills in name and dates): `event_name`,
 `starts_at`, `seats`, `position`, `waiting_number`, `reason`, `changes` (mapping of field to new
-value, or a list of field names), `status`, `org_name`, `role`, `invite_url`, `token`, `expires_at`,
+value) or `changed` (list of field names), `status`, `org_name`, `role`, `invite_url`, `token`, `expires_at`,
 `full_name`. The row's `message` (written with the change) is always part of the body.
 """
 from __future__ import annotations
@@ -60,7 +60,7 @@ def render(row: Mapping[str, Any]) -> Rendered:
         subject = f"Booking cancelled: {event}"
         lines.append(f"Your booking for {event}{on}" + (f" ({_seats(seats)})" if seats else "") + " was cancelled.")
         if p.get("reason"):
-            lines.append(f"Reason: {p['reason']}.")
+            lines.append(f"Reason: {str(p['reason']).replace('_', ' ')}.")
     elif kind == "waitlist_promoted":
         subject = f"Your seats for {event} are confirmed"
         lines.append(f"Good news: seats freed up and your booking for {event}{on} moved off the waitlist"
@@ -69,7 +69,7 @@ def render(row: Mapping[str, Any]) -> Rendered:
         cancelled = p.get("status") == "cancelled"
         subject = f"Event cancelled: {event}" if cancelled else f"Event updated: {event}"
         lines.append(f"{event} has been cancelled." if cancelled else f"{event}{on} has been updated.")
-        changes = p.get("changes")
+        changes = p.get("changes") or p.get("changed")
         if isinstance(changes, Mapping) and changes:
             lines.extend(f"- {k.replace('_', ' ')}: {_when(v) or v}" for k, v in changes.items())
         elif isinstance(changes, list) and changes:
