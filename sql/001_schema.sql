@@ -3,7 +3,10 @@ create extension if not exists pgcrypto;
 
 create or replace function set_updated_at() returns trigger language plpgsql as $$
 begin
-    new.updated_at := now();
+    -- an explicit updated_at (the engine stamps a batch with one time) is kept
+    if new.updated_at is not distinct from old.updated_at then
+        new.updated_at := now();
+    end if;
     return new;
 end $$;
 

@@ -1,0 +1,1 @@
+"""Per-event actors: one coroutine with a mailbox per active event."""

@@ -1,0 +1,164 @@
+"""Event-level commands, run by the event's actor alone (never inside a booking batch)."""
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import asyncpg
+
+from ..commands import AdvanceLifecycle, CancelEvent, PublishEvent, UpdateEvent
+from ..errors import Conflict, InvalidInput, Unavailable
+from ..store.audit import record
+from ..store.bookings import BatchWrite, write_batch
+from ..store.event_changes import active_bookers, cancel_active_bookings, update_event
+from ..timeline import status_at
+from . import messages
+from .actor import STORAGE_ERRORS
+
+if TYPE_CHECKING:
+    from .actor import Actor
+
+EDITABLE = {"name", "description", "category", "starts_at", "ends_at", "total_slots", "max_seats_per_booking",
+            "visibility"}
+FINAL = ("cancelled", "completed")
+
+
+def _json(value: Any) -> Any:
+    from .actor import _json as to_json
+    return to_json(value)
+
+
+def event_dict(row: asyncpg.Record) -> dict[str, Any]:
+    return {k: _json(v) for k, v in row.items()}
+
+
+async def run_event_command(actor: Actor, cmd: Any) -> dict[str, Any]:
+    now = datetime.now(UTC)
+    try:
+        if isinstance(cmd, PublishEvent):
+            return await _publish(actor, cmd, now)
+        if isinstance(cmd, UpdateEvent):
+            return await _update(actor, cmd, now)
+        if isinstance(cmd, CancelEvent):
+            return await _cancel(actor, cmd, now)
+        if isinstance(cmd, AdvanceLifecycle):
+            return await _advance(actor, now)
+    except STORAGE_ERRORS as exc:
+        actor.log.error("event_command_failed", command=type(cmd).__name__, error=repr(exc))
+        actor._stale = True
+        raise Unavailable("the event could not be changed right now, please retry") from exc
+    raise TypeError(f"not an event command: {cmd!r}")
+
+
+async def _publish(actor: Actor, cmd: PublishEvent, now: datetime) -> dict[str, Any]:
+    ev = actor.event
+    assert ev is not None
+    if ev["status"] != "draft":
+        raise Conflict(f"only a draft can be published; the event is {ev['status']}")
+    if ev["ends_at"] <= now:
+        raise Conflict("the event has already ended")
+    status = status_at("upcoming", ev["starts_at"], ev["ends_at"], now)
+    async with actor.ctx.pool.acquire() as conn, conn.transaction():
+        row = await update_event(conn, actor.event_id, {"status": status, "published_at": now}, now)
+        await record(conn, org_id=ev["org_id"], actor_id=cmd.actor_id, entity="event", entity_id=actor.event_id,
+                     action="published", before={"status": "draft"}, after={"status": status})
+    actor.event = row
+    return event_dict(row)
+
+
+def _parse_changes(changes: dict[str, Any]) -> dict[str, Any]:
+    unknown = set(changes) - EDITABLE
+    if unknown:
+        raise InvalidInput(f"cannot change {sorted(unknown)[0]}", field=sorted(unknown)[0])
+    parsed = dict(changes)
+    for name in ("starts_at", "ends_at"):
+        if isinstance(parsed.get(name), str):
+            parsed[name] = datetime.fromisoformat(parsed[name].replace("Z", "+00:00"))
+    for name in ("total_slots", "max_seats_per_booking"):
+        if name in parsed and (not isinstance(parsed[name], int) or parsed[name] < 1):
+            raise InvalidInput(f"{name} must be a positive integer", field=name)
+    return parsed
+
+
+async def _update(actor: Actor, cmd: UpdateEvent, now: datetime) -> dict[str, Any]:
+    ev = actor.event
+    assert ev is not None
+    if ev["status"] in FINAL:
+        raise Conflict(f"a {ev['status']} event cannot be changed")
+    changes = {k: v for k, v in _parse_changes(cmd.changes).items() if ev[k] != v}
+    if not changes:
+        return event_dict(ev)
+    starts, ends = changes.get("starts_at", ev["starts_at"]), changes.get("ends_at", ev["ends_at"])
+    if ends <= starts:
+        raise InvalidInput("ends_at must be after starts_at", field="ends_at")
+    write = BatchWrite(actor.event_id, ev["org_id"])
+    if "total_slots" in changes:
+        result = await actor.ctx.seats.capacity(actor.event_id, changes["total_slots"])
+        if result[0] == "REBUILD":
+            await actor._rebuild("keys_missing")
+            result = await actor.ctx.seats.capacity(actor.event_id, changes["total_slots"])
+        if result[0] == "REFUSED":
+            raise Conflict(f"capacity cannot go below the {result[1]} confirmed seats", field="total_slots",
+                           confirmed_seats=int(result[1]))
+        actor._promoted(write, result[1:], now, cause="capacity")
+    try:
+        async with actor.ctx.pool.acquire() as conn, conn.transaction():
+            row = await update_event(conn, actor.event_id, changes, now)
+            actor.event = row
+            await write_batch(conn, write)
+            if ev["status"] != "draft":
+                bookers = await active_bookers(conn, actor.event_id)
+                write = BatchWrite(actor.event_id, ev["org_id"])
+                for b in bookers:
+                    write.notifications.append((b["user_id"], b["id"], "event_updated",
+                                                messages.render("event_updated", row, b["seats"], None),
+                                                {**actor._payload(b["seats"], None, None),
+                                                 "changed": sorted(changes)}))
+                await write_batch(conn, write)
+            await record(conn, org_id=ev["org_id"], actor_id=cmd.actor_id, entity="event",
+                         entity_id=actor.event_id, action="updated",
+                         before={k: _json(ev[k]) for k in changes}, after={k: _json(v) for k, v in changes.items()})
+    except BaseException:
+        actor.event = ev
+        actor._stale = True  # the capacity script may have run: rebuild before the next decision
+        raise
+    return event_dict(row)
+
+
+async def _cancel(actor: Actor, cmd: CancelEvent, now: datetime) -> dict[str, Any]:
+    ev = actor.event
+    assert ev is not None
+    if ev["status"] in FINAL:
+        raise Conflict(f"the event is already {ev['status']}")
+    write = BatchWrite(actor.event_id, ev["org_id"])
+    async with actor.ctx.pool.acquire() as conn, conn.transaction():
+        row = await update_event(conn, actor.event_id, {"status": "cancelled", "cancelled_at": now}, now)
+        for b in await cancel_active_bookings(conn, actor.event_id, now):
+            write.history.append((b["id"], "cancelled", {"previous_status": b["previous_status"],
+                                                         "reason": "event_cancelled"}, now))
+            write.notifications.append((b["user_id"], b["id"], "booking_cancelled",
+                                        messages.render("booking_cancelled", ev, b["seats"], None),
+                                        {**actor._payload(b["seats"], None, None), "reason": "event_cancelled"}))
+            write.audit.append((ev["org_id"], cmd.actor_id, "booking", b["id"], "cancelled",
+                                {"status": b["previous_status"]}, {"status": "cancelled"}))
+        await write_batch(conn, write)
+        await record(conn, org_id=ev["org_id"], actor_id=cmd.actor_id, entity="event", entity_id=actor.event_id,
+                     action="cancelled", before={"status": ev["status"]}, after={"status": "cancelled"})
+    actor.event = row
+    await actor.ctx.seats.clear(actor.event_id)
+    actor._stale = True  # rebuilt (empty) before any later command
+    return event_dict(row)
+
+
+async def _advance(actor: Actor, now: datetime) -> dict[str, Any]:
+    ev = actor.event
+    assert ev is not None
+    status = status_at(ev["status"], ev["starts_at"], ev["ends_at"], now)
+    if status == ev["status"]:
+        return event_dict(ev)
+    async with actor.ctx.pool.acquire() as conn, conn.transaction():
+        row = await update_event(conn, actor.event_id, {"status": status}, now)
+        await record(conn, org_id=ev["org_id"], actor_id=None, entity="event", entity_id=actor.event_id,
+                     action="status_changed", before={"status": ev["status"]}, after={"status": status})
+    actor.event = row
+    return event_dict(row)

@@ -1,0 +1,52 @@
+"""Activates one actor per event on its first command and forgets it when it retires."""
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+from uuid import UUID
+
+import structlog
+
+from ..commands import Command
+from ..errors import Unavailable
+from ..metrics import ACTIVE_ACTORS
+from .actor import Actor, ActorContext
+from .mailbox import Envelope
+
+log = structlog.get_logger(__name__)
+
+
+class Registry:
+    def __init__(self, context: ActorContext) -> None:
+        self.context = context
+        self.actors: dict[UUID, Actor] = {}
+        self._closed = False
+
+    def send(self, command: Command) -> asyncio.Future[dict[str, Any]]:
+        """Queue `command` for its event's actor; the future resolves with the result."""
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        if self._closed:
+            future.set_exception(Unavailable("the engine is shutting down"))
+            return future
+        actor = self.actors.get(command.event_id)
+        if actor is None:
+            actor = Actor(command.event_id, self.context, self._retired)
+            self.actors[command.event_id] = actor
+            ACTIVE_ACTORS.inc()
+            actor.start()
+        actor.mailbox.put(Envelope(command, future))
+        return future
+
+    def _retired(self, actor: Actor) -> None:
+        # Called synchronously by an actor that found its mailbox empty: no command can slip in between.
+        if self.actors.get(actor.event_id) is actor:
+            del self.actors[actor.event_id]
+            ACTIVE_ACTORS.dec()
+
+    async def stop(self) -> None:
+        """Let every actor finish what it holds, then stop."""
+        self._closed = True
+        actors = list(self.actors.values())
+        for actor in actors:
+            actor.close()
+        await asyncio.gather(*(a.task for a in actors if a.task), return_exceptions=True)

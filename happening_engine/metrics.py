@@ -1,0 +1,14 @@
+"""The engine's Prometheus metrics."""
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+BOOKINGS = Counter("happening_bookings_total", "Booking commands by outcome",
+                   ["outcome"])  # confirmed, waiting, duplicate, rejected, failed
+COMMAND_SECONDS = Histogram("happening_command_seconds", "Time from mailbox to reply, by command",
+                            ["command"], buckets=(.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5))
+BATCH_SIZE = Histogram("happening_actor_batch_size", "Commands decided and committed together",
+                       buckets=(1, 2, 5, 10, 25, 50, 100, 250, 500))
+ACTIVE_ACTORS = Gauge("happening_active_actors", "Event actors currently active")
+MAILBOX_DEPTH = Gauge("happening_mailbox_depth", "Commands waiting in actor mailboxes")
+REBUILDS = Counter("happening_cache_rebuilds_total", "Redis seat state rebuilt from PostgreSQL", ["reason"])

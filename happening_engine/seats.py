@@ -1,0 +1,89 @@
+"""Seats and waitlists in Redis, changed only through the Lua scripts of `lua/`.
+
+Scripts are registered once (EVALSHA, reloaded by redis-py after NOSCRIPT) and can be queued on a
+pipeline so that an actor decides a whole batch of commands in one round trip.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
+
+from .constants import LUA_DIR, booking_lock_key, event_keys
+
+
+def _load(name: str) -> str:
+    source = (LUA_DIR / f"{name}.lua").read_text()
+    if name in ("cancel", "capacity"):
+        source = (LUA_DIR / "_promote.lua").read_text() + "\n" + source
+    return source
+
+
+@dataclass(frozen=True, slots=True)
+class WaitEntry:
+    """One waitlist entry, as stored: `<booking id>:<user id>:<seats>`."""
+
+    booking_id: UUID
+    user_id: UUID
+    seats: int
+
+    @classmethod
+    def parse(cls, raw: str) -> WaitEntry:
+        booking, user, seats = raw.split(":")
+        return cls(UUID(booking), UUID(user), int(seats))
+
+    def encode(self) -> str:
+        return f"{self.booking_id}:{self.user_id}:{self.seats}"
+
+
+class Seats:
+    """Typed calls to the seat scripts for one Redis client and key prefix."""
+
+    def __init__(self, redis: Redis, prefix: str, lock_ttl: int) -> None:
+        self.redis = redis
+        self.prefix = prefix
+        self.lock_ttl = lock_ttl
+        self._book = redis.register_script(_load("book"))
+        self._cancel = redis.register_script(_load("cancel"))
+        self._capacity = redis.register_script(_load("capacity"))
+        self._rebuild = redis.register_script(_load("rebuild"))
+        self._clear = redis.register_script(_load("clear"))
+        self._unlock = redis.register_script(_load("unlock"))
+
+    def keys(self, event_id: UUID) -> list[str]:
+        return event_keys(self.prefix, event_id)
+
+    def lock_key(self, event_id: UUID, user_id: UUID) -> str:
+        return booking_lock_key(self.prefix, event_id, user_id)
+
+    def pipeline(self) -> Pipeline:
+        return self.redis.pipeline(transaction=False)
+
+    async def queue_book(self, pipe: Pipeline, event_id: UUID, booking_id: UUID, user_id: UUID, seats: int) -> None:
+        keys = [*self.keys(event_id), self.lock_key(event_id, user_id)]
+        await self._book(keys, [str(booking_id), str(user_id), seats, self.lock_ttl], client=pipe)
+
+    async def queue_cancel(self, pipe: Pipeline, event_id: UUID, booking_id: UUID, user_id: UUID, seats: int) -> None:
+        keys = [*self.keys(event_id), self.lock_key(event_id, user_id)]
+        await self._cancel(keys, [str(booking_id), str(user_id), seats], client=pipe)
+
+    async def capacity(self, event_id: UUID, total: int) -> list[Any]:
+        return await self._capacity(self.keys(event_id), [total])  # type: ignore[no-any-return]
+
+    async def rebuild(self, event_id: UUID, total: int, available: int, seq: int,
+                      waiting: list[WaitEntry], holders: dict[UUID, UUID]) -> None:
+        args: list[Any] = [total, available, seq, len(waiting), *(w.encode() for w in waiting)]
+        for user_id, booking_id in holders.items():
+            args += [str(user_id), str(booking_id)]
+        await self._rebuild(self.keys(event_id), args)
+
+    async def clear(self, event_id: UUID) -> None:
+        await self._clear(self.keys(event_id))
+
+    async def release_locks(self, event_id: UUID, user_ids: list[UUID]) -> None:
+        """Compensation after a failed write: a user whose booking was not stored may retry at once."""
+        if user_ids:
+            await self._unlock([self.lock_key(event_id, u) for u in user_ids])

@@ -1,0 +1,124 @@
+"""The actor's writes: bookings, their history, notifications and audit rows, one batch per transaction.
+
+Arrays go in through `unnest`, so a batch of hundreds of decisions costs a handful of statements.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from .audit import record_many
+
+
+@dataclass
+class BookingRow:
+    """A booking's state after the batch (new rows are inserted, others updated)."""
+
+    id: UUID
+    user_id: UUID
+    seats: int
+    status: str
+    waiting_number: int | None
+    confirmed_at: datetime | None
+    cancelled_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    new: bool = False
+
+
+@dataclass
+class BatchWrite:
+    """Everything one actor batch changes in PostgreSQL."""
+
+    event_id: UUID
+    org_id: UUID
+    bookings: dict[UUID, BookingRow] = field(default_factory=dict)
+    history: list[tuple[UUID, str, dict[str, Any], datetime]] = field(default_factory=list)
+    # (user id, booking id, type, message, payload)
+    notifications: list[tuple[UUID, UUID | None, str, str, dict[str, Any]]] = field(default_factory=list)
+    audit: list[tuple[Any, ...]] = field(default_factory=list)
+    last_waiting_number: int | None = None
+
+    def __bool__(self) -> bool:
+        return bool(self.bookings or self.history or self.notifications or self.audit)
+
+
+UPDATE_BOOKINGS = """
+update bookings b set status = u.status, waiting_number = u.waiting_number,
+    confirmed_at = u.confirmed_at, cancelled_at = u.cancelled_at, updated_at = u.updated_at
+from unnest($1::uuid[], $2::text[], $3::bigint[], $4::timestamptz[], $5::timestamptz[], $6::timestamptz[])
+    as u(id, status, waiting_number, confirmed_at, cancelled_at, updated_at)
+where b.id = u.id
+"""
+
+INSERT_BOOKINGS = """
+insert into bookings (id, event_id, user_id, seats, status, waiting_number, confirmed_at, cancelled_at,
+                      created_at, updated_at)
+select u.id, $1, u.user_id, u.seats, u.status, u.waiting_number, u.confirmed_at, u.cancelled_at,
+       u.created_at, u.updated_at
+from unnest($2::uuid[], $3::uuid[], $4::int[], $5::text[], $6::bigint[], $7::timestamptz[],
+            $8::timestamptz[], $9::timestamptz[], $10::timestamptz[])
+    as u(id, user_id, seats, status, waiting_number, confirmed_at, cancelled_at, created_at, updated_at)
+"""
+
+INSERT_HISTORY = """
+insert into booking_history (booking_id, action, details, created_at)
+select booking_id, action, details, created_at
+from unnest($1::uuid[], $2::text[], $3::jsonb[], $4::timestamptz[]) with ordinality
+    as h(booking_id, action, details, created_at, ord)
+order by ord
+"""
+
+INSERT_NOTIFICATIONS = """
+insert into notifications (user_id, org_id, event_id, booking_id, type, recipient, message, payload)
+select n.user_id, $1, $2, n.booking_id, n.type, u.email, n.message, n.payload
+from unnest($3::uuid[], $4::uuid[], $5::text[], $6::text[], $7::jsonb[]) with ordinality
+    as n(user_id, booking_id, type, message, payload, ord)
+join users u on u.id = n.user_id
+order by n.ord
+"""
+
+
+async def write_batch(conn: asyncpg.Connection, batch: BatchWrite) -> None:
+    """Apply one batch; the caller holds the transaction."""
+    old = [b for b in batch.bookings.values() if not b.new]
+    new = [b for b in batch.bookings.values() if b.new]
+    if old:  # first, so that a cancellation frees the one-active-booking slot before a new insert
+        await conn.execute(UPDATE_BOOKINGS, [b.id for b in old], [b.status for b in old],
+                           [b.waiting_number for b in old], [b.confirmed_at for b in old],
+                           [b.cancelled_at for b in old], [b.updated_at for b in old])
+    if new:
+        await conn.execute(INSERT_BOOKINGS, batch.event_id, [b.id for b in new], [b.user_id for b in new],
+                           [b.seats for b in new], [b.status for b in new], [b.waiting_number for b in new],
+                           [b.confirmed_at for b in new], [b.cancelled_at for b in new],
+                           [b.created_at for b in new], [b.updated_at for b in new])
+    if batch.history:
+        await conn.execute(INSERT_HISTORY, *(list(col) for col in zip(*batch.history)))
+    if batch.notifications:
+        await conn.execute(INSERT_NOTIFICATIONS, batch.org_id, batch.event_id,
+                           *(list(col) for col in zip(*batch.notifications)))
+    await record_many(conn, batch.audit)
+    if batch.last_waiting_number is not None:
+        await conn.execute("update events set last_waiting_number = greatest(last_waiting_number, $2)"
+                           " where id = $1", batch.event_id, batch.last_waiting_number)
+
+
+async def fetch_bookings(conn: asyncpg.Connection | asyncpg.Pool, ids: list[UUID]) -> dict[UUID, asyncpg.Record]:
+    rows = await conn.fetch("select id, event_id, user_id, seats, status, waiting_number, confirmed_at,"
+                            " cancelled_at, created_at, updated_at from bookings where id = any($1::uuid[])",
+                            ids)
+    return {r["id"]: r for r in rows}
+
+
+async def seat_state(conn: asyncpg.Connection | asyncpg.Pool, event_id: UUID) -> tuple[int, list[asyncpg.Record],
+                                                                                      list[asyncpg.Record]]:
+    """(confirmed seats, waiting bookings by waiting number, active bookings) from the truth."""
+    active = await conn.fetch("select id, user_id, seats, status, waiting_number from bookings"
+                              " where event_id = $1 and status in ('confirmed', 'waiting')", event_id)
+    confirmed = sum(r["seats"] for r in active if r["status"] == "confirmed")
+    waiting = sorted((r for r in active if r["status"] == "waiting"), key=lambda r: r["waiting_number"])
+    return confirmed, waiting, active

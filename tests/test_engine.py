@@ -1,0 +1,245 @@
+"""The booking engine against real Redis and PostgreSQL: FCFS, no oversell, self-healing cache."""
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import AsyncIterator
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+import pytest
+from redis.asyncio import Redis
+
+from happening_engine.commands import Book, CancelBooking, CancelEvent, UpdateEvent
+from happening_engine.config import Settings
+from happening_engine.engine import Engine
+from happening_engine.errors import Conflict, InvalidInput, Unavailable
+from happening_engine.invariants import check
+
+from .factories import make_event, make_org, make_users
+
+
+@pytest.fixture
+async def engine(pool: asyncpg.Pool, redis: Redis, settings: Settings) -> AsyncIterator[Engine]:
+    engine = Engine(pool, redis, settings)
+    await engine.start()
+    yield engine
+    await engine.stop()
+
+
+@pytest.fixture
+async def org(pool: asyncpg.Pool) -> UUID:
+    (owner,) = await make_users(pool, 1)
+    return await make_org(pool, owner)
+
+
+async def assert_invariants(pool: asyncpg.Pool, redis: Redis, settings: Settings, event: UUID) -> None:
+    assert await check(pool, redis, settings.redis.prefix, event) == []
+
+
+async def send_all(engine: Engine, commands: list[Any]) -> list[Any]:
+    """Send concurrently; arrival order at the actor is list order (each send enqueues synchronously)."""
+    return await asyncio.gather(*(engine.send(c) for c in commands), return_exceptions=True)
+
+
+def fcfs(total: int, seat_requests: list[int]) -> list[str]:
+    """The outcome strict first come, first served must give for bookings arriving in this order."""
+    available, queue, out = total, 0, []
+    for seats in seat_requests:
+        if queue == 0 and seats <= available:
+            available -= seats
+            out.append("confirmed")
+        else:
+            queue += 1
+            out.append("waiting")
+    return out
+
+
+async def test_thousand_concurrent_bookings_follow_fcfs_without_oversell(engine, pool, redis, settings, org):
+    users = await make_users(pool, 1000)
+    event = await make_event(pool, org, total=50, max_seats=4)
+    rng = random.Random(7)
+    seats = [rng.randint(1, 4) for _ in users]
+    results = await send_all(engine, [Book(event, u, s) for u, s in zip(users, seats)])
+
+    assert not [r for r in results if isinstance(r, BaseException)]
+    assert [r["status"] for r in results] == fcfs(50, seats)
+    waiting = [r for r in results if r["status"] == "waiting"]
+    assert [r["waiting_number"] for r in waiting] == list(range(1, len(waiting) + 1))
+    assert [r["position"] for r in waiting] == list(range(1, len(waiting) + 1))
+    confirmed = sum(r["seats"] for r in results if r["status"] == "confirmed")
+    assert confirmed <= 50
+    db_confirmed = await pool.fetchval("select sum(seats) from bookings where event_id = $1"
+                                       " and status = 'confirmed'", event)
+    assert db_confirmed == confirmed
+    assert await pool.fetchval("select count(*) from notifications where event_id = $1", event) == 1000
+    await assert_invariants(pool, redis, settings, event)
+
+
+async def test_cancellation_promotes_in_order_and_a_head_that_does_not_fit_blocks(engine, pool, redis,
+                                                                                   settings, org):
+    users = await make_users(pool, 5)
+    event = await make_event(pool, org, total=4)
+    a = await engine.send(Book(event, users[0], 2))
+    b = await engine.send(Book(event, users[1], 2))
+    c = await engine.send(Book(event, users[2], 3))  # waits; head
+    d = await engine.send(Book(event, users[3], 1))  # waits behind c although 1 seat would fit later
+    assert [x["status"] for x in (a, b, c, d)] == ["confirmed", "confirmed", "waiting", "waiting"]
+
+    await engine.send(CancelBooking(event, UUID(a["id"]), users[0]))  # frees 2: head c needs 3 -> blocks
+    states = dict(await pool.fetch("select id::text, status from bookings where event_id = $1", event))
+    assert states[c["id"]] == "waiting" and states[d["id"]] == "waiting"
+    await assert_invariants(pool, redis, settings, event)
+
+    await engine.send(CancelBooking(event, UUID(b["id"]), users[1]))  # frees 4: c (3) then d (1) fit
+    states = dict(await pool.fetch("select id::text, status from bookings where event_id = $1", event))
+    assert states[c["id"]] == "confirmed" and states[d["id"]] == "confirmed"
+    history = await pool.fetch("select action from booking_history where booking_id = $1 order by id",
+                               UUID(c["id"]))
+    assert [h["action"] for h in history] == ["created", "promoted"]
+    kinds = await pool.fetch("select type from notifications where booking_id = $1 order by seq", UUID(c["id"]))
+    assert [k["type"] for k in kinds] == ["booking_waitlisted", "waitlist_promoted"]
+    await assert_invariants(pool, redis, settings, event)
+
+
+async def test_concurrent_duplicates_get_one_booking(engine, pool, redis, settings, org):
+    (user,) = await make_users(pool, 1)
+    event = await make_event(pool, org, total=10)
+    results = await send_all(engine, [Book(event, user, 1) for _ in range(200)])
+    ok = [r for r in results if isinstance(r, dict)]
+    refused = [r for r in results if isinstance(r, Conflict)]
+    assert len(ok) == 1 and len(refused) == 199
+    assert {r.extra["booking_id"] for r in refused} == {ok[0]["id"]}
+    with pytest.raises(Conflict) as again:
+        await engine.send(Book(event, user, 2))
+    assert again.value.extra["booking_id"] == ok[0]["id"]
+    # after cancelling, the user may book again
+    await engine.send(CancelBooking(event, UUID(ok[0]["id"]), user))
+    assert (await engine.send(Book(event, user, 2)))["status"] == "confirmed"
+    await assert_invariants(pool, redis, settings, event)
+
+
+async def test_capacity_raise_promotes_and_lowering_below_confirmed_is_refused(engine, pool, redis,
+                                                                                settings, org):
+    users = await make_users(pool, 4)
+    event = await make_event(pool, org, total=3)
+    results = [await engine.send(Book(event, u, 2)) for u in users]
+    assert [r["status"] for r in results] == ["confirmed", "waiting", "waiting", "waiting"]
+    with pytest.raises(Conflict):
+        await engine.send(UpdateEvent(event, {"total_slots": 1}))
+    await engine.send(UpdateEvent(event, {"total_slots": 6}))  # 4 free -> two heads of 2 promoted
+    statuses = [await pool.fetchval("select status from bookings where id = $1", UUID(r["id"])) for r in results]
+    assert statuses == ["confirmed", "confirmed", "confirmed", "waiting"]
+    await engine.send(UpdateEvent(event, {"total_slots": 6 - 0}))  # no-op
+    await engine.send(UpdateEvent(event, {"total_slots": 7}))  # 1 free, head needs 2: stays waiting
+    assert await pool.fetchval("select status from bookings where id = $1", UUID(results[3]["id"])) == "waiting"
+    updated = await pool.fetchval("select count(*) from notifications where event_id = $1"
+                                  " and type = 'event_updated'", event)
+    assert updated == 8  # two capacity changes x four active bookers
+    await assert_invariants(pool, redis, settings, event)
+
+
+async def test_seats_out_of_range_is_refused(engine, pool, org):
+    (user,) = await make_users(pool, 1)
+    event = await make_event(pool, org, total=5, max_seats=3)
+    with pytest.raises(InvalidInput) as err:
+        await engine.send(Book(event, user, 4))
+    assert err.value.field == "seats"
+    assert await pool.fetchval("select count(*) from bookings where event_id = $1", event) == 0
+
+
+async def test_booking_outside_upcoming_is_a_conflict(engine, pool, org):
+    (user,) = await make_users(pool, 1)
+    draft = await make_event(pool, org, total=5, status="draft")
+    with pytest.raises(Conflict):
+        await engine.send(Book(draft, user, 1))
+    cancelled = await make_event(pool, org, total=5)
+    await engine.send(CancelEvent(cancelled))
+    with pytest.raises(Conflict):
+        await engine.send(Book(cancelled, user, 1))
+
+
+async def _flush_our_keys(redis: Redis, prefix: str) -> None:
+    keys = [k async for k in redis.scan_iter(match=f"{prefix}*", count=1000)]
+    if keys:
+        await redis.delete(*keys)
+
+
+async def test_cache_flushed_mid_run_is_rebuilt(engine, pool, redis, settings, org):
+    users = await make_users(pool, 600)
+    event = await make_event(pool, org, total=100, max_seats=3)
+    rng = random.Random(11)
+    first = [Book(event, u, rng.randint(1, 3)) for u in users[:300]]
+
+    async def flush_soon() -> None:
+        await asyncio.sleep(0.005)
+        await _flush_our_keys(redis, settings.redis.prefix)  # what FLUSHALL does to our keys
+
+    results, _ = await asyncio.gather(send_all(engine, first), flush_soon())
+    await _flush_our_keys(redis, settings.redis.prefix)
+    more = await send_all(engine, [Book(event, u, rng.randint(1, 3)) for u in users[300:]])
+    everything = list(results) + list(more)
+    assert not [r for r in everything if isinstance(r, BaseException)]
+    # strict FCFS across the flush: the outcome equals one-by-one in arrival order
+    assert [r["status"] for r in everything] == fcfs(100, [r["seats"] for r in everything])
+    await assert_invariants(pool, redis, settings, event)
+
+
+async def test_postgresql_failure_in_write_path_leaves_redis_and_postgresql_agreeing(engine, pool, redis,
+                                                                                     settings, org):
+    users = await make_users(pool, 300)
+    event = await make_event(pool, org, total=40, max_seats=2)
+    poisoned = users[150]
+    await pool.execute(f"""
+        create or replace function fail_poisoned() returns trigger language plpgsql as $$
+        begin
+            if new.user_id = '{poisoned}' then raise exception 'injected failure'; end if;
+            return new;
+        end $$;
+        create trigger fail_poisoned before insert on bookings for each row execute function fail_poisoned();
+    """)
+    try:
+        results = await send_all(engine, [Book(event, u, 1 + i % 2) for i, u in enumerate(users)])
+    finally:
+        await pool.execute("drop trigger fail_poisoned on bookings; drop function fail_poisoned();")
+    failed = [i for i, r in enumerate(results) if isinstance(r, Unavailable)]
+    assert 150 in failed
+    assert not [r for r in results if isinstance(r, BaseException) and not isinstance(r, Unavailable)]
+    told = {r["id"]: r["status"] for r in results if isinstance(r, dict)}
+    stored = dict(await pool.fetch("select id::text, status from bookings where event_id = $1", event))
+    assert told == stored  # every reply was committed; nothing failed was stored
+    await assert_invariants(pool, redis, settings, event)
+
+    # terminate the engine's PostgreSQL backends in the middle of a burst
+    users2 = await make_users(pool, 200)
+
+    async def kill_backends() -> None:
+        await asyncio.sleep(0.01)
+        await pool.execute("select pg_terminate_backend(pid) from pg_stat_activity where datname ="
+                           " current_database() and pid <> pg_backend_pid()")
+
+    results2, _ = await asyncio.gather(send_all(engine, [Book(event, u, 1) for u in users2]), kill_backends())
+    assert all(isinstance(r, (dict, Unavailable)) for r in results2)
+    told = {r["id"]: r["status"] for r in results2 if isinstance(r, dict)}
+    stored = dict(await pool.fetch("select id::text, status from bookings where event_id = $1"
+                                   " and user_id = any($2::uuid[])", event, users2))
+    assert told.keys() <= stored.keys()
+    # users refused with 503 can book again once PostgreSQL answers
+    retry = [users2[i] for i, r in enumerate(results2) if isinstance(r, Unavailable)]
+    again = await send_all(engine, [Book(event, u, 1) for u in retry])
+    assert all(isinstance(r, dict) for r in again), again
+    await assert_invariants(pool, redis, settings, event)
+
+
+async def test_cancelling_an_event_cancels_every_active_booking(engine, pool, redis, settings, org):
+    users = await make_users(pool, 30)
+    event = await make_event(pool, org, total=10, max_seats=2)
+    await send_all(engine, [Book(event, u, 2) for u in users])
+    await engine.send(CancelEvent(event))
+    counts = dict(await pool.fetch("select status, count(*) from bookings where event_id = $1 group by 1", event))
+    assert counts == {"cancelled": 30}
+    per_user = await pool.fetch("select user_id, count(*) as n from notifications where event_id = $1"
+                                " and type = 'booking_cancelled' group by 1", event)
+    assert len(per_user) == 30 and all(r["n"] == 1 for r in per_user)
+    await assert_invariants(pool, redis, settings, event)
