@@ -161,3 +161,42 @@ async def make_user(api_client: object, token: Callable[[str], Awaitable[str]]
         return ApiUser(email=email, token=access, id=me["id"], org_id=me["memberships"][0]["org_id"])
 
     return make
+
+
+@pytest.fixture(scope="session")
+async def join_org(api_client: object) -> Callable[..., Awaitable[None]]:
+    """`await join_org(admin, user, role)`: admin invites user to admin's own org; user accepts."""
+
+    async def join(admin: ApiUser, user: ApiUser, role: str) -> None:
+        response = await api_client.post(f"/v1/organizations/{admin.org_id}/invites",  # type: ignore[attr-defined]
+                                         headers=admin.headers, json={"email": user.email, "role": role})
+        assert response.status == 201, await response.text()
+        secret = (await response.json())["token"]
+        response = await api_client.post(f"/v1/invites/{secret}/accept", headers=user.headers)  # type: ignore[attr-defined]
+        assert response.status == 200, await response.text()
+
+    return join
+
+
+@pytest.fixture(scope="session")
+async def make_event(api_client: object) -> Callable[..., Awaitable[dict[str, object]]]:
+    """`await make_event(user, publish=True, **fields)`: an event in the user's org, via the API."""
+    from datetime import datetime, timedelta, timezone
+
+    async def make(user: ApiUser, *, publish: bool = True, org_id: str | None = None,
+                   **fields: object) -> dict[str, object]:
+        start = datetime.now(timezone.utc) + timedelta(days=7)
+        body = {"name": "Launch party", "description": "", "category": "concert",
+                "starts_at": start.isoformat(), "ends_at": (start + timedelta(hours=3)).isoformat(),
+                "total_slots": 50, **fields}
+        response = await api_client.post(f"/v1/organizations/{org_id or user.org_id}/events",  # type: ignore[attr-defined]
+                                          headers=user.headers, json=body)
+        assert response.status == 201, await response.text()
+        event: dict[str, object] = await response.json()
+        if publish:
+            response = await api_client.post(f"/v1/events/{event['id']}/publish", headers=user.headers)  # type: ignore[attr-defined]
+            assert response.status == 200, await response.text()
+            event = await response.json()
+        return event
+
+    return make

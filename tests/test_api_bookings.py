@@ -1,0 +1,129 @@
+"""Bookings over HTTP: book, history, notifications, waitlist and promotion, idempotency, a stampede."""
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+from happening_engine import invariants
+
+
+async def _book(api_client, user, event_id, seats, key=None):
+    headers = dict(user.headers)
+    if key:
+        headers["Idempotency-Key"] = key
+    return await api_client.post(f"/v1/events/{event_id}/bookings", headers=headers, json={"seats": seats})
+
+
+async def test_user_books_two_seats(api_client, make_user, make_event, pool) -> None:
+    organizer, user = await make_user(), await make_user()
+    event = await make_event(organizer, total_slots=50)
+    response = await _book(api_client, user, event["id"], 2)
+    assert response.status == 201, await response.text()
+    booking = await response.json()
+    assert booking["status"] == "confirmed" and booking["seats"] == 2 and booking["position"] is None
+    assert booking["event_id"] == event["id"] and booking["user_id"] == user.id
+    shown = await (await api_client.get(f"/v1/events/{event['id']}", headers=user.headers)).json()
+    assert shown["available_slots"] == 48 and shown["waitlist_length"] == 0
+    history = await (await api_client.get(f"/v1/bookings/{booking['id']}/history", headers=user.headers)).json()
+    assert [h["action"] for h in history["items"]] == ["created"]
+    notes = await (await api_client.get("/v1/notifications", headers=user.headers)).json()
+    assert [(n["type"], n["event_id"]) for n in notes["items"]] == [("booking_confirmed", event["id"])]
+    assert notes["items"][0]["status"] in ("pending", "sent", "failed")
+    mine = await (await api_client.get("/v1/bookings", headers=user.headers)).json()
+    assert [b["id"] for b in mine["items"]] == [booking["id"]]
+    # a second active booking is refused with the first one's id
+    response = await _book(api_client, user, event["id"], 1)
+    assert response.status == 409 and (await response.json())["booking_id"] == booking["id"]
+    # the organizer sees it; a stranger does not
+    assert (await api_client.get(f"/v1/bookings/{booking['id']}", headers=organizer.headers)).status == 200
+    stranger = await make_user()
+    assert (await api_client.get(f"/v1/bookings/{booking['id']}", headers=stranger.headers)).status == 404
+    assert (await api_client.post(f"/v1/bookings/{booking['id']}/cancel", headers=stranger.headers)).status == 404
+    # seats above max_seats_per_booking: 422, nothing written
+    before = await pool.fetchval("select count(*) from bookings")
+    response = await _book(api_client, stranger, event["id"], 11)
+    assert response.status == 422 and (await response.json())["field"] == "seats"
+    assert await pool.fetchval("select count(*) from bookings") == before
+
+
+async def test_full_event_waitlist_and_promotion(api_client, make_user, make_event, pool, redis, settings) -> None:
+    organizer = await make_user()
+    a, b, c = await make_user(), await make_user(), await make_user()
+    event = await make_event(organizer, total_slots=3, max_seats_per_booking=3)
+    first = await (await _book(api_client, a, event["id"], 2)).json()
+    second = await (await _book(api_client, b, event["id"], 2)).json()
+    third = await (await _book(api_client, c, event["id"], 1)).json()
+    assert first["status"] == "confirmed"
+    assert second["status"] == "waiting" and second["position"] == 1
+    # strict FCFS: c's single seat would fit, but the waitlist is not empty
+    assert third["status"] == "waiting" and third["position"] == 2
+    assert third["waiting_number"] > second["waiting_number"]
+    waitlist = await (await api_client.get(f"/v1/events/{event['id']}/waitlist", headers=organizer.headers)).json()
+    assert [(w["id"], w["position"]) for w in waitlist["items"]] == [(second["id"], 1), (third["id"], 2)]
+    assert (await api_client.get(f"/v1/events/{event['id']}/waitlist", headers=a.headers)).status == 403
+
+    response = await api_client.post(f"/v1/bookings/{first['id']}/cancel", headers=a.headers)
+    assert response.status == 200 and (await response.json())["status"] == "cancelled"
+    # promotions are committed before the cancel answers
+    promoted = await (await api_client.get(f"/v1/bookings/{second['id']}", headers=b.headers)).json()
+    assert promoted["status"] == "confirmed" and promoted["position"] is None
+    still = await (await api_client.get(f"/v1/bookings/{third['id']}", headers=c.headers)).json()
+    assert still["status"] == "confirmed"
+    shown = await (await api_client.get(f"/v1/events/{event['id']}", headers=c.headers)).json()
+    assert shown["available_slots"] == 0 and shown["waitlist_length"] == 0
+    history = await (await api_client.get(f"/v1/bookings/{second['id']}/history", headers=b.headers)).json()
+    assert [h["action"] for h in history["items"]] == ["created", "promoted"]
+    types = [n["type"] for n in (await (await api_client.get("/v1/notifications", headers=b.headers)).json())["items"]]
+    assert sorted(types) == ["booking_waitlisted", "waitlist_promoted"]
+    confirmed = await (await api_client.get(f"/v1/events/{event['id']}/bookings?status=confirmed",
+                                            headers=organizer.headers)).json()
+    assert {x["id"] for x in confirmed["items"]} == {second["id"], third["id"]}
+    assert await invariants.check(pool, redis, settings.redis.prefix, uuid.UUID(event["id"])) == []
+
+
+async def test_idempotency_key(api_client, make_user, make_event, pool) -> None:
+    organizer, user = await make_user(), await make_user()
+    event = await make_event(organizer, total_slots=10)
+    key = uuid.uuid4().hex
+    first = await _book(api_client, user, event["id"], 2, key)
+    again = await _book(api_client, user, event["id"], 2, key)
+    assert first.status == again.status == 201
+    assert await first.json() == await again.json()
+    other_body = await _book(api_client, user, event["id"], 3, key)
+    assert other_body.status == 422 and (await other_body.json())["field"] == "Idempotency-Key"
+    assert await pool.fetchval("select count(*) from bookings where user_id = $1", uuid.UUID(user.id)) == 1
+    # a failed request releases its key: the same key then works for a valid retry
+    other = await make_user()
+    bad_key = uuid.uuid4().hex
+    assert (await _book(api_client, other, event["id"], 11, bad_key)).status == 422
+    await api_client.post(f"/v1/bookings/{(await first.json())['id']}/cancel", headers=user.headers)
+    assert (await _book(api_client, other, event["id"], 1, bad_key)).status == 201
+    # keys are per user: the same key from another user is a new request
+    assert (await _book(api_client, user, event["id"], 2, bad_key)).status == 201
+    # in flight: a claimed key without a stored response answers 409
+    await pool.execute("insert into idempotency_keys (user_id, key, request_hash) values ($1, 'busy', 'x')",
+                       uuid.UUID(organizer.id))
+    assert (await _book(api_client, organizer, event["id"], 1, "busy")).status in (409, 422)
+
+
+async def test_300_concurrent_bookings(api_client, make_user, make_event, pool, redis, settings) -> None:
+    organizer = await make_user()
+    event = await make_event(organizer, total_slots=100, max_seats_per_booking=2)
+    users = await asyncio.gather(*(make_user() for _ in range(300)))
+    responses = await asyncio.gather(*(_book(api_client, u, event["id"], 1 + i % 2) for i, u in enumerate(users)))
+    bodies = [await r.json() for r in responses]
+    assert [r.status for r in responses] == [201] * 300, bodies[:3]
+    confirmed = [b for b in bodies if b["status"] == "confirmed"]
+    waiting = sorted((b for b in bodies if b["status"] == "waiting"), key=lambda b: b["waiting_number"])
+    assert sum(b["seats"] for b in confirmed) <= 100
+    assert len(confirmed) + len(waiting) == 300
+    assert [w["position"] for w in waiting][:1] == [1]
+    row = await pool.fetchrow(
+        "select coalesce(sum(seats) filter (where status = 'confirmed'), 0) as seats,"
+        " count(*) filter (where status = 'waiting') as waiting from bookings where event_id = $1",
+        uuid.UUID(event["id"]))
+    assert row["seats"] == sum(b["seats"] for b in confirmed) and row["waiting"] == len(waiting)
+    shown = await (await api_client.get(f"/v1/events/{event['id']}", headers=organizer.headers)).json()
+    assert shown["available_slots"] == 100 - row["seats"] and shown["waitlist_length"] == len(waiting)
+    assert 100 - row["seats"] < waiting[0]["seats"]  # the head does not fit, or it would have been confirmed
+    assert await invariants.check(pool, redis, settings.redis.prefix, uuid.UUID(event["id"])) == []
