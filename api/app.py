@@ -5,7 +5,8 @@ resource is a `cleanup_ctx` generator: set up, yield, close.
 """
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Collection
+from collections.abc import AsyncIterator, Callable, Collection
+from typing import Any
 
 from aiohttp import web
 
@@ -33,8 +34,20 @@ async def _redis_ctx(app: web.Application) -> AsyncIterator[None]:
     await app[keys.REDIS].aclose()
 
 
+def _component(factory: Callable[[web.Application], Any]) -> Callable[[web.Application], AsyncIterator[None]]:
+    """A cleanup_ctx for a background component with `start()`/`stop()`."""
+
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        component = factory(app)
+        await component.start()
+        yield
+        await component.stop()
+
+    return ctx
+
+
 async def _engine_ctx(app: web.Application) -> AsyncIterator[None]:
-    """The in-process engine: actors for every event of this process's shard."""
+    """The in-process engine: actors for the events of this process's shard."""
     from happening_engine.engine import Engine
 
     engine = Engine(app[keys.POOL], app[keys.REDIS], app[keys.SETTINGS])
@@ -44,6 +57,40 @@ async def _engine_ctx(app: web.Application) -> AsyncIterator[None]:
     await engine.stop()
 
 
+async def _remote_engine_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The engine reached over RabbitMQ (a process without an engine of its own, or a sharded one)."""
+    from happening_engine.routing import AmqpEngineClient
+
+    client = AmqpEngineClient(app[keys.SETTINGS])
+    await client.start()
+    app[keys.REMOTE_ENGINE] = client
+    app.setdefault(keys.ENGINE, client)
+    yield
+    await client.stop()
+
+
+def _shard_consumer(app: web.Application) -> Any:
+    from happening_engine.routing import ShardConsumer
+    return ShardConsumer(app[keys.ENGINE], app[keys.SETTINGS])
+
+
+def _lifecycle(app: web.Application) -> Any:
+    from happening_engine.lifecycle import LifecycleClock
+    # A standalone engine may be a standby: its clock routes through the shard queue like any client.
+    client = app.get(keys.REMOTE_ENGINE) or app[keys.ENGINE]
+    return LifecycleClock(app[keys.POOL], client, app[keys.SETTINGS].engine)
+
+
+def _relay(app: web.Application) -> Any:
+    from happening_engine.outbox import OutboxRelay
+    return OutboxRelay(app[keys.POOL], app[keys.SETTINGS])
+
+
+def _worker(app: web.Application) -> Any:
+    from happening_engine.worker.consumer import NotificationWorker
+    return NotificationWorker(app[keys.POOL], app[keys.SETTINGS])
+
+
 def create_app(settings: Settings, parts: Collection[str] = ALL_PARTS) -> web.Application:
     unknown = set(parts) - ALL_PARTS
     if unknown:
@@ -51,8 +98,19 @@ def create_app(settings: Settings, parts: Collection[str] = ALL_PARTS) -> web.Ap
     app = web.Application(client_max_size=settings.http.max_body_bytes, middlewares=MIDDLEWARES)
     app[keys.SETTINGS] = settings
     app.cleanup_ctx.extend([_postgres_ctx, _redis_ctx])
+    standalone_engine = "engine" in parts and "api" not in parts
     if "engine" in parts:
         app.cleanup_ctx.append(_engine_ctx)
+    if ("api" in parts and "engine" not in parts) or standalone_engine:
+        app.cleanup_ctx.append(_remote_engine_ctx)
+    if standalone_engine:
+        app.cleanup_ctx.append(_component(_shard_consumer))
+    if "lifecycle" in parts:
+        app.cleanup_ctx.append(_component(_lifecycle))
+    if "relay" in parts:
+        app.cleanup_ctx.append(_component(_relay))
+    if "worker" in parts:
+        app.cleanup_ctx.append(_component(_worker))
     app.add_routes(health.routes)
     if "api" in parts:
         app.cleanup_ctx.append(auth_ctx)

@@ -17,6 +17,7 @@ SETTINGS = web.AppKey("settings", Settings)
 POOL = web.AppKey("pool", asyncpg.Pool)
 REDIS = web.AppKey("redis", Redis)
 ENGINE = web.AppKey("engine", "EngineClient")
+REMOTE_ENGINE = web.AppKey("remote_engine", "EngineClient")  # over RabbitMQ, where this process has one
 AUTH = web.AppKey("auth", object)  # api.auth.TokenVerifier
 
 # per-request storage

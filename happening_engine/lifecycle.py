@@ -1,0 +1,74 @@
+"""The clock: moves published events on (upcoming -> ongoing -> completed) without any request.
+
+Every `lifecycle_interval` seconds it finds the events of its shard whose time has come, including
+those that passed while no engine ran, and sends each an `AdvanceLifecycle` command like any client,
+so the event's actor stays its only writer. An advisory lock per shard keeps several engines of one
+shard (an active one and standbys) from sweeping at the same time.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import asyncpg
+import structlog
+
+from .client import EngineClient
+from .commands import AdvanceLifecycle
+from .config import EngineSettings
+from .errors import DomainError
+from .sharding import shard_of
+
+log = structlog.get_logger(__name__)
+LIFECYCLE_LOCK = 0x6C696665  # "life"
+
+DUE_EVENTS = """
+select id from events
+where (status = 'upcoming' and starts_at <= now()) or (status = 'ongoing' and ends_at <= now())
+order by least(starts_at, ends_at)
+limit 1000
+"""
+
+
+class LifecycleClock:
+    def __init__(self, pool: asyncpg.Pool, client: EngineClient, settings: EngineSettings) -> None:
+        self.pool = pool
+        self.client = client
+        self.settings = settings
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._loop(), name="lifecycle-clock")
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                await self.sweep()
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.warning("lifecycle_sweep_failed", error=repr(exc))
+            await asyncio.sleep(self.settings.lifecycle_interval)
+
+    async def sweep(self) -> int:
+        """Advance every due event of this shard; returns how many were sent a command."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            if not await conn.fetchval("select pg_try_advisory_xact_lock($1, $2)", LIFECYCLE_LOCK,
+                                       self.settings.shard):
+                return 0  # another engine of this shard is sweeping
+            due = [r["id"] for r in await conn.fetch(DUE_EVENTS)
+                   if shard_of(r["id"], self.settings.shards) == self.settings.shard]
+            results = await asyncio.gather(*(self.client.send(AdvanceLifecycle(e)) for e in due),
+                                           return_exceptions=True)
+        for event_id, result in zip(due, results, strict=True):
+            if isinstance(result, DomainError):
+                log.warning("lifecycle_advance_refused", event_id=str(event_id), error=result.detail)
+            elif isinstance(result, BaseException):
+                raise result
+            else:
+                log.info("event_moved_on", event_id=str(event_id), status=result["status"])
+        return len(due)

@@ -1,0 +1,125 @@
+"""Engine alone (commands sent in-process, no HTTP): book commands per second on one hot event.
+
+Usage: python -m loadtests.engine_bench [--bookings 20000] [--slots 500]
+Prints the figures and, measured in the same run, the baseline: the same bookings done one at a
+time, each in its own PostgreSQL transaction with `SELECT ... FOR UPDATE` on the event row.
+Uses a throwaway database and Redis key prefix; durable commits (synchronous_commit on).
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import time
+import uuid
+from dataclasses import replace
+
+import asyncpg
+
+from happening_engine.commands import Book
+from happening_engine.config import DatabaseSettings, RedisSettings, Settings
+from happening_engine.connections import create_redis
+from happening_engine.db import create_pool, migrate
+from happening_engine.engine import Engine
+from happening_engine.invariants import check
+
+ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+async def _setup(pool: asyncpg.Pool, users: int, slots: int) -> tuple[list[uuid.UUID], uuid.UUID, uuid.UUID]:
+    ids = [r["id"] for r in await pool.fetch(
+        "insert into users (keycloak_id, email) select 'b' || i, 'b' || i || '@bench.test'"
+        " from generate_series(1, $1) i returning id", users)]
+    org = await pool.fetchval("insert into organizations (name) values ('bench') returning id")
+    events = []
+    for _ in range(2):
+        events.append(await pool.fetchval(
+            "insert into events (org_id, name, category, status, starts_at, ends_at, total_slots,"
+            " max_seats_per_booking, published_at) values ($1, 'Hot', 'concert', 'upcoming',"
+            " now() + interval '7 days', now() + interval '8 days', $2, 4, now()) returning id", org, slots))
+    return ids, events[0], events[1]
+
+
+async def _baseline(pool: asyncpg.Pool, event: uuid.UUID, users: list[uuid.UUID], concurrency: int) -> float:
+    """The common way: a transaction per booking, the event row locked FOR UPDATE, no Redis."""
+    queue = list(users)
+
+    async def one(user: uuid.UUID) -> None:
+        async with pool.acquire() as conn, conn.transaction():
+            ev = await conn.fetchrow("select total_slots from events where id = $1 for update", event)
+            taken = await conn.fetchval("select coalesce(sum(seats), 0) from bookings where event_id = $1"
+                                        " and status = 'confirmed'", event)
+            if taken + 1 <= ev["total_slots"]:
+                await conn.execute("insert into bookings (event_id, user_id, seats, status, confirmed_at)"
+                                   " values ($1, $2, 1, 'confirmed', now())", event, user)
+            else:
+                n = await conn.fetchval("update events set last_waiting_number = last_waiting_number + 1"
+                                        " where id = $1 returning last_waiting_number", event)
+                await conn.execute("insert into bookings (event_id, user_id, seats, status, waiting_number)"
+                                   " values ($1, $2, 1, 'waiting', $3)", event, user, n)
+
+    async def worker() -> None:
+        while queue:
+            await one(queue.pop())
+
+    start = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return len(users) / (time.perf_counter() - start)
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--bookings", type=int, default=20000)
+    parser.add_argument("--slots", type=int, default=500)
+    parser.add_argument("--baseline-bookings", type=int, default=3000)
+    args = parser.parse_args()
+
+    name = f"happening_bench_{uuid.uuid4().hex[:8]}"
+    url = f"postgresql://postgres@127.0.0.1:5432/{name}"
+    await migrate(url)
+    settings = Settings(database=DatabaseSettings(url=url, min_size=4, max_size=20),
+                        redis=RedisSettings(prefix=f"bench:{name}:"))
+    pool = await create_pool(settings.database)
+    redis = create_redis(settings.redis)
+    try:
+        users, hot, base_event = await _setup(pool, args.bookings, args.slots)
+        engine = Engine(pool, redis, replace(settings, engine=replace(settings.engine, batch_max=512)))
+        await engine.send(Book(hot, users[0], 1))  # activate the actor (cache rebuild) before timing
+        latencies: list[float] = []
+
+        async def book(user: uuid.UUID) -> None:
+            t = time.perf_counter()
+            await engine.send(Book(hot, user, 1))
+            latencies.append(time.perf_counter() - t)
+
+        start = time.perf_counter()
+        await asyncio.gather(*(book(u) for u in users[1:]))
+        elapsed = time.perf_counter() - start
+        await engine.stop()
+        rate = (len(users) - 1) / elapsed
+        latencies.sort()
+        problems = await check(pool, redis, settings.redis.prefix, hot)
+        base_rate = await _baseline(pool, base_event, users[:args.baseline_bookings], concurrency=50)
+        result = {
+            "engine_book_commands_per_s": round(rate),
+            "p50_ms": round(latencies[len(latencies) // 2] * 1000, 1),
+            "p99_ms": round(latencies[int(len(latencies) * 0.99)] * 1000, 1),
+            "baseline_select_for_update_per_s": round(base_rate),
+            "ratio": round(rate / base_rate, 1),
+            "invariant_violations": problems,
+        }
+        print(json.dumps(result, indent=2))
+    finally:
+        await pool.close()
+        keys = [k async for k in redis.scan_iter(match=f"bench:{name}:*")]
+        if keys:
+            await redis.delete(*keys)
+        await redis.aclose()
+        admin = await asyncpg.connect(ADMIN)
+        await admin.execute(f'drop database "{name}" with (force)')
+        await admin.close()
+
+
+if __name__ == "__main__":
+    import uvloop
+    uvloop.run(main())
