@@ -41,6 +41,11 @@ class CurrentUser:
     claims: dict[str, Any]
 
     @property
+    def token_email(self) -> str:
+        """The email the issuer vouches for in this token (may differ from the stored one)."""
+        return str(self.claims.get("email", "")).strip().lower()
+
+    @property
     def email_verified(self) -> bool:
         return self.claims.get("email_verified") is True
 

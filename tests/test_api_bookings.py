@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import uuid
 
 from happening_engine import invariants
@@ -100,10 +102,19 @@ async def test_idempotency_key(api_client, make_user, make_event, pool) -> None:
     assert (await _book(api_client, other, event["id"], 1, bad_key)).status == 201
     # keys are per user: the same key from another user is a new request
     assert (await _book(api_client, user, event["id"], 2, bad_key)).status == 201
-    # in flight: a claimed key without a stored response answers 409
-    await pool.execute("insert into idempotency_keys (user_id, key, request_hash) values ($1, 'busy', 'x')",
-                       uuid.UUID(organizer.id))
-    assert (await _book(api_client, organizer, event["id"], 1, "busy")).status in (409, 422)
+    # in flight: a claimed key (same request) without a stored response yet answers 409
+    digest = hashlib.sha256(json.dumps({"event": event["id"], "seats": 1}, sort_keys=True).encode()).hexdigest()
+    await pool.execute("insert into idempotency_keys (user_id, key, request_hash) values ($1, 'busy', $2)",
+                       uuid.UUID(organizer.id), digest)
+    response = await _book(api_client, organizer, event["id"], 1, "busy")
+    assert response.status == 409, await response.text()
+    assert await pool.fetchval("select count(*) from bookings where user_id = $1", uuid.UUID(organizer.id)) == 0
+    # the in-flight claim is not released by the refused duplicate
+    assert await pool.fetchval("select count(*) from idempotency_keys where user_id = $1 and key = 'busy'",
+                               uuid.UUID(organizer.id)) == 1
+    # stored responses replay with their status even after the booking changed
+    replay = await _book(api_client, user, event["id"], 2, key)
+    assert replay.status == 201 and (await replay.json())["status"] == "confirmed"
 
 
 async def test_300_concurrent_bookings(api_client, make_user, make_event, pool, redis, settings) -> None:

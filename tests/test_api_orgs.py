@@ -134,3 +134,22 @@ async def test_concurrent_first_requests_sign_up_once(api_client, token, pool) -
     assert await pool.fetchval("select count(*) from users where email = $1", email) == 1
     assert await pool.fetchval("select count(*) from organization_users m join users u on u.id = m.user_id"
                                " where u.email = $1", email) == 1
+
+
+async def test_invite_needs_a_verified_email(api_client, make_user, dev_issuer) -> None:
+    import time
+
+    import jwt
+
+    admin, invitee = await make_user(), await make_user()
+    response = await api_client.post(f"/v1/organizations/{admin.org_id}/invites", headers=admin.headers,
+                                     json={"email": invitee.email, "role": "user"})
+    secret = (await response.json())["token"]
+    now = int(time.time())
+    claims = jwt.decode(invitee.token, options={"verify_signature": False})
+    unverified = jwt.encode({**claims, "email_verified": False, "iat": now, "nbf": now, "exp": now + 600},
+                            dev_issuer.key, "RS256", {"kid": dev_issuer.kid})
+    response = await api_client.post(f"/v1/invites/{secret}/accept",
+                                     headers={"Authorization": f"Bearer {unverified}"})
+    assert response.status == 403
+    assert (await api_client.post(f"/v1/invites/{secret}/accept", headers=invitee.headers)).status == 200

@@ -59,5 +59,5 @@ async def accept(request: web.Request) -> web.Response:
     await json_body(request, {})
     user = current_user(request)
     async with request.app[keys.POOL].acquire() as conn, conn.transaction():
-        invite = await invites.accept(conn, token, user.id, user.email, user.email_verified)
+        invite = await invites.accept(conn, token, user.id, user.token_email, user.email_verified)
     return ok({"org_id": invite["org_id"], "role": invite["role"], "invite_id": invite["id"]})
