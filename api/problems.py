@@ -6,6 +6,8 @@ from typing import Any
 
 from aiohttp import web
 
+from .render import dumps
+
 PROBLEM_TYPE = "application/problem+json"
 
 
@@ -20,4 +22,4 @@ def problem(status: int, detail: str | None = None, *, title: str | None = None,
     if detail:
         body["detail"] = detail
     body.update({k: v for k, v in extra.items() if v is not None})
-    return web.json_response(body, status=status, content_type=PROBLEM_TYPE, headers=headers)
+    return web.json_response(body, status=status, content_type=PROBLEM_TYPE, headers=headers, dumps=dumps)

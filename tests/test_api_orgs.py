@@ -153,3 +153,29 @@ async def test_invite_needs_a_verified_email(api_client, make_user, dev_issuer) 
                                      headers={"Authorization": f"Bearer {unverified}"})
     assert response.status == 403
     assert (await api_client.post(f"/v1/invites/{secret}/accept", headers=invitee.headers)).status == 200
+
+
+async def test_audit_log_filters_and_pages(api_client, make_user, join_org, make_event) -> None:
+    from datetime import datetime, timedelta, timezone
+
+    admin, organizer = await make_user(), await make_user()
+    await join_org(admin, organizer, "organizer")
+    await make_event(organizer, publish=False, org_id=admin.org_id)
+    base = f"/v1/organizations/{admin.org_id}/audit-log"
+    by_organizer = await (await api_client.get(f"{base}?actor={organizer.id}", headers=admin.headers)).json()
+    assert {(a["entity"], a["action"]) for a in by_organizer["items"]} == {
+        ("membership", "added"), ("invite", "accepted"), ("event", "created")}
+    events = await (await api_client.get(f"{base}?entity=event", headers=admin.headers)).json()
+    assert [a["actor_id"] for a in events["items"]] == [organizer.id]
+    future = (datetime.now(timezone.utc) + timedelta(minutes=5)).isoformat().replace("+00:00", "Z")
+    assert (await (await api_client.get(f"{base}?from={future}", headers=admin.headers)).json())["items"] == []
+    everything = (await (await api_client.get(base, headers=admin.headers)).json())["items"]
+    paged, cursor = [], None
+    while True:
+        page = await (await api_client.get(f"{base}?limit=2" + (f"&cursor={cursor}" if cursor else ""),
+                                           headers=admin.headers)).json()
+        paged += page["items"]
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    assert [a["id"] for a in paged] == [a["id"] for a in everything] and len(everything) >= 6
