@@ -57,7 +57,8 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
     except DomainError as exc:
-        return problem(exc.status, exc.detail, title=exc.title, field=exc.field, **exc.extra)
+        headers = {"WWW-Authenticate": 'Bearer error="invalid_token"'} if exc.status == 401 else None
+        return problem(exc.status, exc.detail, title=exc.title, headers=headers, field=exc.field, **exc.extra)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

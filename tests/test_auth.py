@@ -84,6 +84,7 @@ async def test_token_attacks_are_401(api_client, dev_issuer, pool, attack: str) 
     assert response.content_type == "application/problem+json"
     body = await response.json()
     assert body["status"] == 401 and body["title"] == "Unauthorized"
+    assert response.headers["WWW-Authenticate"].startswith("Bearer")
     assert await pool.fetchval("select count(*) from users") == users_before
 
 
