@@ -2,7 +2,8 @@
 
 Usage: python -m loadtests.engine_bench [--bookings 20000] [--slots 500]
 Prints the figures and, measured in the same run, the baseline: the same bookings done one at a
-time, each in its own PostgreSQL transaction with `SELECT ... FOR UPDATE` on the event row.
+time, each in its own PostgreSQL transaction with `SELECT ... FOR UPDATE` on the event row
+(`loadtests.baseline`, shared with the HTTP benchmark `loadtests.bench`).
 Uses a throwaway database and Redis key prefix; durable commits (synchronous_commit on).
 """
 from __future__ import annotations
@@ -23,6 +24,8 @@ from happening_engine.db import create_pool, migrate
 from happening_engine.engine import Engine
 from happening_engine.invariants import check
 
+from .baseline import book_for_update
+
 ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
@@ -41,22 +44,12 @@ async def _setup(pool: asyncpg.Pool, users: int, slots: int) -> tuple[list[uuid.
 
 
 async def _baseline(pool: asyncpg.Pool, event: uuid.UUID, users: list[uuid.UUID], concurrency: int) -> float:
-    """The common way: a transaction per booking, the event row locked FOR UPDATE, no Redis."""
+    """The common way (`loadtests.baseline`): a transaction per booking, the event row locked FOR UPDATE."""
     queue = list(users)
 
     async def one(user: uuid.UUID) -> None:
-        async with pool.acquire() as conn, conn.transaction():
-            ev = await conn.fetchrow("select total_slots from events where id = $1 for update", event)
-            taken = await conn.fetchval("select coalesce(sum(seats), 0) from bookings where event_id = $1"
-                                        " and status = 'confirmed'", event)
-            if taken + 1 <= ev["total_slots"]:
-                await conn.execute("insert into bookings (event_id, user_id, seats, status, confirmed_at)"
-                                   " values ($1, $2, 1, 'confirmed', now())", event, user)
-            else:
-                n = await conn.fetchval("update events set last_waiting_number = last_waiting_number + 1"
-                                        " where id = $1 returning last_waiting_number", event)
-                await conn.execute("insert into bookings (event_id, user_id, seats, status, waiting_number)"
-                                   " values ($1, $2, 1, 'waiting', $3)", event, user, n)
+        async with pool.acquire() as conn:
+            await book_for_update(conn, event, user, 1)
 
     async def worker() -> None:
         while queue:
