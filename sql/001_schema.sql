@@ -106,10 +106,12 @@ create index booking_history_booking_idx on booking_history (booking_id, id);
 
 create table notifications (
     id            uuid primary key default gen_random_uuid(),
+    -- Only the recipient is a foreign key: the outbox is written in bulk on the booking hot path,
+    -- and org/event/booking ids are references for reading, each checked by the writer.
     user_id       uuid references users (id) on delete cascade,
-    org_id        uuid references organizations (id) on delete cascade,
-    event_id      uuid references events (id) on delete cascade,
-    booking_id    uuid references bookings (id) on delete cascade,
+    org_id        uuid,
+    event_id      uuid,
+    booking_id    uuid,
     type          text not null check (type in ('booking_confirmed', 'booking_waitlisted',
                       'booking_cancelled', 'waitlist_promoted', 'event_updated', 'org_invite')),
     channel       text not null default 'email' check (channel in ('email', 'sms', 'push', 'log')),
@@ -166,8 +168,9 @@ create index idempotency_keys_created_idx on idempotency_keys (created_at);
 
 create table audit_log (
     id          bigint generated always as identity primary key,
-    org_id      uuid references organizations (id) on delete cascade,
-    actor_id    uuid references users (id) on delete set null,
+    -- no foreign keys: the trail outlives what it records, and it is written on the hot path
+    org_id      uuid,
+    actor_id    uuid,
     entity      text not null check (entity in ('organization', 'membership', 'invite', 'event', 'booking', 'notification')),
     entity_id   uuid,
     action      text not null,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID, uuid4
@@ -56,6 +56,27 @@ def booking_dict(event_id: UUID, row: BookingRow, position: int | None = None) -
             "created_at": _json(row.created_at), "updated_at": _json(row.updated_at)}
 
 
+def _answer(env: Envelope, outcome: Any) -> None:
+    """Reply to a command once (a result dict or a DomainError) and record its latency."""
+    if env.reply.done():
+        return
+    if isinstance(outcome, BaseException):
+        env.reply.set_exception(outcome)
+    else:
+        env.reply.set_result(outcome)
+    COMMAND_SECONDS.labels(type(env.command).__name__).observe(time.perf_counter() - env.received)
+
+
+@dataclass
+class _Decision:
+    """A batch decided in Redis and not yet committed."""
+
+    write: BatchWrite
+    replies: list[tuple[Envelope, Any]] = field(default_factory=list)
+    locked_users: list[UUID] = field(default_factory=list)
+    undecided: list[Envelope] = field(default_factory=list)
+
+
 class Actor:
     def __init__(self, event_id: UUID, context: ActorContext, on_retire: Callable[[Actor], None]) -> None:
         self.event_id = event_id
@@ -64,6 +85,7 @@ class Actor:
         self.task: asyncio.Task[None] | None = None
         self.event: asyncpg.Record | None = None
         self._stale = True  # Redis must be rebuilt from PostgreSQL before the next decision
+        self._committing: asyncio.Task[bool] | None = None
         self._closing = False
         self._on_retire = on_retire
         self.log = log.bind(event_id=str(event_id))
@@ -78,9 +100,14 @@ class Actor:
     async def _run(self) -> None:
         settings = self.ctx.settings
         while True:
+            if not len(self.mailbox):
+                await self._heal()  # nothing to overlap with: finish the commit, repair what it broke
             timeout = 0 if self._closing else settings.idle_seconds
             batch = await self.mailbox.next_batch(settings.batch_max, timeout)
             if not batch:
+                await self._settle()
+                if len(self.mailbox):
+                    continue  # arrived while the last commit finished
                 self._on_retire(self)  # synchronous: nothing can be queued between the check and this
                 return
             BATCH_SIZE.observe(len(batch))
@@ -90,34 +117,47 @@ class Actor:
                 self.log.exception("actor_batch_failed")
                 self._stale = True
                 for env in batch:
-                    if not env.reply.done():
-                        env.reply.set_exception(Unavailable(STORAGE_DOWN) if not isinstance(exc, DomainError)
-                                                else exc)
-            now = time.perf_counter()
-            for env in batch:
-                COMMAND_SECONDS.labels(type(env.command).__name__).observe(now - env.received)
+                    _answer(env, exc if isinstance(exc, DomainError) else Unavailable(STORAGE_DOWN))
+
+    async def _heal(self) -> None:
+        """Settle the commit in flight; if Redis went stale, rebuild it now rather than on the next command,
+        so that the invariants hold whenever nothing is in flight."""
+        await self._settle()
+        if self._stale and self.event is not None:
+            try:
+                await self._rebuild("stale")
+            except STORAGE_ERRORS as exc:
+                self.log.warning("rebuild_failed", error=repr(exc))
+
+    async def _settle(self) -> bool:
+        """Wait for the commit in flight, if any; False if it failed (Redis is then stale)."""
+        committing, self._committing = self._committing, None
+        return await committing if committing is not None else True
 
     async def _handle(self, batch: list[Envelope]) -> None:
+        booking_batch = isinstance(batch[0].command, (Book, CancelBooking))
+        if not booking_batch:
+            await self._settle()  # event-level commands see every earlier booking committed
         if self._stale or self.event is None:
+            await self._settle()
             try:
                 await self._rebuild("activation" if self.event is None else "stale")
             except STORAGE_ERRORS as exc:
                 self.log.warning("rebuild_failed", error=repr(exc))
                 for env in batch:
-                    env.reply.set_exception(Unavailable(STORAGE_DOWN))
+                    _answer(env, Unavailable(STORAGE_DOWN))
                 return
         if self.event is None:
             for env in batch:
-                env.reply.set_exception(NotFound("event not found", field="event_id"))
+                _answer(env, NotFound("event not found", field="event_id"))
             return
-        command = batch[0].command
-        if isinstance(command, (Book, CancelBooking)):
+        if booking_batch:
             await self._bookings(batch)
         else:
             try:
-                batch[0].reply.set_result(await self._event_command(command))
+                _answer(batch[0], await self._event_command(batch[0].command))
             except DomainError as exc:
-                batch[0].reply.set_exception(exc)
+                _answer(batch[0], exc)
 
     # -- cache ---------------------------------------------------------------------------------------
     async def _rebuild(self, reason: str) -> None:
@@ -145,17 +185,34 @@ class Actor:
 
     # -- bookings ------------------------------------------------------------------------------------
     async def _bookings(self, batch: list[Envelope]) -> None:
+        """Decide `batch` in Redis, then commit it in the background while the next batch is decided.
+
+        Replies wait for the commit. A decision made on top of a commit that then failed is thrown
+        away (Redis rebuilt from PostgreSQL) and made again, so results equal one-by-one processing.
+        """
         pending = batch
         for _ in range(3):
-            pending = await self._decide(pending)
-            if not pending:
+            decision = await self._decide(pending)
+            if decision is None:
                 return
-            await self._rebuild("keys_missing")  # a script found the keys gone (Redis restarted or flushed)
+            if not await self._settle():  # decided on top of a write that failed: decide again
+                await self._abandon(decision, reply=False)
+                if self._stale:
+                    break
+                continue
+            if decision.undecided:  # a script found the keys gone (Redis restarted or flushed)
+                if not await self._commit(decision):
+                    return
+                await self._rebuild("keys_missing")
+                pending = decision.undecided
+                continue
+            self._committing = asyncio.create_task(self._commit(decision))
+            return
         for env in pending:
-            env.reply.set_exception(Unavailable(STORAGE_DOWN))
+            _answer(env, Unavailable(STORAGE_DOWN))
 
-    async def _decide(self, batch: list[Envelope]) -> list[Envelope]:
-        """Decide and commit `batch`; returns the commands left undecided because the keys vanished."""
+    async def _decide(self, batch: list[Envelope]) -> _Decision | None:
+        """Run `batch` through the Lua scripts in one round trip; None if nothing is left to commit."""
         ev = self.event
         assert ev is not None
         now = datetime.now(UTC)
@@ -188,59 +245,61 @@ class Actor:
                     queued.append((env, row))
             except DomainError as exc:
                 BOOKINGS.labels("rejected").inc()
-                env.reply.set_exception(exc)
+                _answer(env, exc)
         if not queued:
-            return []
+            return None
         try:
             results = await pipe.execute()
         except (RedisError, OSError) as exc:
             self.log.warning("redis_failed", error=repr(exc))
             self._stale = True
             for env, _ in queued:
-                env.reply.set_exception(Unavailable(STORAGE_DOWN))
-            return []
+                _answer(env, Unavailable(STORAGE_DOWN))
+            return None
 
-        write = BatchWrite(self.event_id, ev["org_id"])
-        replies: list[tuple[Envelope, Any]] = []
-        locked_users: list[UUID] = []
-        undecided: list[Envelope] = []
-        for (env, ref), result in zip(queued, results):
-            if undecided or result[0] == "REBUILD":
-                undecided.append(env)
+        decision = _Decision(BatchWrite(self.event_id, ev["org_id"]))
+        for (env, ref), result in zip(queued, results, strict=True):
+            if decision.undecided or result[0] == "REBUILD":
+                decision.undecided.append(env)
                 continue
             cmd = env.command
             if isinstance(cmd, Book):
-                replies.append((env, self._booked(write, cmd, ref, result, now)))
+                decision.replies.append((env, self._booked(decision.write, cmd, ref, result, now)))
                 if result[0] != "DUPLICATE":
-                    locked_users.append(cmd.user_id)
+                    decision.locked_users.append(cmd.user_id)
             else:
-                replies.append((env, self._cancelled(write, cmd, ref, result, now)))
+                decision.replies.append((env, self._cancelled(decision.write, cmd, ref, result, now)))
+        return decision
 
-        if write:
+    async def _commit(self, decision: _Decision) -> bool:
+        """Write the decision to PostgreSQL, then reply. On failure nobody was told anything."""
+        if decision.write:
             try:
                 async with self.ctx.pool.acquire() as conn, conn.transaction():
-                    await write_batch(conn, write)
+                    await write_batch(conn, decision.write)
             except Exception as exc:  # whatever broke the write, nothing was committed or told
-                # Undo in Redis by rebuilding from the truth before the next decision.
-                self.log.error("booking_write_failed", error=repr(exc), commands=len(replies))
-                self._stale = True
-                try:
-                    await seats.release_locks(self.event_id, locked_users)
-                except RedisError as redis_exc:
-                    self.log.warning("lock_release_failed", error=repr(redis_exc))
-                for env, _ in replies:
-                    if not env.reply.done():
-                        env.reply.set_exception(Unavailable(STORAGE_DOWN))
-                for env in undecided:
-                    env.reply.set_exception(Unavailable(STORAGE_DOWN))
-                BOOKINGS.labels("failed").inc(len(replies))
-                return []
-        for env, outcome in replies:
-            if isinstance(outcome, DomainError):
-                env.reply.set_exception(outcome)
-            else:
-                env.reply.set_result(outcome)
-        return undecided
+                self.log.error("booking_write_failed", error=repr(exc), commands=len(decision.replies))
+                await self._abandon(decision)
+                for env in decision.undecided:
+                    _answer(env, Unavailable(STORAGE_DOWN))
+                BOOKINGS.labels("failed").inc(len(decision.replies))
+                return False
+        for env, outcome in decision.replies:
+            _answer(env, outcome)
+        return True
+
+    async def _abandon(self, decision: _Decision, reply: bool = True) -> None:
+        """Undo a decision that will not be committed: Redis is rebuilt from PostgreSQL before its
+        callers hear 503, so a caller who retries finds the state as if it never happened."""
+        self._stale = True
+        try:
+            await self.ctx.seats.release_locks(self.event_id, decision.locked_users)
+            await self._rebuild("write_failed")
+        except STORAGE_ERRORS as exc:
+            self.log.warning("repair_failed", error=repr(exc))  # stays stale: retried before the next decision
+        if reply:
+            for env, _ in decision.replies:
+                _answer(env, Unavailable(STORAGE_DOWN))
 
     def _booked(self, write: BatchWrite, cmd: Book, booking_id: UUID, result: list[Any],
                 now: datetime) -> dict[str, Any] | DomainError:
