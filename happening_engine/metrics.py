@@ -3,8 +3,10 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
 
-BOOKINGS = Counter("happening_bookings_total", "Booking commands by outcome",
-                   ["outcome"])  # confirmed, waiting, duplicate, rejected, failed
+BOOKINGS = Counter("happening_bookings_total", "Booking outcomes", ["outcome"])
+# children resolved once: labels() is a dict lookup under a lock, too slow for the per-booking path
+OUTCOMES = {name: BOOKINGS.labels(name) for name in
+            ("confirmed", "waiting", "promoted", "cancelled", "duplicate", "rejected", "failed")}
 COMMAND_SECONDS = Histogram("happening_command_seconds", "Time from mailbox to reply, by command",
                             ["command"], buckets=(.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5))
 BATCH_SIZE = Histogram("happening_actor_batch_size", "Commands decided and committed together",

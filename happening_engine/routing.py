@@ -7,6 +7,7 @@ queue of the sending process. Commands for one event always reach the same queue
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import uuid
 from typing import Any
@@ -138,7 +139,7 @@ class ShardConsumer:
                     channel = await connection.channel()
                     await channel.basic_qos(prefetch_count=self.prefetch)
                     queue = await declare_shard_queue(channel, self.settings, self.settings.engine.shard)
-                    await channel.basic_consume(queue, lambda m: self._on_message(channel, m), no_ack=False)
+                    await channel.basic_consume(queue, functools.partial(self._on_message, channel), no_ack=False)
                     log.info("shard_consuming", queue=queue)
                     backoff.reset()
                     stop = asyncio.ensure_future(self._stopping.wait())

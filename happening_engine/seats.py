@@ -1,7 +1,7 @@
 """Seats and waitlists in Redis, changed only through the Lua scripts of `lua/`.
 
-Scripts are registered once (EVALSHA, reloaded by redis-py after NOSCRIPT) and can be queued on a
-pipeline so that an actor decides a whole batch of commands in one round trip.
+Scripts are registered once (EVALSHA, reloaded by redis-py after NOSCRIPT). An actor decides a whole
+batch of commands with one script call: one round trip, atomic, in arrival order.
 """
 from __future__ import annotations
 
@@ -10,15 +10,14 @@ from typing import Any
 from uuid import UUID
 
 from redis.asyncio import Redis
-from redis.asyncio.client import Pipeline
 
 from .constants import LUA_DIR, booking_lock_key, event_keys
 
 
 def _load(name: str) -> str:
     source = (LUA_DIR / f"{name}.lua").read_text()
-    if name in ("cancel", "capacity"):
-        source = (LUA_DIR / "_promote.lua").read_text() + "\n" + source
+    if name in ("decide", "capacity"):
+        source = (LUA_DIR / "_seats.lua").read_text() + "\n" + source
     return source
 
 
@@ -46,8 +45,7 @@ class Seats:
         self.redis = redis
         self.prefix = prefix
         self.lock_ttl = lock_ttl
-        self._book = redis.register_script(_load("book"))
-        self._cancel = redis.register_script(_load("cancel"))
+        self._decide = redis.register_script(_load("decide"))
         self._capacity = redis.register_script(_load("capacity"))
         self._rebuild = redis.register_script(_load("rebuild"))
         self._clear = redis.register_script(_load("clear"))
@@ -59,16 +57,16 @@ class Seats:
     def lock_key(self, event_id: UUID, user_id: UUID) -> str:
         return booking_lock_key(self.prefix, event_id, user_id)
 
-    def pipeline(self) -> Pipeline:
-        return self.redis.pipeline(transaction=False)
+    async def decide(self, event_id: UUID, ops: list[tuple[str, UUID, UUID, int]]) -> list[list[Any]]:
+        """Run a batch of ('B' book | 'C' cancel, booking id, user id, seats) in order, atomically.
 
-    async def queue_book(self, pipe: Pipeline, event_id: UUID, booking_id: UUID, user_id: UUID, seats: int) -> None:
-        keys = [*self.keys(event_id), self.lock_key(event_id, user_id)]
-        await self._book(keys, [str(booking_id), str(user_id), seats, self.lock_ttl], client=pipe)
-
-    async def queue_cancel(self, pipe: Pipeline, event_id: UUID, booking_id: UUID, user_id: UUID, seats: int) -> None:
-        keys = [*self.keys(event_id), self.lock_key(event_id, user_id)]
-        await self._cancel(keys, [str(booking_id), str(user_id), seats], client=pipe)
+        Returns one result per op, or [['REBUILD']] when the event's keys are missing.
+        """
+        keys = self.keys(event_id) + [self.lock_key(event_id, user) for _, _, user, _ in ops]
+        args: list[Any] = [self.lock_ttl]
+        for op, booking, user, seats in ops:
+            args += [op, str(booking), str(user), seats]
+        return await self._decide(keys, args)  # type: ignore[no-any-return]
 
     async def capacity(self, event_id: UUID, total: int) -> list[Any]:
         return await self._capacity(self.keys(event_id), [total])  # type: ignore[no-any-return]

@@ -22,7 +22,7 @@ from redis.exceptions import RedisError
 from ..commands import Book, CancelBooking
 from ..config import EngineSettings
 from ..errors import Conflict, DomainError, InvalidInput, NotFound, Unavailable
-from ..metrics import BATCH_SIZE, BOOKINGS, COMMAND_SECONDS, REBUILDS
+from ..metrics import BATCH_SIZE, COMMAND_SECONDS, OUTCOMES, REBUILDS
 from ..seats import Seats, WaitEntry
 from ..store.bookings import BatchWrite, BookingRow, fetch_bookings, seat_state, write_batch
 from ..store.event_changes import load_event
@@ -220,8 +220,7 @@ class Actor:
         cancel_ids = [e.command.booking_id for e in batch if isinstance(e.command, CancelBooking)]
         existing = await fetch_bookings(self.ctx.pool, cancel_ids) if cancel_ids else {}
 
-        seats = self.ctx.seats
-        pipe = seats.pipeline()
+        ops: list[tuple[str, UUID, UUID, int]] = []
         queued: list[tuple[Envelope, Any]] = []  # (envelope, new booking id or the existing row)
         for env in batch:
             cmd = env.command
@@ -233,7 +232,7 @@ class Actor:
                         raise InvalidInput(f"seats must be between 1 and "
                                            f"{min(ev['max_seats_per_booking'], ev['total_slots'])}", field="seats")
                     booking_id = uuid4()
-                    await seats.queue_book(pipe, self.event_id, booking_id, cmd.user_id, cmd.seats)
+                    ops.append(("B", booking_id, cmd.user_id, cmd.seats))
                     queued.append((env, booking_id))
                 else:
                     row = existing.get(cmd.booking_id)
@@ -241,27 +240,28 @@ class Actor:
                         raise NotFound("booking not found", field="booking_id")
                     if row["status"] == "cancelled":
                         raise Conflict("the booking is already cancelled", booking_id=str(row["id"]))
-                    await seats.queue_cancel(pipe, self.event_id, row["id"], row["user_id"], row["seats"])
+                    ops.append(("C", row["id"], row["user_id"], row["seats"]))
                     queued.append((env, row))
             except DomainError as exc:
-                BOOKINGS.labels("rejected").inc()
+                OUTCOMES["rejected"].inc()
                 _answer(env, exc)
         if not queued:
             return None
         try:
-            results = await pipe.execute()
+            results = await self.ctx.seats.decide(self.event_id, ops)
         except (RedisError, OSError) as exc:
             self.log.warning("redis_failed", error=repr(exc))
             self._stale = True
             for env, _ in queued:
                 _answer(env, Unavailable(STORAGE_DOWN))
             return None
+        if results and results[0][0] == "REBUILD":  # the keys were gone (Redis restarted or flushed)
+            results = []
 
         decision = _Decision(BatchWrite(self.event_id, ev["org_id"]))
-        for (env, ref), result in zip(queued, results, strict=True):
-            if decision.undecided or result[0] == "REBUILD":
-                decision.undecided.append(env)
-                continue
+        if not results:
+            decision.undecided = [env for env, _ in queued]
+        for (env, ref), result in zip(queued, results):
             cmd = env.command
             if isinstance(cmd, Book):
                 decision.replies.append((env, self._booked(decision.write, cmd, ref, result, now)))
@@ -282,7 +282,7 @@ class Actor:
                 await self._abandon(decision)
                 for env in decision.undecided:
                     _answer(env, Unavailable(STORAGE_DOWN))
-                BOOKINGS.labels("failed").inc(len(decision.replies))
+                OUTCOMES["failed"].inc(len(decision.replies))
                 return False
         for env, outcome in decision.replies:
             _answer(env, outcome)
@@ -305,7 +305,7 @@ class Actor:
                 now: datetime) -> dict[str, Any] | DomainError:
         kind = result[0]
         if kind == "DUPLICATE":
-            BOOKINGS.labels("duplicate").inc()
+            OUTCOMES["duplicate"].inc()
             return Conflict("you already have an active booking for this event", booking_id=result[1])
         waiting_number = int(result[1]) if kind == "WAITING" else None
         position = int(result[2]) if kind == "WAITING" else None
@@ -323,7 +323,7 @@ class Actor:
                                     self._payload(cmd.seats, waiting_number, position)))
         write.audit.append((self.event["org_id"], cmd.user_id, "booking", booking_id, "created",  # type: ignore[index]
                             None, {"status": status, "seats": cmd.seats, "waiting_number": waiting_number}))
-        BOOKINGS.labels(status).inc()
+        OUTCOMES[status].inc()
         return booking_dict(self.event_id, row, position)
 
     def _cancelled(self, write: BatchWrite, cmd: CancelBooking, row: asyncpg.Record, result: list[Any],
@@ -363,7 +363,7 @@ class Actor:
                                         self._payload(entry.seats, None, None)))
             write.audit.append((self.event["org_id"], None, "booking", entry.booking_id, "promoted",  # type: ignore[index]
                                 {"status": "waiting"}, {"status": "confirmed"}))
-            BOOKINGS.labels("promoted").inc()
+            OUTCOMES["promoted"].inc()
 
     def _payload(self, seats: int, waiting_number: int | None, position: int | None) -> dict[str, Any]:
         ev = self.event

@@ -1,0 +1,61 @@
+-- Shared seat functions, prepended to decide.lua and capacity.lua when they are loaded.
+-- Keys of one event: slots (available seats), waitlist (entries "<booking id>:<user id>:<seats>"),
+-- meta (hash: total, seq = last waiting number), holders (hash: user id -> active booking id).
+
+-- Promote the head of the waitlist while its seats fit; a head that does not fit blocks the rest.
+-- Returns the promoted entries in order.
+local function promote(slots_key, waitlist_key)
+  local promoted = {}
+  local available = tonumber(redis.call('GET', slots_key))
+  while true do
+    local head = redis.call('LINDEX', waitlist_key, 0)
+    if not head then break end
+    local seats = tonumber(string.match(head, ':(%d+)$'))
+    if seats > available then break end
+    redis.call('LPOP', waitlist_key)
+    available = available - seats
+    promoted[#promoted + 1] = head
+  end
+  redis.call('SET', slots_key, available)
+  return promoted
+end
+
+-- Book strictly first come, first served: confirmed only if nobody waits and the seats fit.
+-- Returns {'CONFIRMED', available after}, {'WAITING', waiting number, position}
+-- or {'DUPLICATE', existing booking id}.
+local function book(k, lock_key, booking_id, user_id, seats, lock_ttl)
+  local existing = redis.call('HGET', k.holders, user_id)
+  if existing then return {'DUPLICATE', existing} end
+  if not redis.call('SET', lock_key, booking_id, 'NX', 'EX', lock_ttl) then
+    return {'DUPLICATE', redis.call('GET', lock_key)}
+  end
+  local available = tonumber(redis.call('GET', k.slots))
+  redis.call('HSET', k.holders, user_id, booking_id)
+  if redis.call('LLEN', k.waitlist) == 0 and seats <= available then
+    redis.call('DECRBY', k.slots, seats)
+    return {'CONFIRMED', available - seats}
+  end
+  local number = redis.call('HINCRBY', k.meta, 'seq', 1)
+  local position = redis.call('RPUSH', k.waitlist, booking_id .. ':' .. user_id .. ':' .. seats)
+  return {'WAITING', number, position}
+end
+
+-- Cancel an active booking: leave the waitlist or free its seats, then promote the head.
+-- Returns {'confirmed'|'waiting', promoted entries...} or {'NOT_ACTIVE'}.
+local function cancel(k, lock_key, booking_id, user_id, seats)
+  if redis.call('HGET', k.holders, user_id) ~= booking_id then return {'NOT_ACTIVE'} end
+  redis.call('HDEL', k.holders, user_id)
+  redis.call('DEL', lock_key)
+  local was = 'waiting'
+  if redis.call('LREM', k.waitlist, 1, booking_id .. ':' .. user_id .. ':' .. seats) == 0 then
+    redis.call('INCRBY', k.slots, seats)
+    was = 'confirmed'
+  end
+  local result = promote(k.slots, k.waitlist)
+  table.insert(result, 1, was)
+  return result
+end
+
+local function event_keys()
+  return {slots = KEYS[1], waitlist = KEYS[2], meta = KEYS[3], holders = KEYS[4]}
+end
