@@ -1,0 +1,179 @@
+"""The platform under test as subprocesses: `happening serve` and the baseline app, on a throwaway
+database, Redis key prefix and RabbitMQ name prefix, on free ports, logging JSON lines to files.
+
+`Platform.teardown()` stops both and removes what the run created (database, keys, queues).
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+import aiohttp
+import asyncpg
+
+from happening_engine.amqp import Topology, connect, delete_topology
+from happening_engine.config import AmqpSettings, NotifySettings, RedisSettings
+from happening_engine.connections import create_redis
+
+ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
+READY_TIMEOUT = 60.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Process:
+    """One started subprocess, its port and its log file."""
+
+    name: str
+    popen: subprocess.Popen[bytes]
+    port: int
+    log: IO[bytes]
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time used so far (from /proc; Linux only)."""
+        fields = Path(f"/proc/{self.popen.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def stop(self, timeout: float = 20.0) -> None:
+        if self.popen.poll() is None:
+            self.popen.send_signal(signal.SIGTERM)
+            try:
+                self.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait()
+        self.log.close()
+
+
+@dataclass
+class Platform:
+    """Names and processes of one benchmark run."""
+
+    logs_dir: Path
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:10])
+    dev_port: int = field(default_factory=free_port)
+    serve: Process | None = None
+    baseline: Process | None = None
+
+    @property
+    def database(self) -> str:
+        return f"happening_bench_{self.run_id}"
+
+    @property
+    def database_url(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:5432/{self.database}"
+
+    @property
+    def redis_prefix(self) -> str:
+        return f"bench:{self.run_id}:"
+
+    @property
+    def amqp_prefix(self) -> str:
+        return f"bench.{self.run_id}"
+
+    @property
+    def issuer(self) -> str:
+        return f"http://127.0.0.1:{self.dev_port}/realms/happening"
+
+    def env(self, **extra: str) -> dict[str, str]:
+        """The environment of every process of this run (HAPPENING_* for its own names and ports)."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("HAPPENING_")}
+        env.update(HAPPENING_DATABASE_URL=self.database_url, HAPPENING_REDIS_PREFIX=self.redis_prefix,
+                   HAPPENING_AMQP_PREFIX=self.amqp_prefix, HAPPENING_OIDC_DEV_PORT=str(self.dev_port),
+                   HAPPENING_LOG_FORMAT="json", **extra)
+        return env
+
+    def happening(self, *args: str, timeout: float = 300.0) -> subprocess.CompletedProcess[str]:
+        """Run a `happening` command against this run's database and prefixes."""
+        return subprocess.run([sys.executable, "-m", "happening_engine.cli", *args], env=self.env(),
+                              capture_output=True, text=True, timeout=timeout)
+
+    def _start(self, name: str, argv: list[str], **env: str) -> Process:
+        self.logs_dir.mkdir(parents=True, exist_ok=True)
+        port = free_port()
+        log = (self.logs_dir / f"{name}.log").open("wb")
+        popen = subprocess.Popen(argv, env=self.env(HAPPENING_HTTP_PORT=str(port), **env),
+                                 stdout=log, stderr=subprocess.STDOUT)
+        return Process(name, popen, port, log)
+
+    async def start_serve(self) -> Process:
+        """`happening migrate`, then `happening serve` (API, engine, relay, worker, lifecycle, dev issuer)."""
+        done = self.happening("migrate")
+        if done.returncode != 0:
+            raise RuntimeError(f"happening migrate failed: {done.stderr}")
+        self.serve = self._start("serve", [sys.executable, "-m", "happening_engine.cli", "serve"])
+        await wait_ready(self.serve)
+        return self.serve
+
+    async def start_baseline(self) -> Process:
+        """The baseline app (`loadtests.baseline_app`), validating tokens of the serve process's issuer."""
+        self.baseline = self._start("baseline", [sys.executable, "-m", "loadtests.baseline_app"],
+                                    HAPPENING_OIDC_ISSUER=self.issuer)
+        await wait_ready(self.baseline)
+        return self.baseline
+
+    async def pending_notifications(self) -> int:
+        conn = await asyncpg.connect(self.database_url)
+        try:
+            return int(await conn.fetchval("select count(*) from notifications where status = 'pending'"))
+        finally:
+            await conn.close()
+
+    async def teardown(self) -> None:
+        """Stop the processes; drop the database, the Redis keys and the RabbitMQ names of this run."""
+        for process in (self.baseline, self.serve):
+            if process is not None:
+                process.stop()
+        admin = await asyncpg.connect(ADMIN_DSN)
+        try:
+            await admin.execute(f'drop database if exists "{self.database}" with (force)')
+        finally:
+            await admin.close()
+        redis = create_redis(RedisSettings(prefix=self.redis_prefix))
+        try:
+            keys = [k async for k in redis.scan_iter(match=f"{self.redis_prefix}*", count=1000)]
+            for start in range(0, len(keys), 1000):
+                await redis.delete(*keys[start:start + 1000])
+        finally:
+            await redis.aclose()
+        amqp = AmqpSettings(prefix=self.amqp_prefix)
+        connection = await connect(amqp, "bench-teardown")
+        try:
+            await delete_topology(await connection.channel(), Topology.for_settings(amqp, NotifySettings()))
+        finally:
+            await connection.close()
+
+
+async def wait_ready(process: Process, timeout: float = READY_TIMEOUT) -> None:
+    """Poll /readyz until it answers 200 (PostgreSQL, Redis and RabbitMQ reachable)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    async with aiohttp.ClientSession() as session:
+        while True:
+            if process.popen.poll() is not None:
+                raise RuntimeError(f"{process.name} exited with {process.popen.returncode}; see {process.log.name}")
+            try:
+                async with session.get(f"{process.url}/readyz") as response:
+                    if response.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass  # not listening yet
+            if asyncio.get_running_loop().time() > deadline:
+                raise RuntimeError(f"{process.name} not ready after {timeout}s; see {process.log.name}")
+            await asyncio.sleep(0.2)

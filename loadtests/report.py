@@ -1,0 +1,25 @@
+"""The benchmark's short Markdown table (the JSON file holds everything)."""
+from __future__ import annotations
+
+from typing import Any
+
+HEADER = ("| scenario | system | requests | bookings/s | p50 ms | p95 ms | p99 ms | errors | server CPU |\n"
+          "|---|---|---:|---:|---:|---:|---:|---:|---:|\n")
+
+
+def markdown(result: dict[str, Any]) -> str:
+    rows = []
+    for side, label in (("engine", "Happening"), ("baseline", "SELECT … FOR UPDATE")):
+        for name, f in result.get(side, {}).items():
+            rows.append(f"| {name} | {label} | {f['requests']} | {f['requests_per_s']} | {f['p50_ms']:.1f}"
+                        f" | {f['p95_ms']:.1f} | {f['p99_ms']:.1f} | {f['errors']} | {f['server_cpu_percent']}% |")
+    lines = [HEADER + "\n".join(rows), ""]
+    for name, ratio in result.get("ratio", {}).items():
+        lines.append(f"- {name}: Happening / baseline = **{ratio}x**")
+    inv = result["invariants"]
+    lines.append(f"- invariants after the load: {'hold' if inv['ok'] else 'VIOLATED'}"
+                 f" ({inv['pending_notifications']} notifications pending)")
+    lines.append(f"- {result['cores']} cores shared by wrk ({result['threads']} threads,"
+                 f" {result['connections']} connections), PostgreSQL, Redis, RabbitMQ and the server;"
+                 " `happening serve` runs API, engine, outbox relay and notification worker in one process")
+    return "\n".join(lines) + "\n"
