@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Iterable
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, UTC
 from typing import Any, TypeVar
 
 import aiohttp
@@ -58,7 +58,7 @@ class Population:
 
     async def event(self, token: str, org_id: str, slots: int, name: str) -> str:
         """A public concert a week ahead with `slots` seats, created and published; its id."""
-        start = datetime.now(timezone.utc) + timedelta(days=7)
+        start = datetime.now(UTC) + timedelta(days=7)
         body = {"name": name, "category": "concert", "starts_at": start.isoformat(),
                 "ends_at": (start + timedelta(hours=3)).isoformat(), "total_slots": slots,
                 "max_seats_per_booking": 4}

@@ -94,9 +94,10 @@ async def run(base_url: str, request_file: Path, *, threads: int, connections: i
         raise RuntimeError(f"wrk failed ({proc.returncode}): {''.join(text)}\n{err.decode()}")
     raw = json.loads(found[-1][len(MARKER):])
     socket_errors = sum(raw["socket_errors"].values())
+    timed = last_done - first_start if first_start is not None and done_threads == threads else None
     return WrkRun(
-        requests=raw["received"],
-        seconds=(last_done - first_start) if first_start and done_threads == threads else raw["duration_us"] / 1e6, created=raw["created"],
+        requests=raw["received"], created=raw["created"],
+        seconds=timed if timed is not None else raw["duration_us"] / 1e6,
         conflicts=raw["conflicts"], errors=raw["others"] + socket_errors,
         complete=bool(raw["complete"]) and raw["received"] == lines,
         p50_ms=raw["p50_us"] / 1000, p95_ms=raw["p95_us"] / 1000, p99_ms=raw["p99_us"] / 1000,
