@@ -30,6 +30,7 @@ from typing import Any
 
 import aiohttp
 import asyncpg
+from prometheus_client.parser import text_string_to_metric_families
 
 from . import wrk
 from .baseline_app import ROUTE as BASELINE_ROUTE
@@ -49,8 +50,9 @@ class Scenario:
 
 
 def scenarios(args: argparse.Namespace) -> list[Scenario]:
-    return [Scenario("flash_sale", args.flash_requests, 1, args.flash_slots),
-            Scenario("mix", args.mix_requests, args.mix_events, args.mix_slots)]
+    every = [Scenario("flash_sale", args.flash_requests, 1, args.flash_slots),
+             Scenario("mix", args.mix_requests, args.mix_events, args.mix_slots)]
+    return [s for s in every if s.name in args.scenarios.split(",")]
 
 
 def request_lines(scenario: Scenario, events: list[str], tokens: list[str], path: str) -> list[tuple[str, str]]:
@@ -62,6 +64,7 @@ async def drive(process: Process, scenario: Scenario, events: list[str], tokens:
                 workdir: Path, args: argparse.Namespace, label: str) -> dict[str, Any]:
     """One wrk run against `process`, with the server's CPU use over the run."""
     file = wrk.write_requests(workdir / f"{label}.requests", request_lines(scenario, events, tokens, path))
+    metrics_before = await engine_metrics(process)
     cpu_before, wall_before = process.cpu_seconds(), time.perf_counter()
     result = await wrk.run(process.url, file, threads=args.threads, connections=args.connections,
                            limit_seconds=args.limit_seconds)
@@ -69,11 +72,33 @@ async def drive(process: Process, scenario: Scenario, events: list[str], tokens:
     file.unlink()
     figures = result.as_dict()
     figures["server_cpu_percent"] = round(100 * (process.cpu_seconds() - cpu_before) / wall)
+    metrics = {k: v - metrics_before.get(k, 0.0) for k, v in (await engine_metrics(process)).items()}
+    if metrics.get("happening_actor_batch_size_count"):
+        figures["mean_actor_batch"] = round(metrics["happening_actor_batch_size_sum"]
+                                            / metrics["happening_actor_batch_size_count"], 1)
+        figures["actor_batches"] = int(metrics["happening_actor_batch_size_count"])
+    if metrics.get("happening_cache_rebuilds_total"):
+        figures["cache_rebuilds"] = int(metrics["happening_cache_rebuilds_total"])
     print(f"  {label}: {figures['requests']} requests in {figures['seconds']}s = {figures['requests_per_s']}/s,"
           f" p50 {figures['p50_ms']} ms, p95 {figures['p95_ms']} ms, p99 {figures['p99_ms']} ms,"
           f" 201 {figures['created_201']}, 409 {figures['conflicts_409']}, errors {figures['errors']},"
-          f" server CPU {figures['server_cpu_percent']}%, wrk CPU {figures['wrk_cpu_seconds']}s", flush=True)
+          f" server CPU {figures['server_cpu_percent']}%, wrk CPU {figures['wrk_cpu_seconds']}s,"
+          f" mean actor batch {figures.get('mean_actor_batch', '-')}", flush=True)
     return figures
+
+
+async def engine_metrics(process: Process) -> dict[str, float]:
+    """Actor batch sizes and cache rebuilds so far, from the process's /metrics (summed over labels)."""
+    wanted = ("happening_actor_batch_size_sum", "happening_actor_batch_size_count",
+              "happening_cache_rebuilds_total")
+    async with aiohttp.ClientSession() as session, session.get(f"{process.url}/metrics") as response:
+        text = await response.text()
+    found: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name in wanted:
+                found[sample.name] = found.get(sample.name, 0.0) + sample.value
+    return found
 
 
 async def drain(platform: Platform, timeout: float) -> int:
@@ -103,7 +128,7 @@ async def bench(args: argparse.Namespace, platform: Platform) -> dict[str, Any]:
     users = max(s.requests for s in runs)
     result: dict[str, Any] = {
         "started": started, "smoke": args.smoke, "cores": os.cpu_count(), "threads": args.threads,
-        "connections": args.connections,
+        "connections": args.connections, "server_env": args.server_env,
         "note": "wrk, PostgreSQL, Redis, RabbitMQ and the measured process share the machine's cores",
         "scenarios": {s.name: {"requests": s.requests, "events": s.events, "slots": s.slots} for s in runs},
     }
@@ -167,7 +192,10 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--mix-slots", type=int, default=8, help="< requests per event, so some wait")
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
     parser.add_argument("--connections", type=int, default=64, help="wrk connections")
+    parser.add_argument("--scenarios", default="flash_sale,mix", help="comma-separated: flash_sale, mix")
     parser.add_argument("--no-baseline", dest="baseline", action="store_false")
+    parser.add_argument("--server-env", action="append", default=[], metavar="NAME=VALUE",
+                        help="extra environment for both servers, e.g. HAPPENING_DATABASE_MAX_SIZE=20")
     parser.add_argument("--limit-seconds", type=int, default=300, help="bound on one wrk run gone wrong")
     parser.add_argument("--drain-timeout", type=float, default=300.0)
     args = parser.parse_args(argv)
@@ -181,7 +209,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 async def amain(argv: list[str] | None = None) -> int:
     args = parse(argv)
     stamp = time.strftime("%Y%m%d-%H%M%S") + ("-smoke" if args.smoke else "")
-    platform = Platform(logs_dir=RESULTS / f"bench-{stamp}")
+    extra = dict(item.split("=", 1) for item in args.server_env)
+    platform = Platform(logs_dir=RESULTS / f"bench-{stamp}", extra_env=extra)
     try:
         result = await bench(args, platform)
     finally:

@@ -69,6 +69,7 @@ class Platform:
     logs_dir: Path
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:10])
     dev_port: int = field(default_factory=free_port)
+    extra_env: dict[str, str] = field(default_factory=dict)  # for experiments (pool size, batch size)
     serve: Process | None = None
     baseline: Process | None = None
 
@@ -97,7 +98,9 @@ class Platform:
         env = {k: v for k, v in os.environ.items() if not k.startswith("HAPPENING_")}
         env.update(HAPPENING_DATABASE_URL=self.database_url, HAPPENING_REDIS_PREFIX=self.redis_prefix,
                    HAPPENING_AMQP_PREFIX=self.amqp_prefix, HAPPENING_OIDC_DEV_PORT=str(self.dev_port),
-                   HAPPENING_LOG_FORMAT="json", **extra)
+                   HAPPENING_LOG_FORMAT="json")
+        env.update(self.extra_env)
+        env.update(extra)
         return env
 
     def happening(self, *args: str, timeout: float = 300.0) -> subprocess.CompletedProcess[str]:
