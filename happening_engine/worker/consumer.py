@@ -33,6 +33,7 @@ from prometheus_client import Counter, Histogram
 
 from ..amqp import AMQP_ERRORS, Backoff, Topology, connect, declare_topology, stop_task
 from ..config import Settings
+from ..store.audit import record as audit
 from .channels import Channels, DeliveryFailed, Job
 from .render import render
 
@@ -65,11 +66,15 @@ MARK_SENT = """
 update notifications set status = 'sent', sent_at = now(), claimed_until = null, last_error = null,
     delivered_via = $2
 where id = $1 and status = 'pending'
+returning org_id, user_id, type, attempts
 """
 MARK_FAILED = """
 update notifications set status = 'failed', claimed_until = null, last_error = $2
 where id = $1 and status = 'pending'
+returning org_id, user_id, type, attempts
 """
+# the audit row each status change writes, in the transaction of the change: (action, name of the value)
+AUDITED = {MARK_SENT: ("sent", "channel"), MARK_FAILED: ("failed", "error")}
 RELEASE = "update notifications set claimed_until = null, last_error = $2 where id = $1 and status = 'pending'"
 STATUS = "select status from notifications where id = $1"
 DB_ERRORS = (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, OSError)
@@ -272,11 +277,21 @@ class NotificationWorker:
             await channel.basic_nack(message.delivery_tag, requeue=True)
 
     async def _record(self, query: str, nid: str, value: str) -> None:
-        """Write an outcome, retrying through a short PostgreSQL outage: the send already happened."""
+        """Write an outcome, retrying through a short PostgreSQL outage: the send already happened.
+
+        A status change (`sent`, `failed`) writes its audit row in the same transaction."""
         delay = 0.1
         for attempt in range(12):
             try:
-                await self.pool.execute(query, uuid.UUID(nid), value)
+                async with self.pool.acquire() as conn, conn.transaction():
+                    row = await conn.fetchrow(query, uuid.UUID(nid), value)
+                    if row is not None and query in AUDITED:
+                        action, name = AUDITED[query]
+                        await audit(conn, org_id=row["org_id"], actor_id=None, entity="notification",
+                                    entity_id=uuid.UUID(nid), action=action, before={"status": "pending"},
+                                    after={"status": action, name: value, "type": row["type"],
+                                           "attempts": row["attempts"],
+                                           "user_id": str(row["user_id"]) if row["user_id"] else None})
                 return
             except DB_ERRORS as exc:
                 if attempt == 11:
