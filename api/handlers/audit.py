@@ -1,4 +1,5 @@
-"""GET /v1/organizations/{org}/audit-log (orgAdmin): filters entity, actor, from, to."""
+"""GET /v1/organizations/{org}/audit-log (orgAdmin): filters entity, actor, from, to; newest first,
+paged by the row id (a cursor is stable while new rows arrive)."""
 from __future__ import annotations
 
 from aiohttp import web
@@ -7,6 +8,7 @@ from .. import keys, pagination
 from ..permissions import org_role
 from ..render import ok
 from ..validation import Field, path_uuid, query
+from .invites import expire_due
 
 QUERY = {**pagination.QUERY, "from": Field("datetime"), "to": Field("datetime"), "actor": Field("uuid"),
          "entity": Field("enum", choices=("organization", "membership", "invite", "event", "booking",
@@ -24,6 +26,7 @@ async def list_for_org(request: web.Request) -> web.Response:
     org_id = path_uuid(request, "org")
     q = query(request, QUERY)
     await org_role(request, org_id, "orgAdmin")
+    await expire_due(request, org_id=org_id)  # the log shows every expiry that is due
     limit = q.get("limit", pagination.DEFAULT_LIMIT)
     rows = await request.app[keys.POOL].fetch(
         SELECT, org_id, q.get("entity"), q.get("actor"), q.get("from"), q.get("to"),

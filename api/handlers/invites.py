@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from typing import Any
+from uuid import UUID
 
 import asyncpg
 from aiohttp import web
@@ -24,6 +25,13 @@ def invite_json(row: asyncpg.Record) -> dict[str, Any]:
             "status": row["status"], "expires_at": row["expires_at"], "created_at": row["created_at"]}
 
 
+async def expire_due(request: web.Request, *, org_id: UUID | None = None, token: str | None = None) -> None:
+    """Record the expiry of invites whose time has passed (in its own transaction: it stands even if
+    the request is then refused)."""
+    async with request.app[keys.POOL].acquire() as conn, conn.transaction():
+        await invites.expire_due(conn, org_id=org_id, token=token)
+
+
 async def create(request: web.Request) -> web.Response:
     org_id = path_uuid(request, "org")
     body = await json_body(request, INVITE_BODY)
@@ -37,6 +45,7 @@ async def list_for_org(request: web.Request) -> web.Response:
     org_id = path_uuid(request, "org")
     q = query(request, pagination.QUERY)
     await org_role(request, org_id, "orgAdmin")
+    await expire_due(request, org_id=org_id)
     limit = q.get("limit", pagination.DEFAULT_LIMIT)
     rows = await invites.list_for_org(request.app[keys.POOL], org_id,
                                       pagination.decode_time_id(q.get("cursor")), limit)
@@ -47,6 +56,7 @@ async def list_for_org(request: web.Request) -> web.Response:
 async def revoke(request: web.Request) -> web.Response:
     org_id, invite_id = path_uuid(request, "org"), path_uuid(request, "invite")
     await org_role(request, org_id, "orgAdmin")
+    await expire_due(request, org_id=org_id)  # an expired invite is not revoked: 409
     async with request.app[keys.POOL].acquire() as conn, conn.transaction():
         await invites.revoke(conn, org_id, invite_id, current_user(request).id)
     return web.Response(status=204)
@@ -58,6 +68,7 @@ async def accept(request: web.Request) -> web.Response:
         raise InvalidInput("token is malformed", field="token")
     await json_body(request, {})
     user = current_user(request)
+    await expire_due(request, token=token)
     async with request.app[keys.POOL].acquire() as conn, conn.transaction():
         invite = await invites.accept(conn, token, user.id, user.token_email, user.email_verified)
     return ok({"org_id": invite["org_id"], "role": invite["role"], "invite_id": invite["id"]})

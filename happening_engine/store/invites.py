@@ -1,5 +1,11 @@
 """Organization invites: only the sha256 of the token is stored; the token travels in the
-201 response and in the `org_invite` notification written in the same transaction."""
+201 response and in the `org_invite` notification written in the same transaction.
+
+Expiry is recorded lazily: every path that reads or uses invites (list, revoke, accept, the audit-log
+read) first calls `expire_due`, which turns pending invites past `expires_at` into `expired` and writes
+their audit row in that transaction. The `status = 'pending'` condition is re-checked under the row
+lock, so each invite is expired, and audited, exactly once however many readers race.
+"""
 from __future__ import annotations
 
 import hashlib
@@ -15,6 +21,14 @@ from . import audit, orgs
 INVITE_TTL = "7 days"
 COLUMNS = """id, org_id, email, role, expires_at, created_at,
 case when status = 'pending' and expires_at <= now() then 'expired' else status end as status"""
+
+
+EXPIRE_DUE = """
+update org_invites set status = 'expired'
+where status = 'pending' and expires_at <= now()
+  and ($1::uuid is null or org_id = $1) and ($2::bytea is null or token_hash = $2)
+returning id, org_id, email, role, expires_at
+"""
 
 
 def hash_token(token: str) -> bytes:
@@ -47,6 +61,19 @@ async def create(conn: asyncpg.Connection, org_id: UUID, email: str, role: str,
     await audit.record(conn, org_id=org_id, actor_id=actor_id, entity="invite", entity_id=invite["id"],
                        action="created", after={"email": email, "role": role})
     return invite, token
+
+
+async def expire_due(conn: asyncpg.Connection, *, org_id: UUID | None = None, token: str | None = None) -> int:
+    """Mark pending invites past their expiry `expired` (of one org, one token, or all), one audit
+    row each with no actor (time did it); returns how many. Run it in a transaction of its own, so
+    that a refusal later in the request does not roll the expiry back."""
+    rows = await conn.fetch(EXPIRE_DUE, org_id, hash_token(token) if token is not None else None)
+    await audit.record_many(conn, [
+        (r["org_id"], None, "invite", r["id"], "expired", {"status": "pending"},
+         {"status": "expired", "email": r["email"], "role": r["role"],
+          "expires_at": r["expires_at"].isoformat().replace("+00:00", "Z")})
+        for r in rows])
+    return len(rows)
 
 
 async def list_for_org(db: asyncpg.Pool | asyncpg.Connection, org_id: UUID,
