@@ -61,6 +61,15 @@ SCHEMAS: dict[str, Any] = {
     "AuditEntry": {"type": "object", "properties": {
         "id": {"type": "integer"}, "org_id": UUID, "actor_id": UUID, "entity": {"type": "string"},
         "entity_id": UUID, "action": {"type": "string"}, "before": {}, "after": {}, "created_at": TIME}},
+    "EventStats": {"type": "object", "properties": {
+        "event_id": UUID, "total_slots": {"type": "integer"}, "confirmed_seats": {"type": "integer"},
+        "confirmed_bookings": {"type": "integer"}, "waiting_bookings": {"type": "integer"},
+        "waiting_seats": {"type": "integer"}, "cancelled_bookings": {"type": "integer"},
+        "promotions": {"type": "integer", "description": "waitlist promotions of the event's bookings, ever"},
+        "fill_rate": {"type": "number", "minimum": 0, "maximum": 1,
+                      "description": "confirmed_seats / total_slots, 4 decimals"}},
+        "required": ["event_id", "total_slots", "confirmed_seats", "confirmed_bookings", "waiting_bookings",
+                     "waiting_seats", "cancelled_bookings", "promotions", "fill_rate"]},
 }
 for _name in ("Organization", "Member", "Invite", "Event", "Booking", "HistoryEntry", "Notification", "AuditEntry"):
     SCHEMAS[_name + "Page"] = _obj({"items": {"type": "array", "items": ref(_name)},
@@ -98,6 +107,12 @@ def op(summary: str, ok: int | None, schema: str | None = None, *, body: dict[st
     return out
 
 
+CSV_OP = op("The event's bookings as CSV, streamed (organizer, orgAdmin)", None)
+CSV_OP["responses"] = {"200": {
+    "description": "header row `" + ",".join(("id", "email", "full_name", "seats", "status", "waiting_number",
+                                             "created_at", "updated_at")) + "`, then one line per booking,"
+                   " oldest first (chunked; a failure half way truncates the download)",
+    "content": {"text/csv": {"schema": {"type": "string"}}}}, **CSV_OP["responses"]}
 EVENT_OPS = {
     "get": op("Get an event the caller may see", 200, "Event"),
     "patch": op("Update an event (via the engine)", 200, "Event", body=_obj(EVENT_FIELDS)),
@@ -146,6 +161,8 @@ for _base in ("/v1/events/{event}", "/v1/organizations/{org}/events/{event}"):
     PATHS[_base + "/cancel"] = {"post": op("Cancel the event and its bookings (via the engine)", 200, "Event")}
     PATHS.setdefault(_base + "/bookings", {})["get"] = op(
         "The event's bookings (organizer, orgAdmin)", 200, "BookingPage", params=PAGE + STATUS)
+    PATHS[_base + "/stats"] = {"get": op("Seat and booking counts (organizer, orgAdmin)", 200, "EventStats")}
+    PATHS[_base + "/bookings.csv"] = {"get": CSV_OP}
     PATHS[_base + "/waitlist"] = {"get": op("The ordered waitlist (organizer, orgAdmin)", 200, "BookingPage",
                                             params=PAGE)}
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from . import openapi
-from .handlers import audit, bookings, events, invites, me, notifications, orgs
+from .handlers import audit, bookings, events, invites, me, notifications, orgs, reports
 
 ORG = "/v1/organizations/{org}"
 ORG_EVENT = ORG + "/events/{event}"
@@ -41,6 +41,8 @@ def setup_routes(app: web.Application) -> None:
         r.add_post(base + "/cancel", events.cancel)
         r.add_get(base + "/bookings", bookings.list_for_event)
         r.add_get(base + "/waitlist", bookings.waitlist)
+        r.add_get(base + "/stats", reports.stats)
+        r.add_get(base + "/bookings.csv", reports.bookings_csv)
     r.add_post(EVENT + "/bookings", bookings.book)
 
     r.add_get("/v1/bookings", bookings.list_mine)

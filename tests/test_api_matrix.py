@@ -49,6 +49,8 @@ for base in (EV, OEV):
         ("POST", base + "/cancel", None, MANAGE, "event"),
         ("GET", base + "/bookings", None, MANAGE, None),
         ("GET", base + "/waitlist", None, MANAGE, None),
+        ("GET", base + "/stats", None, MANAGE, None),
+        ("GET", base + "/bookings.csv", None, MANAGE, None),
     ]
 
 
@@ -95,6 +97,8 @@ async def test_matrix(api_client, world, row) -> None:
         response = await api_client.request(method, path.format(**values), headers=headers, json=body)
         if response.status >= 400:
             assert response.content_type == "application/problem+json", (role, await response.text())
+        elif path.endswith(".csv"):
+            assert response.content_type == "text/csv", (role, response.content_type)
         got.append(response.status)
     assert tuple(got) == expected, dict(zip(ROLES, got))
 

@@ -1,0 +1,92 @@
+"""Reports for the organizers and orgAdmins of an event's org: counts, and the bookings as CSV.
+
+The CSV is streamed (chunked) one page of rows at a time. Once the first bytes are out the status
+cannot change, so a failure half way aborts the connection: the client sees a truncated download,
+never a file that looks complete.
+"""
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+import structlog
+from aiohttp import web
+
+from happening_engine.errors import Forbidden, NotFound
+from happening_engine.store import reports
+
+from .. import keys
+from ..permissions import MANAGERS, visible_event
+from ..render import ok, rfc3339
+from ..validation import path_uuid, query
+
+log = structlog.get_logger(__name__)
+CSV_HEADER = ("id", "email", "full_name", "seats", "status", "waiting_number", "created_at", "updated_at")
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+async def _managed_event(request: web.Request) -> asyncpg.Record:
+    """The event if the caller organizes its org: another tenant gets 404 (even for a public event),
+    a plain member 403 (404 for a draft, which members cannot see)."""
+    event_id = path_uuid(request, "event")
+    org_id = path_uuid(request, "org") if "org" in request.match_info else None
+    query(request, {})
+    event, role = await visible_event(request, event_id, org_id=org_id)
+    if role is None:
+        raise NotFound("event not found")
+    if role not in MANAGERS:
+        raise Forbidden("requires role organizer or orgAdmin")
+    return event
+
+
+async def stats(request: web.Request) -> web.Response:
+    event = await _managed_event(request)
+    result = await reports.stats(request.app[keys.POOL], event["id"])
+    if result is None:  # deleted between the two reads
+        raise NotFound("event not found")
+    return ok(result)
+
+
+def _text(value: str) -> str:
+    """A text cell a spreadsheet will not run as a formula (OWASP CSV injection)."""
+    return "'" + value if value.startswith(FORMULA_START) else value
+
+
+def _csv_line(row: asyncpg.Record) -> tuple[Any, ...]:
+    return (row["id"], _text(row["email"]), _text(row["full_name"]), row["seats"], row["status"],
+            row["waiting_number"] if row["waiting_number"] is not None else "",
+            rfc3339(row["created_at"]), rfc3339(row["updated_at"]))
+
+
+def _encode(rows: list[Any]) -> bytes:
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\r\n").writerows(rows)
+    return buffer.getvalue().encode()
+
+
+async def bookings_csv(request: web.Request) -> web.StreamResponse:
+    event = await _managed_event(request)
+    event_id: UUID = event["id"]
+    response = web.StreamResponse(headers={
+        "Content-Type": "text/csv; charset=utf-8", "Cache-Control": "no-store",
+        "Content-Disposition": f'attachment; filename="event-{event_id}-bookings.csv"'})
+    request_id = structlog.contextvars.get_contextvars().get("request_id")
+    if request_id:
+        response.headers["X-Request-ID"] = request_id
+    response.enable_chunked_encoding()
+    await response.prepare(request)
+    try:
+        await response.write(_encode([CSV_HEADER]))
+        async for page in reports.booking_pages(request.app[keys.POOL], event_id):
+            await response.write(_encode([_csv_line(r) for r in page]))
+        await response.write_eof()
+    except ConnectionResetError:
+        log.info("csv_export_client_gone", event_id=str(event_id))
+    except Exception:
+        log.exception("csv_export_failed", event_id=str(event_id))
+        if request.transport is not None:
+            request.transport.abort()
+    return response
