@@ -47,8 +47,10 @@ async def stats(db: asyncpg.Pool | asyncpg.Connection, event_id: UUID) -> dict[s
 
 
 async def booking_pages(pool: asyncpg.Pool, event_id: UUID,
-                        page_size: int = PAGE_SIZE) -> AsyncIterator[list[asyncpg.Record]]:
-    """The event's bookings with their user's email and name, oldest first, `page_size` at a time."""
+                        page_size: int | None = None) -> AsyncIterator[list[asyncpg.Record]]:
+    """The event's bookings with their user's email and name, oldest first, a page (default
+    PAGE_SIZE rows) at a time."""
+    page_size = page_size or PAGE_SIZE
     after: tuple[datetime, UUID] | None = None
     while True:
         rows = await pool.fetch(EXPORT_PAGE, event_id, after[0] if after else None,

@@ -1,0 +1,116 @@
+"""Helpers for API tests that need an app of their own (other parts than the shared `api_client`,
+e.g. the lifecycle clock, the outbox relay and the worker): its own database, Redis key prefix and
+RabbitMQ names, so that its background parts never touch another test's rows."""
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection
+from contextlib import asynccontextmanager
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import asyncpg
+from aiohttp.test_utils import TestClient, TestServer
+
+from api import keys
+from api.app import create_app
+from happening_engine.amqp import Topology, connect, delete_topology
+from happening_engine.config import DatabaseSettings, Settings
+from tests.conftest import RUN_ID, ApiUser, create_database, drop_database
+
+
+@dataclasses.dataclass
+class OwnApp:
+    """A running app of its own, with helpers that act through HTTP like a user would."""
+
+    client: TestClient
+    settings: Settings
+    token: Callable[[str], Awaitable[str]]
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        return self.client.app[keys.POOL]
+
+    async def user(self, email: str | None = None) -> ApiUser:
+        """A user signed up through GET /v1/me (with the organization sign-up creates)."""
+        email = email or f"u{uuid.uuid4().hex[:12]}@example.test"
+        access = await self.token(email)
+        response = await self.client.get("/v1/me", headers={"Authorization": f"Bearer {access}"})
+        assert response.status == 200, await response.text()
+        me = await response.json()
+        return ApiUser(email=email, token=access, id=me["id"], org_id=me["memberships"][0]["org_id"])
+
+    async def join(self, admin: ApiUser, user: ApiUser, role: str) -> None:
+        response = await self.client.post(f"/v1/organizations/{admin.org_id}/invites", headers=admin.headers,
+                                          json={"email": user.email, "role": role})
+        assert response.status == 201, await response.text()
+        response = await self.client.post(f"/v1/invites/{(await response.json())['token']}/accept",
+                                          headers=user.headers)
+        assert response.status == 200, await response.text()
+
+    async def event(self, user: ApiUser, *, publish: bool = True, org_id: str | None = None,
+                    starts_in: timedelta = timedelta(days=7), lasts: timedelta = timedelta(hours=3),
+                    **fields: Any) -> dict[str, Any]:
+        """An event created through the API in `org_id` (default: the user's own organization)."""
+        start = datetime.now(timezone.utc) + starts_in
+        body = {"name": "Launch party", "category": "concert", "starts_at": start.isoformat(),
+                "ends_at": (start + lasts).isoformat(), "total_slots": 50, **fields}
+        response = await self.client.post(f"/v1/organizations/{org_id or user.org_id}/events", headers=user.headers,
+                                          json=body)
+        assert response.status == 201, await response.text()
+        event: dict[str, Any] = await response.json()
+        if publish:
+            response = await self.client.post(f"/v1/events/{event['id']}/publish", headers=user.headers)
+            assert response.status == 200, await response.text()
+            event = await response.json()
+        return event
+
+    async def book(self, user: ApiUser, event_id: str, seats: int = 1) -> dict[str, Any]:
+        response = await self.client.post(f"/v1/events/{event_id}/bookings", headers=user.headers,
+                                          json={"seats": seats})
+        assert response.status == 201, await response.text()
+        return await response.json()  # type: ignore[no-any-return]
+
+
+@asynccontextmanager
+async def own_app(settings: Settings, token: Callable[[str], Awaitable[str]], parts: Collection[str],
+                  **engine: Any) -> AsyncIterator[OwnApp]:
+    """An app running `parts` on a fresh database, key prefix and RabbitMQ prefix; all removed after.
+
+    `engine` overrides EngineSettings fields (e.g. lifecycle_interval=0.1)."""
+    tag = uuid.uuid4().hex[:6]
+    name = f"happening_test_{RUN_ID}_a{tag}"
+    url = await create_database(name)
+    own = dataclasses.replace(
+        settings, database=DatabaseSettings(url=url, min_size=1, max_size=20),
+        redis=dataclasses.replace(settings.redis, prefix=f"{settings.redis.prefix}a{tag}:"),
+        amqp=dataclasses.replace(settings.amqp, prefix=f"{settings.amqp.prefix}.a{tag}"),
+        engine=dataclasses.replace(settings.engine, **engine))
+    client = TestClient(TestServer(create_app(own, parts)))
+    try:
+        await client.start_server()
+        yield OwnApp(client, own, token)
+    finally:
+        redis = client.app[keys.REDIS] if keys.REDIS in client.app else None
+        if redis is not None:
+            stale = [k async for k in redis.scan_iter(match=f"{own.redis.prefix}*", count=1000)]
+            if stale:
+                await redis.delete(*stale)
+        await client.close()
+        if {"relay", "worker"} & set(parts):
+            connection = await connect(own.amqp, "test-cleanup")
+            channel = await connection.channel()
+            await delete_topology(channel, Topology.for_settings(own.amqp, own.notify))
+            await connection.close()
+        await drop_database(name)
+
+
+async def wait_until(check: Callable[[], Awaitable[bool]], timeout: float = 15.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not await check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.05)
