@@ -72,6 +72,7 @@ async def drive(process: Process, scenario: Scenario, events: list[str], tokens:
     file.unlink()
     figures = result.as_dict()
     figures["server_cpu_percent"] = round(100 * (process.cpu_seconds() - cpu_before) / wall)
+    figures["load_average_1m_after"] = round(os.getloadavg()[0], 2)  # > cores: something else ran too
     metrics = {k: v - metrics_before.get(k, 0.0) for k, v in (await engine_metrics(process)).items()}
     if metrics.get("happening_actor_batch_size_count"):
         figures["mean_actor_batch"] = round(metrics["happening_actor_batch_size_sum"]
@@ -83,7 +84,8 @@ async def drive(process: Process, scenario: Scenario, events: list[str], tokens:
           f" p50 {figures['p50_ms']} ms, p95 {figures['p95_ms']} ms, p99 {figures['p99_ms']} ms,"
           f" 201 {figures['created_201']}, 409 {figures['conflicts_409']}, errors {figures['errors']},"
           f" server CPU {figures['server_cpu_percent']}%, wrk CPU {figures['wrk_cpu_seconds']}s,"
-          f" mean actor batch {figures.get('mean_actor_batch', '-')}", flush=True)
+          f" mean actor batch {figures.get('mean_actor_batch', '-')},"
+          f" load average {figures['load_average_1m_after']}", flush=True)
     return figures
 
 
@@ -132,7 +134,9 @@ async def bench(args: argparse.Namespace, platform: Platform) -> dict[str, Any]:
         "note": "wrk, PostgreSQL, Redis, RabbitMQ and the measured process share the machine's cores",
         "scenarios": {s.name: {"requests": s.requests, "events": s.events, "slots": s.slots} for s in runs},
     }
-    print(f"platform: database {platform.database}, logs in {platform.logs_dir}", flush=True)
+    result["load_average_1m_before"] = round(os.getloadavg()[0], 2)
+    print(f"platform: database {platform.database}, logs in {platform.logs_dir};"
+          f" load average {result['load_average_1m_before']} on {os.cpu_count()} cores", flush=True)
     serve = await platform.start_serve()
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64)) as session:
         population = Population(session, serve.url, platform.issuer)
