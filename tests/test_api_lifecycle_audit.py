@@ -191,7 +191,10 @@ async def test_every_kind_of_change_is_in_the_audit_log(app: OwnApp) -> None:
     expired = by[("invite", "expired", stale["id"])]
     assert expired["actor_id"] is None and expired["after"]["status"] == "expired"
     assert by[("invite", "revoked", revoked["id"])]["actor_id"] == admin.id
-    assert by[("event", "created", event["id"])]["actor_id"] == organizer.id
+    created = by[("event", "created", event["id"])]
+    assert created["actor_id"] == organizer.id and created["before"] is None
+    assert {k: created["after"][k] for k in ("name", "starts_at", "total_slots")} == {
+        "name": "Audited", "starts_at": event["starts_at"], "total_slots": 1}
     assert by[("event", "published", event["id"])]["after"] == {"status": "upcoming"}
     assert by[("event", "updated", event["id"])]["before"] == {"total_slots": 1}
     assert by[("event", "updated", event["id"])]["after"] == {"total_slots": 3}

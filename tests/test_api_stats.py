@@ -116,3 +116,24 @@ async def test_bookings_csv_of_an_event_without_bookings_is_its_header(api_clien
     response = await api_client.get(f"/v1/events/{event['id']}/bookings.csv", headers=admin.headers)
     assert response.status == 200
     assert await response.text() == "id,email,full_name,seats,status,waiting_number,created_at,updated_at\r\n"
+
+
+async def test_a_failure_half_way_truncates_the_csv(api_client, make_user, make_event, monkeypatch) -> None:
+    import aiohttp
+
+    admin, _, event, _ = await _scenario(api_client, make_user, make_event)
+    real = reports.booking_pages
+
+    async def failing(pool, event_id, page_size=None):
+        async for page in real(pool, event_id, 2):
+            yield page
+            raise ConnectionRefusedError("postgres went away")
+
+    monkeypatch.setattr(reports, "booking_pages", failing)
+    response = await api_client.get(f"/v1/events/{event['id']}/bookings.csv", headers=admin.headers)
+    assert response.status == 200  # sent before the failure
+    try:
+        text = await response.text()
+    except aiohttp.ClientPayloadError:
+        return  # the client sees the download broken
+    raise AssertionError(f"a truncated export looked complete: {text!r}")

@@ -41,7 +41,8 @@ async def create_draft(conn: asyncpg.Connection, org_id: UUID, actor_id: UUID,
         org_id, fields["name"], fields.get("description", ""), fields["category"], fields["starts_at"],
         fields["ends_at"], fields["total_slots"], fields.get("max_seats_per_booking", 10),
         fields.get("visibility", "public"), actor_id)
-    after = {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in fields.items()}
+    # times as the engine writes them in later audit rows (RFC 3339, Z), so before/after compare
+    after = {k: (v.isoformat().replace("+00:00", "Z") if isinstance(v, datetime) else v) for k, v in fields.items()}
     await audit.record(conn, org_id=org_id, actor_id=actor_id, entity="event", entity_id=event_id,
                        action="created", after=after)
     return event_id
