@@ -176,7 +176,8 @@ class Actor:
             {r["user_id"]: r["id"] for r in active})
         self._stale = False
         REBUILDS.labels(reason).inc()
-        self.log.info("seat_cache_rebuilt", reason=reason, confirmed=confirmed, waiting=len(waiting))
+        (self.log.debug if reason == "activation" else self.log.info)(
+            "seat_cache_rebuilt", reason=reason, confirmed=confirmed, waiting=len(waiting))
 
     def _open_status(self, now: datetime) -> str:
         ev = self.event
