@@ -230,3 +230,21 @@ async def test_one_orgs_audit_log_never_shows_anothers(app: OwnApp) -> None:
     before = await _audit(app, alice, to=newest)
     assert {a["id"] for a in before} | {a["id"] for a in after} == {a["id"] for a in alices}
     assert {a["entity"] for a in await _audit(app, alice, entity="booking")} == {"booking"}
+
+
+async def test_an_expired_invite_is_audited_once_however_many_look(app: OwnApp) -> None:
+    admin, invitee = await app.user(), await app.user()
+    org = f"/v1/organizations/{admin.org_id}"
+    invite = await (await app.client.post(f"{org}/invites", headers=admin.headers,
+                                          json={"email": invitee.email, "role": "user"})).json()
+    await app.pool.execute("update org_invites set expires_at = now() - interval '1 second' where id = $1",
+                           uuid.UUID(invite["id"]))
+    looks = [app.client.get(f"{org}/audit-log", headers=admin.headers) for _ in range(5)]
+    looks += [app.client.get(f"{org}/invites", headers=admin.headers) for _ in range(5)]
+    looks += [app.client.post(f"/v1/invites/{invite['token']}/accept", headers=invitee.headers) for _ in range(3)]
+    looks += [app.client.delete(f"{org}/invites/{invite['id']}", headers=admin.headers) for _ in range(3)]
+    statuses = [r.status for r in await asyncio.gather(*looks)]
+    assert statuses == [200] * 10 + [409] * 6
+    expired = [a for a in await _audit(app, admin, entity="invite") if a["action"] == "expired"]
+    assert [(a["entity_id"], a["actor_id"], a["before"]) for a in expired] == [
+        (invite["id"], None, {"status": "pending"})]
