@@ -27,7 +27,8 @@ async def org_role(request: web.Request, org_id: UUID, *allowed: str) -> str:
 
 async def visible_event(request: web.Request, event_id: UUID, *, manage: bool = False,
                         org_id: UUID | None = None) -> tuple[asyncpg.Record, str | None]:
-    """The event if the caller may see it (else 404); with `manage`, 403 unless organizer/orgAdmin."""
+    """The event if the caller may see it (else 404); with `manage`, 404 for other
+    tenants and 403 for members who are not organizer/orgAdmin."""
     pool = request.app[keys.POOL]
     event = await events.get(pool, event_id)
     if event is None or (org_id is not None and event["org_id"] != org_id):
@@ -35,6 +36,8 @@ async def visible_event(request: web.Request, event_id: UUID, *, manage: bool = 
     role = await orgs.role_of(pool, event["org_id"], current_user(request).id)
     if not events.may_see(event, role):
         raise NotFound("event not found")
+    if manage and role is None:
+        raise NotFound("event not found")  # another tenant's: nothing to see, not even that it is forbidden
     if manage and role not in MANAGERS:
         raise Forbidden("requires role organizer or orgAdmin")
     return event, role

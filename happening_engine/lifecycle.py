@@ -1,5 +1,7 @@
 """The clock: moves published events on (upcoming -> ongoing -> completed) without any request.
 
+It also marks invites past their expiry `expired` (with their audit row).
+
 Every `lifecycle_interval` seconds it finds the events of its shard whose time has come, including
 those that passed while no engine ran, and sends each an `AdvanceLifecycle` command like any client,
 so the event's actor stays its only writer. An advisory lock per shard keeps several engines of one
@@ -18,6 +20,7 @@ from .commands import AdvanceLifecycle
 from .config import EngineSettings
 from .errors import DomainError
 from .sharding import shard_of
+from .store import invites
 
 log = structlog.get_logger(__name__)
 LIFECYCLE_LOCK = 0x6C696665  # "life"
@@ -60,6 +63,9 @@ class LifecycleClock:
             if not await conn.fetchval("select pg_try_advisory_xact_lock($1, $2)", LIFECYCLE_LOCK,
                                        self.settings.shard):
                 return 0  # another engine of this shard is sweeping
+            if self.settings.shard == 0:  # invites belong to no shard: shard 0's clock expires them
+                async with conn.transaction():
+                    await invites.expire_due(conn)
             due = [r["id"] for r in await conn.fetch(DUE_EVENTS)
                    if shard_of(r["id"], self.settings.shards) == self.settings.shard]
             results = await asyncio.gather(*(self.client.send(AdvanceLifecycle(e)) for e in due),
