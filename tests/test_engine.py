@@ -98,6 +98,9 @@ async def test_cancellation_promotes_in_order_and_a_head_that_does_not_fit_block
     history = await pool.fetch("select action from booking_history where booking_id = $1 order by id",
                                UUID(c["id"]))
     assert [h["action"] for h in history] == ["created", "promoted"]
+    promoted_by = await pool.fetchval("select actor_id from audit_log where entity_id = $1 and action = 'promoted'",
+                                      UUID(c["id"]))
+    assert promoted_by == users[1]  # whose cancellation freed the seats
     kinds = await pool.fetch("select type from notifications where booking_id = $1 order by seq", UUID(c["id"]))
     assert [k["type"] for k in kinds] == ["booking_waitlisted", "waitlist_promoted"]
     await assert_invariants(pool, redis, settings, event)

@@ -345,10 +345,12 @@ class Actor:
                                     self._payload(row["seats"], None, None)))
         write.audit.append((self.event["org_id"], cmd.actor_id, "booking", row["id"], "cancelled",  # type: ignore[index]
                             {"status": previous}, {"status": "cancelled"}))
-        self._promoted(write, result[1:], now, cause="cancellation")
+        self._promoted(write, result[1:], now, cause="cancellation", actor_id=cmd.actor_id)
         return booking_dict(self.event_id, booking)
 
-    def _promoted(self, write: BatchWrite, entries: list[str], now: datetime, cause: str) -> None:
+    def _promoted(self, write: BatchWrite, entries: list[str], now: datetime, cause: str,
+                  actor_id: UUID | None) -> None:
+        """Record the promotion of waitlist `entries`; `actor_id` made the change that freed the seats."""
         for raw in entries:
             entry = WaitEntry.parse(raw)
             row = write.bookings.get(entry.booking_id)
@@ -362,7 +364,7 @@ class Actor:
             write.notifications.append((entry.user_id, entry.booking_id, "waitlist_promoted",
                                         messages.render("waitlist_promoted", self.event, entry.seats, None),
                                         self._payload(entry.seats, None, None)))
-            write.audit.append((self.event["org_id"], None, "booking", entry.booking_id, "promoted",  # type: ignore[index]
+            write.audit.append((self.event["org_id"], actor_id, "booking", entry.booking_id, "promoted",  # type: ignore[index]
                                 {"status": "waiting"}, {"status": "confirmed"}))
             OUTCOMES["promoted"].inc()
 

@@ -100,7 +100,7 @@ async def _update(actor: Actor, cmd: UpdateEvent, now: datetime) -> dict[str, An
         if result[0] == "REFUSED":
             raise Conflict(f"capacity cannot go below the {result[1]} confirmed seats", field="total_slots",
                            confirmed_seats=int(result[1]))
-        actor._promoted(write, result[1:], now, cause="capacity")
+        actor._promoted(write, result[1:], now, cause="capacity", actor_id=cmd.actor_id)
     try:
         async with actor.ctx.pool.acquire() as conn, conn.transaction():
             row = await update_event(conn, actor.event_id, changes, now)
