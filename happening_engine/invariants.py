@@ -25,8 +25,9 @@ async def check(pool: asyncpg.Pool, redis: Redis, prefix: str, event_id: UUID | 
     problems: list[str] = []
     events = await pool.fetch(
         """
-        select e.id, e.total_slots,
-               coalesce(sum(b.seats) filter (where b.status = 'confirmed'), 0) as confirmed
+        select e.id, e.total_slots, e.confirmed_seats, e.waiting_count,
+               coalesce(sum(b.seats) filter (where b.status = 'confirmed'), 0) as confirmed,
+               count(b.id) filter (where b.status = 'waiting') as waiting
         from events e left join bookings b on b.event_id = e.id
         where $1::uuid is null or e.id = $1
         group by e.id
@@ -35,6 +36,9 @@ async def check(pool: asyncpg.Pool, redis: Redis, prefix: str, event_id: UUID | 
         eid, total, confirmed = ev["id"], ev["total_slots"], ev["confirmed"]
         if confirmed > total:
             problems.append(f"event {eid}: confirmed seats {confirmed} exceed total_slots {total}")
+        if (ev["confirmed_seats"], ev["waiting_count"]) != (confirmed, ev["waiting"]):
+            problems.append(f"event {eid}: counters (confirmed {ev['confirmed_seats']}, waiting"
+                            f" {ev['waiting_count']}) != bookings (confirmed {confirmed}, waiting {ev['waiting']})")
         slots, meta_total, raw_waitlist = await _redis_state(redis, prefix, eid)
         waiting = await pool.fetch("select id, user_id, seats from bookings where event_id = $1"
                                    " and status = 'waiting' order by waiting_number", eid)

@@ -316,6 +316,9 @@ class Actor:
         write.bookings[booking_id] = row
         if waiting_number is not None:
             write.last_waiting_number = waiting_number
+            write.waiting_delta += 1
+        else:
+            write.confirmed_delta += cmd.seats
         details = {"status": status, "seats": cmd.seats, "waiting_number": waiting_number, "position": position}
         write.history.append((booking_id, "created", details, now))
         ntype = "booking_confirmed" if status == "confirmed" else "booking_waitlisted"
@@ -338,6 +341,10 @@ class Actor:
         if current is not None:
             booking.new = current.new
         write.bookings[row["id"]] = booking
+        if previous == "confirmed":
+            write.confirmed_delta -= row["seats"]
+        else:
+            write.waiting_delta -= 1
         write.history.append((row["id"], "cancelled", {"previous_status": previous,
                                                        "by": _json(cmd.actor_id)}, now))
         write.notifications.append((row["user_id"], row["id"], "booking_cancelled",
@@ -353,6 +360,8 @@ class Actor:
         """Record the promotion of waitlist `entries`; `actor_id` made the change that freed the seats."""
         for raw in entries:
             entry = WaitEntry.parse(raw)
+            write.waiting_delta -= 1
+            write.confirmed_delta += entry.seats
             row = write.bookings.get(entry.booking_id)
             if row is None:  # waiting since an earlier batch: only its new state is written
                 row = BookingRow(entry.booking_id, entry.user_id, entry.seats, "confirmed", None, now, None,

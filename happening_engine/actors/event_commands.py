@@ -132,7 +132,8 @@ async def _cancel(actor: Actor, cmd: CancelEvent, now: datetime) -> dict[str, An
         raise Conflict(f"the event is already {ev['status']}")
     write = BatchWrite(actor.event_id, ev["org_id"])
     async with actor.ctx.pool.acquire() as conn, conn.transaction():
-        row = await update_event(conn, actor.event_id, {"status": "cancelled", "cancelled_at": now}, now)
+        row = await update_event(conn, actor.event_id, {"status": "cancelled", "cancelled_at": now,
+                                                        "confirmed_seats": 0, "waiting_count": 0}, now)
         for b in await cancel_active_bookings(conn, actor.event_id, now):
             write.history.append((b["id"], "cancelled", {"previous_status": b["previous_status"],
                                                          "reason": "event_cancelled"}, now))

@@ -42,6 +42,8 @@ class BatchWrite:
     notifications: list[tuple[UUID, UUID | None, str, str, dict[str, Any]]] = field(default_factory=list)
     audit: list[tuple[Any, ...]] = field(default_factory=list)
     last_waiting_number: int | None = None
+    confirmed_delta: int = 0  # change of events.confirmed_seats
+    waiting_delta: int = 0  # change of events.waiting_count
 
     def __bool__(self) -> bool:
         return bool(self.bookings or self.history or self.notifications or self.audit)
@@ -102,9 +104,11 @@ async def write_batch(conn: asyncpg.Connection, batch: BatchWrite) -> None:
         await conn.execute(INSERT_NOTIFICATIONS, batch.org_id, batch.event_id,
                            *(list(col) for col in zip(*batch.notifications)))
     await record_many(conn, batch.audit)
-    if batch.last_waiting_number is not None:
-        await conn.execute("update events set last_waiting_number = greatest(last_waiting_number, $2)"
-                           " where id = $1", batch.event_id, batch.last_waiting_number)
+    if batch.last_waiting_number is not None or batch.confirmed_delta or batch.waiting_delta:
+        await conn.execute(
+            "update events set last_waiting_number = greatest(last_waiting_number, coalesce($2, 0)),"
+            " confirmed_seats = confirmed_seats + $3, waiting_count = waiting_count + $4 where id = $1",
+            batch.event_id, batch.last_waiting_number, batch.confirmed_delta, batch.waiting_delta)
 
 
 async def fetch_bookings(conn: asyncpg.Connection | asyncpg.Pool, ids: list[UUID]) -> dict[UUID, asyncpg.Record]:

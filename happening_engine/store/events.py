@@ -1,4 +1,4 @@
-"""Events as the API reads them (seat counts computed from bookings), and the draft insert.
+"""Events as the API reads them (seat counters kept by the event's actor), and the draft insert.
 
 Every other change to an event (publish, update, cancel) goes through the engine's actor.
 """
@@ -16,15 +16,10 @@ Executor = asyncpg.Pool | asyncpg.Connection
 PUBLISHED = ("upcoming", "ongoing", "completed")
 SELECT = """
 select e.id, e.org_id, e.name, e.description, e.category, e.status, e.starts_at, e.ends_at,
-       e.total_slots, e.total_slots - coalesce(b.confirmed_seats, 0) as available_slots,
-       coalesce(b.waiting, 0) as waitlist_length, e.max_seats_per_booking, e.visibility,
+       e.total_slots, e.total_slots - e.confirmed_seats as available_slots,
+       e.waiting_count as waitlist_length, e.max_seats_per_booking, e.visibility,
        e.published_at, e.cancelled_at, e.created_at, e.updated_at
 from events e
-left join lateral (
-    select sum(seats) filter (where status = 'confirmed')::int as confirmed_seats,
-           count(*) filter (where status = 'waiting')::int as waiting
-    from bookings where event_id = e.id and status in ('confirmed', 'waiting')
-) b on true
 """
 
 
