@@ -103,7 +103,7 @@ class TokenVerifier:
             self._fetched_at = time.monotonic()
             try:
                 await self._refresh()
-            except (aiohttp.ClientError, asyncio.TimeoutError, ValueError, KeyError) as exc:
+            except (TimeoutError, aiohttp.ClientError, ValueError, KeyError) as exc:
                 log.warning("jwks_fetch_failed", error=f"{type(exc).__name__}: {exc}")
                 return None
             return self._keys.get(kid)

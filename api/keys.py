@@ -10,8 +10,7 @@ from redis.asyncio import Redis
 from happening_engine.config import Settings
 
 if TYPE_CHECKING:
-    from api.auth import CurrentUser
-    from happening_engine.client import EngineClient
+    pass
 
 SETTINGS = web.AppKey("settings", Settings)
 POOL = web.AppKey("pool", asyncpg.Pool)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from typing import Any
 from uuid import UUID
 
@@ -46,7 +46,7 @@ def parse_datetime(name: str, value: Any) -> datetime:
         raise InvalidInput(f"{name} must be an RFC 3339 date-time", field=name) from None
     if parsed.tzinfo is None or "T" not in value.upper():
         raise InvalidInput(f"{name} must be an RFC 3339 date-time with a time zone", field=name)
-    return parsed.astimezone(timezone.utc)
+    return parsed.astimezone(UTC)
 
 
 def parse_uuid(name: str, value: Any) -> UUID:

@@ -21,6 +21,7 @@ from happening_engine.config import (AmqpSettings, DatabaseSettings, OidcSetting
                                      Settings)
 from happening_engine.connections import create_redis
 from happening_engine.db import create_pool, migrate
+from datetime import UTC
 
 ADMIN_DSN = os.environ.get("HAPPENING_TEST_ADMIN_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("HAPPENING_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -181,11 +182,11 @@ async def join_org(api_client: object) -> Callable[..., Awaitable[None]]:
 @pytest.fixture(scope="session")
 async def make_event(api_client: object) -> Callable[..., Awaitable[dict[str, object]]]:
     """`await make_event(user, publish=True, **fields)`: an event in the user's org, via the API."""
-    from datetime import datetime, timedelta, timezone
+    from datetime import datetime, timedelta
 
     async def make(user: ApiUser, *, publish: bool = True, org_id: str | None = None,
                    **fields: object) -> dict[str, object]:
-        start = datetime.now(timezone.utc) + timedelta(days=7)
+        start = datetime.now(UTC) + timedelta(days=7)
         body = {"name": "Launch party", "description": "", "category": "concert",
                 "starts_at": start.isoformat(), "ends_at": (start + timedelta(hours=3)).isoformat(),
                 "total_slots": 50, **fields}

@@ -9,7 +9,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from contextlib import asynccontextmanager
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, UTC
 from typing import Any
 
 import asyncpg
@@ -55,7 +55,7 @@ class OwnApp:
                     starts_in: timedelta = timedelta(days=7), lasts: timedelta = timedelta(hours=3),
                     **fields: Any) -> dict[str, Any]:
         """An event created through the API in `org_id` (default: the user's own organization)."""
-        start = datetime.now(timezone.utc) + starts_in
+        start = datetime.now(UTC) + starts_in
         body = {"name": "Launch party", "category": "concert", "starts_at": start.isoformat(),
                 "ends_at": (start + lasts).isoformat(), "total_slots": 50, **fields}
         response = await self.client.post(f"/v1/organizations/{org_id or user.org_id}/events", headers=user.headers,

@@ -62,7 +62,7 @@ async def test_full_event_waitlist_and_promotion(api_client, make_user, make_eve
     assert third["waiting_number"] > second["waiting_number"]
     waitlist = await (await api_client.get(f"/v1/events/{event['id']}/waitlist", headers=organizer.headers)).json()
     assert [(w["id"], w["position"]) for w in waitlist["items"]] == [(second["id"], 1), (third["id"], 2)]
-    assert (await api_client.get(f"/v1/events/{event['id']}/waitlist", headers=a.headers)).status == 404  # not a member of the org: nothing to see
+    assert (await api_client.get(f"/v1/events/{event['id']}/waitlist", headers=a.headers)).status == 404  # not a member
 
     response = await api_client.post(f"/v1/bookings/{first['id']}/cancel", headers=a.headers)
     assert response.status == 200 and (await response.json())["status"] == "cancelled"

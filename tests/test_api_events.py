@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, UTC
 
 
 async def test_organizer_creates_and_publishes_event(api_client, make_user, join_org, make_event, pool) -> None:
@@ -49,7 +49,7 @@ async def test_members_only_events_and_listing(api_client, make_user, join_org, 
     org_admin, member, outsider = await make_user(), await make_user(), await make_user()
     await join_org(org_admin, member, "user")
     category = "webinar"
-    base = datetime.now(timezone.utc) + timedelta(days=30 + uuid.uuid4().int % 1000)
+    base = datetime.now(UTC) + timedelta(days=30 + uuid.uuid4().int % 1000)
     made = []
     for i in range(5):
         start = base + timedelta(hours=i)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from datetime import UTC
 
 
 async def test_invite_journey(api_client, make_user, token, pool) -> None:
@@ -156,7 +157,7 @@ async def test_invite_needs_a_verified_email(api_client, make_user, dev_issuer) 
 
 
 async def test_audit_log_filters_and_pages(api_client, make_user, join_org, make_event) -> None:
-    from datetime import datetime, timedelta, timezone
+    from datetime import datetime, timedelta
 
     admin, organizer = await make_user(), await make_user()
     await join_org(admin, organizer, "organizer")
@@ -167,7 +168,7 @@ async def test_audit_log_filters_and_pages(api_client, make_user, join_org, make
         ("membership", "added"), ("invite", "accepted"), ("event", "created")}
     events = await (await api_client.get(f"{base}?entity=event", headers=admin.headers)).json()
     assert [a["actor_id"] for a in events["items"]] == [organizer.id]
-    future = (datetime.now(timezone.utc) + timedelta(minutes=5)).isoformat().replace("+00:00", "Z")
+    future = (datetime.now(UTC) + timedelta(minutes=5)).isoformat().replace("+00:00", "Z")
     assert (await (await api_client.get(f"{base}?from={future}", headers=admin.headers)).json())["items"] == []
     everything = (await (await api_client.get(base, headers=admin.headers)).json())["items"]
     paged, cursor = [], None

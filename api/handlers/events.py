@@ -1,7 +1,7 @@
 """Events: create a draft (plain SQL), read and list; update, publish and cancel via the engine."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from typing import Any
 
 import asyncpg
@@ -56,7 +56,7 @@ async def create(request: web.Request) -> web.Response:
     org_id = path_uuid(request, "org")
     body = await json_body(request, CREATE_BODY)
     _check_times(body["starts_at"], body["ends_at"])
-    if body["starts_at"] <= datetime.now(timezone.utc):
+    if body["starts_at"] <= datetime.now(UTC):
         raise InvalidInput("starts_at must be in the future", field="starts_at")
     await org_role(request, org_id, *MANAGERS)
     async with request.app[keys.POOL].acquire() as conn, conn.transaction():

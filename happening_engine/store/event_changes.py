@@ -8,10 +8,11 @@ from uuid import UUID
 import asyncpg
 
 EVENT_COLUMNS = ("id, org_id, name, description, category, status, visibility, starts_at, ends_at, total_slots,"
-                 " max_seats_per_booking, last_waiting_number, confirmed_seats, waiting_count, published_at, cancelled_at,"
-                 " created_at, updated_at")
+                 " max_seats_per_booking, last_waiting_number, confirmed_seats, waiting_count, published_at,"
+                 " cancelled_at, created_at, updated_at")
 UPDATABLE = ("name", "description", "category", "starts_at", "ends_at", "total_slots", "max_seats_per_booking",
-             "visibility", "status", "published_at", "cancelled_at", "confirmed_seats", "waiting_count")
+             "visibility", "status", "published_at", "cancelled_at",
+             "confirmed_seats", "waiting_count")
 
 
 async def load_event(conn: asyncpg.Connection | asyncpg.Pool, event_id: UUID) -> asyncpg.Record | None:
