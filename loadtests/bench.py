@@ -71,7 +71,9 @@ async def drive(process: Process, scenario: Scenario, events: list[str], tokens:
     wall = time.perf_counter() - wall_before
     file.unlink()
     figures = result.as_dict()
-    figures["server_cpu_percent"] = round(100 * (process.cpu_seconds() - cpu_before) / wall)
+    cpu = process.cpu_seconds() - cpu_before
+    figures["server_cpu_percent"] = round(100 * cpu / wall)
+    figures["server_cpu_ms_per_request"] = round(1000 * cpu / max(result.requests, 1), 2)
     figures["load_average_1m_after"] = round(os.getloadavg()[0], 2)  # > cores: something else ran too
     metrics = {k: v - metrics_before.get(k, 0.0) for k, v in (await engine_metrics(process)).items()}
     if metrics.get("happening_actor_batch_size_count"):
@@ -83,7 +85,8 @@ async def drive(process: Process, scenario: Scenario, events: list[str], tokens:
     print(f"  {label}: {figures['requests']} requests in {figures['seconds']}s = {figures['requests_per_s']}/s,"
           f" p50 {figures['p50_ms']} ms, p95 {figures['p95_ms']} ms, p99 {figures['p99_ms']} ms,"
           f" 201 {figures['created_201']}, 409 {figures['conflicts_409']}, errors {figures['errors']},"
-          f" server CPU {figures['server_cpu_percent']}%, wrk CPU {figures['wrk_cpu_seconds']}s,"
+          f" server CPU {figures['server_cpu_percent']}% ({figures['server_cpu_ms_per_request']} ms/request),"
+          f" wrk CPU {figures['wrk_cpu_seconds']}s,"
           f" mean actor batch {figures.get('mean_actor_batch', '-')},"
           f" load average {figures['load_average_1m_after']}", flush=True)
     return figures
