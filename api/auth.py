@@ -15,6 +15,7 @@ from uuid import UUID
 
 import aiohttp
 import jwt
+from cachetools import TTLCache
 import structlog
 from aiohttp import web
 
@@ -25,6 +26,8 @@ from happening_engine.store import users
 from . import keys
 
 log = structlog.get_logger(__name__)
+KNOWN_USERS_MAX = 100_000
+KNOWN_USERS_TTL = 300.0  # seconds
 ALGORITHMS = ("RS256", "ES256")
 REFRESH_INTERVAL = 5.0
 LEEWAY_SECONDS = 10
@@ -159,7 +162,11 @@ async def authenticate(request: web.Request) -> CurrentUser:
         raise Unauthorized("token has no email")
     name = claims.get("name")
     full_name = name if isinstance(name, str) else ""
-    row = await users.get_or_sign_up(request.app[keys.POOL], claims["sub"], email.strip().lower(), full_name)
+    known = request.app[keys.KNOWN_USERS]
+    row = known.get(claims["sub"])
+    if row is None:
+        row = await users.get_or_sign_up(request.app[keys.POOL], claims["sub"], email.strip().lower(), full_name)
+        known[claims["sub"]] = row
     return CurrentUser(id=row["id"], email=row["email"], full_name=row["full_name"], claims=claims)
 
 
@@ -171,5 +178,8 @@ async def auth_ctx(app: web.Application) -> AsyncIterator[None]:
     """The JWKS client and its HTTP session."""
     session = aiohttp.ClientSession()
     app[keys.AUTH] = TokenVerifier(app[keys.SETTINGS].oidc, session)
+    # A user's row never changes id for a `sub`: remembering it saves a query per request. Roles are
+    # not cached; they are read on every request that needs one.
+    app[keys.KNOWN_USERS] = TTLCache(maxsize=KNOWN_USERS_MAX, ttl=KNOWN_USERS_TTL)
     yield
     await session.close()

@@ -18,6 +18,7 @@ REDIS = web.AppKey("redis", Redis)
 ENGINE = web.AppKey("engine", "EngineClient")
 REMOTE_ENGINE = web.AppKey("remote_engine", "EngineClient")  # over RabbitMQ, where this process has one
 AUTH = web.AppKey("auth", object)  # api.auth.TokenVerifier
+KNOWN_USERS = web.AppKey("known_users", object)  # cachetools.TTLCache: token sub -> users row
 
 # per-request storage
 USER = web.RequestKey("user", "CurrentUser")  # api.auth.CurrentUser, set by the auth middleware

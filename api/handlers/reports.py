@@ -15,11 +15,11 @@ import asyncpg
 import structlog
 from aiohttp import web
 
-from happening_engine.errors import Forbidden, NotFound
+from happening_engine.errors import NotFound
 from happening_engine.store import reports
 
 from .. import keys
-from ..permissions import MANAGERS, visible_event
+from ..permissions import visible_event
 from ..render import ok, rfc3339
 from ..validation import path_uuid, query
 
@@ -34,11 +34,7 @@ async def _managed_event(request: web.Request) -> asyncpg.Record:
     event_id = path_uuid(request, "event")
     org_id = path_uuid(request, "org") if "org" in request.match_info else None
     query(request, {})
-    event, role = await visible_event(request, event_id, org_id=org_id)
-    if role is None:
-        raise NotFound("event not found")
-    if role not in MANAGERS:
-        raise Forbidden("requires role organizer or orgAdmin")
+    event, _ = await visible_event(request, event_id, manage=True, org_id=org_id)
     return event
 
 
