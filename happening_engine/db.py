@@ -23,9 +23,18 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
         await conn.set_type_codec(kind, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
 
+async def _reset_connection(conn: asyncpg.Connection) -> None:
+    """Replaces asyncpg's reset on release (a `RESET ALL; UNLISTEN *; ...` round trip per checkout,
+    ~10% of a booking request's CPU): pooled connections keep no session state here (no SET, no
+    LISTEN, advisory locks only per transaction), so only an abandoned transaction needs undoing."""
+    if conn.is_in_transaction():
+        await conn.execute("rollback")
+
+
 async def create_pool(settings: DatabaseSettings, **overrides: object) -> asyncpg.Pool:
     kwargs: dict[str, object] = {
         "min_size": settings.min_size, "max_size": settings.max_size, "init": _init_connection,
+        "reset": _reset_connection,
     }
     kwargs.update(overrides)
     return await asyncpg.create_pool(settings.url, **kwargs)  # type: ignore[arg-type]
