@@ -1,0 +1,60 @@
+"""Liveness, readiness naming the dependency that is down, and Prometheus metrics."""
+from __future__ import annotations
+
+import dataclasses
+import socket
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from api.app import create_app
+
+
+def closed_port_url(scheme: str, path: str = "") -> str:
+    """A URL to a loopback port nothing listens on."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"{scheme}127.0.0.1:{port}{path}"
+
+
+def broken(settings, name: str):
+    if name == "postgresql":
+        return dataclasses.replace(settings, database=dataclasses.replace(
+            settings.database, url=closed_port_url("postgresql://postgres@", "/happening"), min_size=0))
+    if name == "redis":
+        return dataclasses.replace(settings, redis=dataclasses.replace(
+            settings.redis, url=closed_port_url("redis://", "/0")))
+    return dataclasses.replace(settings, amqp=dataclasses.replace(
+        settings.amqp, url=closed_port_url("amqp://guest:guest@", "/")))
+
+
+async def probe(settings, path: str, parts: tuple[str, ...] = ()):
+    client = TestClient(TestServer(create_app(settings, parts=parts)))
+    await client.start_server()
+    try:
+        response = await client.get(path)
+        return response.status, response.headers.get("Content-Type", ""), await response.text()
+    finally:
+        await client.close()
+
+
+async def test_ready_when_everything_answers(settings) -> None:
+    status, _, body = await probe(settings, "/readyz")
+    assert status == 200 and '"down": []' in body
+    assert (await probe(settings, "/healthz"))[0] == 200
+
+
+@pytest.mark.parametrize("down", ["postgresql", "redis", "rabbitmq"])
+async def test_not_ready_names_the_dependency_that_is_down(settings, down: str) -> None:
+    status, content_type, body = await probe(broken(settings, down), "/readyz")
+    assert status == 503
+    assert content_type.startswith("application/problem+json")
+    assert f'"down": ["{down}"]' in body
+    assert (await probe(broken(settings, down), "/healthz"))[0] == 200  # alive, just not ready
+
+
+async def test_metrics_are_prometheus_text(settings) -> None:
+    status, content_type, body = await probe(settings, "/metrics", parts=("api", "engine"))
+    assert status == 200 and content_type.startswith("text/plain")
+    assert "happening_bookings_total" in body and "happening_active_actors" in body
