@@ -11,7 +11,13 @@ One job = one `notifications` row (message_id = its id); the row, not the messag
   the provider accepted and before `sent` was recorded - resends once the lease expired; the mail's
   Message-ID and the providers' Idempotency-Key carry the notification id for the far side to drop it.
 - Sends run in tasks of our own, not in aiormq's consumer task, so a lost connection never cancels a
-  send half way; jobs of one user run one at a time, in delivery order.
+  send half way; jobs of one user run one at a time, in delivery order (claim, send, record, ack).
+- Batched round trips: each job has its own task, but the jobs in hand meet in two micro-batchers
+  (`batch.py`): the claims that arrive together (up to the prefetch, waiting a few ms for company)
+  are one `UPDATE ... WHERE id = any($1)`; the outcomes that arrive together are one UPDATE from
+  unnest plus one audit insert, in one transaction (`rows.py`). Acks are coalesced into
+  `basic.ack(multiple=True)` where the tags are contiguous (`acks.py`). A slow send holds up only
+  the jobs of its own user, never a batch.
 - Retry: publish to `notifications.retry` with the delay for this attempt (confirmed), then ack; the
   delay queue's TTL dead-letters it back. After `max_attempts` (or a permanent refusal): `failed`,
   then `basic.nack(requeue=False)`, which the queue dead-letters at-least-once to the dead queue.
@@ -26,16 +32,18 @@ from typing import Any
 import aiohttp
 import asyncpg
 import structlog
-from aiormq.abc import AbstractChannel, AbstractConnection, DeliveredMessage
+from aiormq.abc import AbstractConnection, DeliveredMessage
 from aiormq.exceptions import AMQPError, ChannelInvalidStateError
 from pamqp.commands import Basic
 from prometheus_client import Counter, Histogram
 
 from ..amqp import AMQP_ERRORS, Backoff, Topology, connect, declare_topology, stop_task
 from ..config import Settings
-from ..store.audit import record as audit
+from .acks import Acks
+from .batch import Batcher
 from .channels import Channels, DeliveryFailed, Job
 from .render import render
+from .rows import Outcome, claim_many, record_outcomes
 
 log = structlog.get_logger(__name__)
 
@@ -48,35 +56,6 @@ SKIPPED = Counter("happening_notification_jobs_skipped_total",
 DELIVERY_SECONDS = Histogram("happening_notification_delivery_seconds", "Time to hand a notification over",
                              ["channel"])
 
-CLAIM = """
-with claimed as (
-    update notifications
-    set attempts = attempts + 1, claimed_until = now() + make_interval(secs => $2)
-    where id = $1 and status = 'pending' and (claimed_until is null or claimed_until < now())
-    returning *
-)
-select c.*, e.name as event_name, e.starts_at as event_starts_at, o.name as org_name,
-       u.full_name as user_name
-from claimed c
-left join events e on e.id = c.event_id
-left join organizations o on o.id = coalesce(c.org_id, e.org_id)
-left join users u on u.id = c.user_id
-"""
-MARK_SENT = """
-update notifications set status = 'sent', sent_at = now(), claimed_until = null, last_error = null,
-    delivered_via = $2
-where id = $1 and status = 'pending'
-returning org_id, user_id, type, attempts
-"""
-MARK_FAILED = """
-update notifications set status = 'failed', claimed_until = null, last_error = $2
-where id = $1 and status = 'pending'
-returning org_id, user_id, type, attempts
-"""
-# the audit row each status change writes, in the transaction of the change: (action, name of the value)
-AUDITED = {MARK_SENT: ("sent", "channel"), MARK_FAILED: ("failed", "error")}
-RELEASE = "update notifications set claimed_until = null, last_error = $2 where id = $1 and status = 'pending'"
-STATUS = "select status from notifications where id = $1"
 DB_ERRORS = (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, OSError)
 BROKER_ERRORS = (AMQPError, ChannelInvalidStateError)  # OSError is ambiguous: treated as a DB error
 
@@ -85,6 +64,7 @@ class NotificationWorker:
     """Consumes the notifications queue until `stop()`; reconnects after a broker outage."""
 
     send_timeout = 30.0
+    batch_wait = 0.003  # how long an idle batcher waits for more jobs to join the first one
 
     def __init__(self, pool: asyncpg.Pool, settings: Settings) -> None:
         self.pool = pool
@@ -99,6 +79,11 @@ class NotificationWorker:
         self._locks: dict[str, tuple[asyncio.Lock, int]] = {}  # per user: lock, jobs holding it
         self._session: aiohttp.ClientSession | None = None
         self._channels: Channels | None = None
+        size = max(self.notify.prefetch, 1)
+        self._claims: Batcher[uuid.UUID, asyncpg.Record | str | None] = Batcher(
+            self._claim_many, max_size=size, max_wait=self.batch_wait, name="worker-claims")
+        self._outcomes: Batcher[Outcome, None] = Batcher(
+            self._record_many, max_size=size, max_wait=self.batch_wait, name="worker-outcomes")
 
     async def start(self) -> None:
         self._stopping.clear()
@@ -141,8 +126,10 @@ class NotificationWorker:
         channel = await connection.channel(publisher_confirms=True)
         await channel.basic_qos(prefetch_count=self.notify.prefetch)
         await declare_topology(channel, self.topology)
+        acks = Acks(channel)
+
         async def on_message(message: DeliveredMessage) -> None:
-            self._on_message(channel, message)
+            self._on_message(acks, message)
 
         consume_ok = await channel.basic_consume(self.topology.queue, on_message, no_ack=False)
         log.info("worker_consuming", queue=self.topology.queue, prefetch=self.notify.prefetch)
@@ -165,31 +152,31 @@ class NotificationWorker:
             if pending:
                 log.warning("worker_jobs_still_running", count=len(pending))
 
-    def _on_message(self, channel: AbstractChannel, message: DeliveredMessage) -> None:
+    def _on_message(self, acks: Acks, message: DeliveredMessage) -> None:
+        acks.delivered(message.delivery_tag)
         key = _order_key(message)
         lock, holders = self._locks.get(key, (asyncio.Lock(), 0))
         self._locks[key] = (lock, holders + 1)
         # our own task, not aiormq's: closing the channel must not cancel a send half way
-        task = asyncio.get_running_loop().create_task(self._process(channel, message, key, lock))
+        task = asyncio.get_running_loop().create_task(self._process(acks, message, key, lock))
         self._inflight.add(task)
         task.add_done_callback(self._inflight.discard)
 
-    async def _process(self, channel: AbstractChannel, message: DeliveredMessage, key: str,
-                       lock: asyncio.Lock) -> None:
+    async def _process(self, acks: Acks, message: DeliveredMessage, key: str, lock: asyncio.Lock) -> None:
         try:
             async with lock:
-                await self._handle(channel, message)
+                await self._handle(acks, message)
         except BROKER_ERRORS as exc:  # the broker redelivers the job; the row makes that harmless
             log.warning("worker_ack_lost", message_id=message.header.properties.message_id, error=repr(exc))
         except DB_ERRORS + (asyncpg.PostgresError,) as exc:
             log.warning("worker_postgres_failed", message_id=message.header.properties.message_id,
                         error=repr(exc))
             await asyncio.sleep(1.0)
-            await _settle(channel, message, requeue=True)
+            await _settle(acks, message, requeue=True)
         except Exception:  # never lose a job silently: log, and hand it back to the queue
             log.exception("worker_job_failed", message_id=message.header.properties.message_id)
             await asyncio.sleep(1.0)
-            await _settle(channel, message, requeue=True)
+            await _settle(acks, message, requeue=True)
         finally:
             lock, holders = self._locks[key]
             if holders <= 1:
@@ -197,41 +184,41 @@ class NotificationWorker:
             else:
                 self._locks[key] = (lock, holders - 1)
 
-    async def _handle(self, channel: AbstractChannel, message: DeliveredMessage) -> None:
+    async def _handle(self, acks: Acks, message: DeliveredMessage) -> None:
         raw_id = message.header.properties.message_id or ""
         try:
-            nid = str(uuid.UUID(raw_id))
+            nid = uuid.UUID(raw_id)
         except ValueError:
             log.error("worker_job_malformed", message_id=raw_id)
-            await channel.basic_nack(message.delivery_tag, requeue=False)  # to the dead letters
+            await acks.nack(message.delivery_tag, requeue=False)  # to the dead letters
             return
-        row = await self.pool.fetchrow(CLAIM, uuid.UUID(nid), self.lease_seconds)
-        if row is None:
-            await self._not_claimed(channel, message, nid)
+        row = await self._claims.submit(nid)
+        if not isinstance(row, asyncpg.Record):
+            await self._not_claimed(acks, message, row)
             return
         assert self._channels is not None
         sender = self._channels.for_row(row["channel"])
-        job = Job(id=nid, type=row["type"], recipient=row["recipient"],
+        job = Job(id=str(nid), type=row["type"], recipient=row["recipient"],
                   user_id=str(row["user_id"]) if row["user_id"] else None,
                   event_id=str(row["event_id"]) if row["event_id"] else None)
         error, permanent = await self._send(sender, job, row)
         labels = (row["type"], sender.name)
         if error is None:
-            await self._record(MARK_SENT, nid, sender.name)
+            await self._outcomes.submit(Outcome(nid, "sent", sender.name))
             NOTIFICATIONS.labels(*labels, "sent").inc()
-            await channel.basic_ack(message.delivery_tag)
+            await acks.ack(message.delivery_tag)
         elif permanent or row["attempts"] >= self.notify.max_attempts:
-            await self._record(MARK_FAILED, nid, error)
+            await self._outcomes.submit(Outcome(nid, "failed", error))
             NOTIFICATIONS.labels(*labels, "failed").inc()
-            log.warning("notification_failed", notification_id=nid, attempts=row["attempts"], error=error)
-            await channel.basic_nack(message.delivery_tag, requeue=False)
+            log.warning("notification_failed", notification_id=job.id, attempts=row["attempts"], error=error)
+            await acks.nack(message.delivery_tag, requeue=False)
         else:
-            await self._record(RELEASE, nid, error)
+            await self._outcomes.submit(Outcome(nid, "released", error))
             RETRIES.labels(*labels).inc()
             delay_ms = self.topology.retry_delay_ms(row["attempts"])
-            log.info("notification_retry", notification_id=nid, attempts=row["attempts"], delay_ms=delay_ms,
+            log.info("notification_retry", notification_id=job.id, attempts=row["attempts"], delay_ms=delay_ms,
                      error=error)
-            await self._delay(channel, message, delay_ms)
+            await self._delay(acks, message, delay_ms)
 
     async def _send(self, sender: Any, job: Job, row: asyncpg.Record) -> tuple[str | None, bool]:
         """Deliver once; returns (error, permanent). Every failure is recorded on the row."""
@@ -249,56 +236,50 @@ class NotificationWorker:
             DELIVERY_SECONDS.labels(sender.name).observe(asyncio.get_running_loop().time() - started)
         return None, False
 
-    async def _not_claimed(self, channel: AbstractChannel, message: DeliveredMessage, nid: str) -> None:
-        status = await self.pool.fetchval(STATUS, uuid.UUID(nid))
+    async def _not_claimed(self, acks: Acks, message: DeliveredMessage, status: str | None) -> None:
         if status == "pending":  # another delivery holds it: look again after the shortest delay
             SKIPPED.labels("held").inc()
-            await self._delay(channel, message, self.topology.retry_delays_ms[0])
+            await self._delay(acks, message, self.topology.retry_delays_ms[0])
         elif status == "failed" and message.delivery.redelivered:
             # marked failed, then the worker lost the job before its nack: dead-letter it now
             SKIPPED.labels("failed").inc()
-            await channel.basic_nack(message.delivery_tag, requeue=False)
+            await acks.nack(message.delivery_tag, requeue=False)
         else:  # sent, failed (a duplicate of a dead-lettered job), or the row is gone
             SKIPPED.labels(status or "missing").inc()
-            await channel.basic_ack(message.delivery_tag)
+            await acks.ack(message.delivery_tag)
 
-    async def _delay(self, channel: AbstractChannel, message: DeliveredMessage, delay_ms: int) -> None:
+    async def _delay(self, acks: Acks, message: DeliveredMessage, delay_ms: int) -> None:
         """Move the job to the delay queue for `delay_ms` (confirmed), then ack the original."""
         props = message.header.properties
-        confirm = await channel.basic_publish(
+        confirm = await acks.channel.basic_publish(
             message.body, exchange=self.topology.retry_exchange, routing_key=str(delay_ms), mandatory=True,
             properties=Basic.Properties(delivery_mode=2, message_id=props.message_id, message_type=props.message_type,
                                         content_type=props.content_type, timestamp=props.timestamp),
         )
         if isinstance(confirm, Basic.Ack):
-            await channel.basic_ack(message.delivery_tag)
+            await acks.ack(message.delivery_tag)
         else:
             log.warning("worker_delay_not_confirmed", message_id=props.message_id, result=repr(confirm))
-            await channel.basic_nack(message.delivery_tag, requeue=True)
+            await acks.nack(message.delivery_tag, requeue=True)
 
-    async def _record(self, query: str, nid: str, value: str) -> None:
-        """Write an outcome, retrying through a short PostgreSQL outage: the send already happened.
+    async def _claim_many(self, ids: list[uuid.UUID]) -> list[asyncpg.Record | str | None]:
+        return await claim_many(self.pool, ids, self.lease_seconds)
 
-        A status change (`sent`, `failed`) writes its audit row in the same transaction."""
+    async def _record_many(self, outcomes: list[Outcome]) -> list[None]:
+        """Write outcomes, retrying through a short PostgreSQL outage: the sends already happened."""
         delay = 0.1
         for attempt in range(12):
             try:
-                async with self.pool.acquire() as conn, conn.transaction():
-                    row = await conn.fetchrow(query, uuid.UUID(nid), value)
-                    if row is not None and query in AUDITED:
-                        action, name = AUDITED[query]
-                        await audit(conn, org_id=row["org_id"], actor_id=None, entity="notification",
-                                    entity_id=uuid.UUID(nid), action=action, before={"status": "pending"},
-                                    after={"status": action, name: value, "type": row["type"],
-                                           "attempts": row["attempts"],
-                                           "user_id": str(row["user_id"]) if row["user_id"] else None})
-                return
+                async with self.pool.acquire() as conn:
+                    await record_outcomes(conn, outcomes)
+                return [None] * len(outcomes)
             except DB_ERRORS as exc:
                 if attempt == 11:
                     raise
-                log.warning("worker_record_retry", notification_id=nid, error=repr(exc))
+                log.warning("worker_record_retry", count=len(outcomes), error=repr(exc))
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
+        raise AssertionError("unreachable")
 
 
 def _order_key(message: DeliveredMessage) -> str:
@@ -311,9 +292,9 @@ def _order_key(message: DeliveredMessage) -> str:
     return str(user or message.header.properties.message_id or message.delivery_tag)
 
 
-async def _settle(channel: AbstractChannel, message: DeliveredMessage, *, requeue: bool) -> None:
+async def _settle(acks: Acks, message: DeliveredMessage, *, requeue: bool) -> None:
     try:
-        await channel.basic_nack(message.delivery_tag, requeue=requeue)
+        await acks.nack(message.delivery_tag, requeue=requeue)
     except AMQP_ERRORS as exc:  # the channel is gone: the broker requeues the job by itself
         log.warning("worker_nack_lost", message_id=message.header.properties.message_id, error=repr(exc))
 

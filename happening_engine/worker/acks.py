@@ -1,0 +1,86 @@
+"""Acks and nacks on one consuming channel, written in order by one task, acks coalesced.
+
+Every settlement of a delivery on the channel goes through here, so `unsettled` mirrors what the
+broker holds unacknowledged for us. A run of acks then becomes one `basic.ack(multiple=True)` for
+its longest stretch of oldest unsettled tags, plus one `basic.ack` per tag beyond it. One writer
+keeps the frames in the order asked for: a multiple ack never overtakes a nack of a tag it covers.
+"""
+from __future__ import annotations
+
+import asyncio
+
+from aiormq.abc import AbstractChannel
+
+
+class Acks:
+    """Settles deliveries on `channel`; `delivered(tag)` must be called for each, in delivery order."""
+
+    def __init__(self, channel: AbstractChannel) -> None:
+        self.channel = channel
+        self._unsettled: dict[int, None] = {}  # delivery tags not yet settled, oldest first
+        self._queue: list[tuple[int, bool | None, asyncio.Future[None]]] = []  # (tag, nack requeue or None: ack)
+        self._task: asyncio.Task[None] | None = None
+
+    def delivered(self, tag: int) -> None:
+        self._unsettled[tag] = None
+
+    async def ack(self, tag: int) -> None:
+        await self._settle(tag, None)
+
+    async def nack(self, tag: int, *, requeue: bool) -> None:
+        await self._settle(tag, requeue)
+
+    async def _settle(self, tag: int, requeue: bool | None) -> None:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        self._queue.append((tag, requeue, future))
+        if self._task is None:
+            self._task = loop.create_task(self._write(), name="worker-acks")
+        await future
+
+    async def _write(self) -> None:
+        try:
+            await asyncio.sleep(0)  # let the acks asked for in this turn of the loop join
+            while self._queue:
+                ops, self._queue = self._queue, []
+                try:
+                    await self._write_ops(ops)
+                except Exception as exc:  # the channel is gone: each job logs it; the broker requeues
+                    for _, _, future in ops:
+                        if not future.done():
+                            future.set_exception(exc)
+                else:
+                    for _, _, future in ops:
+                        if not future.done():
+                            future.set_result(None)
+        finally:
+            self._task = None
+
+    async def _write_ops(self, ops: list[tuple[int, bool | None, asyncio.Future[None]]]) -> None:
+        acks: list[int] = []
+        for tag, requeue, _ in ops:
+            if requeue is None:
+                acks.append(tag)
+                continue
+            await self._write_acks(acks)
+            acks = []
+            self._unsettled.pop(tag, None)
+            await self.channel.basic_nack(tag, requeue=requeue)
+        await self._write_acks(acks)
+
+    async def _write_acks(self, tags: list[int]) -> None:
+        if not tags:
+            return
+        wanted = set(tags)
+        upto = None
+        for tag in self._unsettled:  # oldest first: the stretch one multiple ack settles
+            if tag not in wanted:
+                break
+            upto = tag
+        for tag in tags:
+            self._unsettled.pop(tag, None)
+        if upto is not None:
+            await self.channel.basic_ack(upto, multiple=True)
+        for tag in tags:
+            if upto is None or tag > upto:
+                await self.channel.basic_ack(tag)

@@ -1,0 +1,74 @@
+"""A micro-batcher: many job tasks submit one item each; one flush handles all that arrived together.
+
+The worker keeps a task per job (so a slow send holds up nobody but the jobs of its user) and still
+makes one PostgreSQL round trip for many jobs: items submitted while the batcher is idle wait at
+most `max_wait` for company (or until `max_size` arrived); items submitted while a flush is in
+flight go in the next one, which starts as soon as that flush ends (group commit, in effect).
+"""
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+class Batcher(Generic[T, R]):
+    """`await submit(item)` returns `flush(items)[i]` for its item, or raises what the flush raised."""
+
+    def __init__(self, flush: Callable[[list[T]], Awaitable[Sequence[R]]], *, max_size: int,
+                 max_wait: float, name: str) -> None:
+        self._flush = flush
+        self.max_size, self.max_wait, self.name = max(max_size, 1), max_wait, name
+        self._pending: list[tuple[T, asyncio.Future[R]]] = []
+        self._full = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def submit(self, item: T) -> R:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[R] = loop.create_future()
+        self._pending.append((item, future))
+        if self._task is None:
+            self._task = loop.create_task(self._run(), name=self.name)
+        elif len(self._pending) >= self.max_size:
+            self._full.set()
+        return await future
+
+    async def _run(self) -> None:
+        batch: list[tuple[T, asyncio.Future[R]]] = []
+        try:
+            if len(self._pending) < self.max_size:
+                self._full.clear()
+                try:  # idle until now: give the jobs that arrived with this one a moment to join
+                    await asyncio.wait_for(self._full.wait(), self.max_wait)
+                except TimeoutError:
+                    pass
+            while self._pending:  # what queued up during a flush has waited long enough: no pause
+                batch, self._pending = self._pending[:self.max_size], self._pending[self.max_size:]
+                try:
+                    results = await self._flush([item for item, _ in batch])
+                except Exception as exc:  # each job handles it (e.g. hands its message back)
+                    _settle(batch, exc)
+                else:
+                    for (_, future), result in zip(batch, results, strict=True):
+                        if not future.done():
+                            future.set_result(result)
+                batch = []
+        except BaseException as exc:  # cancelled (the loop is closing): no job waits forever
+            _settle(batch + self._pending, exc)
+            self._pending = []
+            raise
+        finally:
+            self._task = None
+
+
+def _settle(batch: list[tuple[T, asyncio.Future[R]]], exc: BaseException) -> None:
+    for _, future in batch:
+        if future.done():
+            continue
+        if isinstance(exc, Exception):
+            future.set_exception(exc)
+        else:
+            future.cancel()

@@ -1,0 +1,89 @@
+"""The worker's SQL: claim many jobs' rows in one statement, record many outcomes in one transaction.
+
+A row is claimable while `pending` and not held (`claimed_until` unset or past); claiming adds an
+attempt and holds the row for the lease, so a duplicate job never sends it twice. An outcome is
+`sent` (value: the channel), `failed` (value: the error) or `released` (value: the error; the row
+stays `pending` for a retry). `sent` and `failed` write their audit rows in the same transaction.
+"""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+
+from ..store.audit import record_many
+
+CLAIM_MANY = """
+with claimed as (
+    update notifications
+    set attempts = attempts + 1, claimed_until = now() + make_interval(secs => $2)
+    where id = any($1::uuid[]) and status = 'pending' and (claimed_until is null or claimed_until < now())
+    returning *
+)
+select c.*, e.name as event_name, e.starts_at as event_starts_at, o.name as org_name,
+       u.full_name as user_name
+from claimed c
+left join events e on e.id = c.event_id
+left join organizations o on o.id = coalesce(c.org_id, e.org_id)
+left join users u on u.id = c.user_id
+"""
+STATUSES = "select id, status from notifications where id = any($1::uuid[])"
+RECORD_MANY = """
+update notifications n
+set status = case when o.outcome = 'released' then n.status else o.outcome end,
+    sent_at = case when o.outcome = 'sent' then now() else n.sent_at end,
+    claimed_until = null,
+    last_error = case when o.outcome = 'sent' then null else o.value end,
+    delivered_via = case when o.outcome = 'sent' then o.value else n.delivered_via end
+from unnest($1::uuid[], $2::text[], $3::text[]) as o(id, outcome, value)
+where n.id = o.id and n.status = 'pending'
+returning n.id, o.outcome, o.value, n.org_id, n.user_id, n.type, n.attempts
+"""
+AUDITED = {"sent": "channel", "failed": "error"}  # outcome -> name of its value in the audit row
+
+
+@dataclass(frozen=True)
+class Outcome:
+    id: uuid.UUID
+    outcome: str  # sent, failed, released
+    value: str
+
+
+async def claim_many(pool: asyncpg.Pool, ids: list[uuid.UUID], lease_seconds: float
+                     ) -> list[asyncpg.Record | str | None]:
+    """Per id: its claimed row (joined with event, org and user names), else the row's status
+    (`pending`: another delivery holds it; `sent`, `failed`), else None (no such row)."""
+    async with pool.acquire() as conn:
+        claimed = {r["id"]: r for r in await conn.fetch(CLAIM_MANY, ids, lease_seconds)}
+        others = [i for i in set(ids) if i not in claimed]
+        statuses: dict[uuid.UUID, str] = dict(await conn.fetch(STATUSES, others)) if others else {}  # type: ignore[arg-type]
+    out: list[asyncpg.Record | str | None] = []
+    handed: set[uuid.UUID] = set()
+    for nid in ids:
+        if nid not in claimed:
+            out.append(statuses.get(nid))
+        elif nid in handed:  # a second copy of a job claimed in this batch: the first holds the row
+            out.append("pending")
+        else:
+            handed.add(nid)
+            out.append(claimed[nid])
+    return out
+
+
+async def record_outcomes(conn: asyncpg.Connection, outcomes: list[Outcome]) -> None:
+    """Apply every outcome to its still-pending row and audit the status changes: one transaction."""
+    async with conn.transaction():
+        rows = await conn.fetch(RECORD_MANY, [o.id for o in outcomes], [o.outcome for o in outcomes],
+                                [o.value for o in outcomes])
+        audits: list[tuple[Any, ...]] = []
+        for row in rows:
+            name = AUDITED.get(row["outcome"])
+            if name is None:
+                continue
+            audits.append((row["org_id"], None, "notification", row["id"], row["outcome"], {"status": "pending"},
+                           {"status": row["outcome"], name: row["value"], "type": row["type"],
+                            "attempts": row["attempts"],
+                            "user_id": str(row["user_id"]) if row["user_id"] else None}))
+        await record_many(conn, audits)
