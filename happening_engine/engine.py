@@ -7,6 +7,7 @@ import asyncpg
 from redis.asyncio import Redis
 
 from .actors.actor import ActorContext
+from .actors.commit import GroupCommit
 from .actors.registry import Registry
 from .commands import Command
 from .config import Settings
@@ -18,7 +19,7 @@ class Engine:
 
     def __init__(self, pool: asyncpg.Pool, redis: Redis, settings: Settings) -> None:
         seats = Seats(redis, settings.redis.prefix, settings.engine.lock_ttl_seconds)
-        self.registry = Registry(ActorContext(pool, seats, settings.engine))
+        self.registry = Registry(ActorContext(pool, seats, settings.engine, GroupCommit(pool)))
 
     async def start(self) -> None:
         """Nothing to warm up: actors activate on their first command."""

@@ -246,3 +246,32 @@ async def test_cancelling_an_event_cancels_every_active_booking(engine, pool, re
                                 " and type = 'booking_cancelled' group by 1", event)
     assert len(per_user) == 30 and all(r["n"] == 1 for r in per_user)
     await assert_invariants(pool, redis, settings, event)
+
+
+async def test_group_commit_across_events_fails_only_the_bad_batch(engine, pool, redis, settings, org):
+    users = await make_users(pool, 20)
+    events = [await make_event(pool, org, total=10) for _ in range(40)]
+    poisoned_event = events[7]
+    await pool.execute(f"""
+        create or replace function fail_event() returns trigger language plpgsql as $$
+        begin
+            if new.event_id = '{poisoned_event}' then raise exception 'injected failure'; end if;
+            return new;
+        end $$;
+        create trigger fail_event before insert on bookings for each row execute function fail_event();
+    """)
+    try:
+        commands = [Book(e, u, 1) for u in users for e in events]  # 800 bookings interleaved over 40 events
+        results = await send_all(engine, commands)
+    finally:
+        await pool.execute("drop trigger fail_event on bookings; drop function fail_event();")
+    for command, result in zip(commands, results):
+        if command.event_id == poisoned_event:
+            assert isinstance(result, Unavailable)
+        else:
+            assert isinstance(result, dict), result
+    counts = dict(await pool.fetch("select event_id, count(*) from bookings where event_id = any($1::uuid[])"
+                                   " group by 1", events))
+    assert poisoned_event not in counts and all(counts[e] == 20 for e in events if e != poisoned_event)
+    for event in events:
+        await assert_invariants(pool, redis, settings, event)

@@ -24,10 +24,11 @@ from ..config import EngineSettings
 from ..errors import Conflict, DomainError, InvalidInput, NotFound, Unavailable
 from ..metrics import BATCH_SIZE, COMMAND_SECONDS, OUTCOMES, REBUILDS
 from ..seats import Seats, WaitEntry
-from ..store.bookings import BatchWrite, BookingRow, fetch_bookings, seat_state, write_batch
+from ..store.bookings import BatchWrite, BookingRow, fetch_bookings, seat_state
 from ..store.event_changes import load_event
 from ..timeline import status_at
 from . import messages
+from .commit import GroupCommit
 from .mailbox import Envelope, Mailbox
 
 log = structlog.get_logger(__name__)
@@ -40,6 +41,7 @@ class ActorContext:
     pool: asyncpg.Pool
     seats: Seats
     settings: EngineSettings
+    committer: GroupCommit
 
 
 def _json(value: Any) -> Any:
@@ -276,8 +278,7 @@ class Actor:
         """Write the decision to PostgreSQL, then reply. On failure nobody was told anything."""
         if decision.write:
             try:
-                async with self.ctx.pool.acquire() as conn, conn.transaction():
-                    await write_batch(conn, decision.write)
+                await self.ctx.committer.commit(decision.write)
             except Exception as exc:  # whatever broke the write, nothing was committed or told
                 self.log.error("booking_write_failed", error=repr(exc), commands=len(decision.replies))
                 await self._abandon(decision)

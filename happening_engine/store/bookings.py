@@ -60,11 +60,8 @@ where b.id = u.id
 INSERT_BOOKINGS = """
 insert into bookings (id, event_id, user_id, seats, status, waiting_number, confirmed_at, cancelled_at,
                       created_at, updated_at)
-select u.id, $1, u.user_id, u.seats, u.status, u.waiting_number, u.confirmed_at, u.cancelled_at,
-       u.created_at, u.updated_at
-from unnest($2::uuid[], $3::uuid[], $4::int[], $5::text[], $6::bigint[], $7::timestamptz[],
-            $8::timestamptz[], $9::timestamptz[], $10::timestamptz[])
-    as u(id, user_id, seats, status, waiting_number, confirmed_at, cancelled_at, created_at, updated_at)
+select * from unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::int[], $5::text[], $6::bigint[], $7::timestamptz[],
+                     $8::timestamptz[], $9::timestamptz[], $10::timestamptz[])
 """
 
 INSERT_HISTORY = """
@@ -77,38 +74,59 @@ order by ord
 
 INSERT_NOTIFICATIONS = """
 insert into notifications (user_id, org_id, event_id, booking_id, type, recipient, message, payload)
-select n.user_id, $1, $2, n.booking_id, n.type, u.email, n.message, n.payload
-from unnest($3::uuid[], $4::uuid[], $5::text[], $6::text[], $7::jsonb[]) with ordinality
-    as n(user_id, booking_id, type, message, payload, ord)
+select n.user_id, n.org_id, n.event_id, n.booking_id, n.type, u.email, n.message, n.payload
+from unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::text[], $6::text[], $7::jsonb[]) with ordinality
+    as n(user_id, org_id, event_id, booking_id, type, message, payload, ord)
 join users u on u.id = n.user_id
 order by n.ord
 """
 
+UPDATE_EVENTS = """
+update events e set last_waiting_number = greatest(e.last_waiting_number, coalesce(u.last_waiting_number, 0)),
+                    confirmed_seats = e.confirmed_seats + u.confirmed_delta,
+                    waiting_count = e.waiting_count + u.waiting_delta
+from unnest($1::uuid[], $2::bigint[], $3::int[], $4::int[])
+    as u(id, last_waiting_number, confirmed_delta, waiting_delta)
+where e.id = u.id
+"""
+
+
+def _columns(rows: list[tuple[Any, ...]], width: int) -> list[list[Any]]:
+    return [list(col) for col in zip(*rows)] if rows else [[] for _ in range(width)]
+
 
 async def write_batch(conn: asyncpg.Connection, batch: BatchWrite) -> None:
-    """Apply one batch; the caller holds the transaction."""
-    old = [b for b in batch.bookings.values() if not b.new]
-    new = [b for b in batch.bookings.values() if b.new]
+    await write_batches(conn, [batch])
+
+
+async def write_batches(conn: asyncpg.Connection, batches: list[BatchWrite]) -> None:
+    """Apply batches of any events in one go (six statements at most); the caller holds the transaction."""
+    rows = [(b, batch.event_id) for batch in batches for b in batch.bookings.values()]
+    old = [b for b, _ in rows if not b.new]
+    new = [(b.id, event, b.user_id, b.seats, b.status, b.waiting_number, b.confirmed_at, b.cancelled_at,
+            b.created_at, b.updated_at) for b, event in rows if b.new]
     if old:  # first, so that a cancellation frees the one-active-booking slot before a new insert
         await conn.execute(UPDATE_BOOKINGS, [b.id for b in old], [b.status for b in old],
                            [b.waiting_number for b in old], [b.confirmed_at for b in old],
                            [b.cancelled_at for b in old], [b.updated_at for b in old])
     if new:
-        await conn.execute(INSERT_BOOKINGS, batch.event_id, [b.id for b in new], [b.user_id for b in new],
-                           [b.seats for b in new], [b.status for b in new], [b.waiting_number for b in new],
-                           [b.confirmed_at for b in new], [b.cancelled_at for b in new],
-                           [b.created_at for b in new], [b.updated_at for b in new])
-    if batch.history:
-        await conn.execute(INSERT_HISTORY, *(list(col) for col in zip(*batch.history)))
-    if batch.notifications:
-        await conn.execute(INSERT_NOTIFICATIONS, batch.org_id, batch.event_id,
-                           *(list(col) for col in zip(*batch.notifications)))
-    await record_many(conn, batch.audit)
-    if batch.last_waiting_number is not None or batch.confirmed_delta or batch.waiting_delta:
-        await conn.execute(
-            "update events set last_waiting_number = greatest(last_waiting_number, coalesce($2, 0)),"
-            " confirmed_seats = confirmed_seats + $3, waiting_count = waiting_count + $4 where id = $1",
-            batch.event_id, batch.last_waiting_number, batch.confirmed_delta, batch.waiting_delta)
+        await conn.execute(INSERT_BOOKINGS, *_columns(new, 10))
+    history = [h for batch in batches for h in batch.history]
+    if history:
+        await conn.execute(INSERT_HISTORY, *_columns(history, 4))
+    notifications = [(n[0], batch.org_id, batch.event_id, *n[1:]) for batch in batches for n in batch.notifications]
+    if notifications:
+        await conn.execute(INSERT_NOTIFICATIONS, *_columns(notifications, 7))
+    await record_many(conn, [a for batch in batches for a in batch.audit])
+    counters: dict[UUID, list[Any]] = {}  # per event: one row of UPDATE ... FROM may change it once
+    for b in batches:
+        if b.last_waiting_number is not None or b.confirmed_delta or b.waiting_delta:
+            row = counters.setdefault(b.event_id, [b.event_id, None, 0, 0])
+            row[1] = max(row[1] or 0, b.last_waiting_number or 0) or None
+            row[2] += b.confirmed_delta
+            row[3] += b.waiting_delta
+    if counters:
+        await conn.execute(UPDATE_EVENTS, *_columns([tuple(r) for r in counters.values()], 4))
 
 
 async def fetch_bookings(conn: asyncpg.Connection | asyncpg.Pool, ids: list[UUID]) -> dict[UUID, asyncpg.Record]:
