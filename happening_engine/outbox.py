@@ -175,6 +175,7 @@ class OutboxRelay:
         return await channel.basic_publish(
             body, exchange=self.topology.exchange, routing_key=f"{row['channel']}.{row['type']}",
             properties=properties, mandatory=True, timeout=self.publish_timeout,
+            wait=False,  # the confirm is what counts; waiting for each write would serialize the batch
         )
 
     async def _ensure_listener(self) -> None:

@@ -57,30 +57,36 @@ class Acks:
             self._task = None
 
     async def _write_ops(self, ops: list[tuple[int, bool | None, asyncio.Future[None]]]) -> None:
+        frames: list[tuple[int, bool | None, bool]] = []  # (tag, nack requeue or None: ack, multiple)
         acks: list[int] = []
         for tag, requeue, _ in ops:
             if requeue is None:
                 acks.append(tag)
                 continue
-            await self._write_acks(acks)
+            frames += self._coalesce(acks)
             acks = []
             self._unsettled.pop(tag, None)
-            await self.channel.basic_nack(tag, requeue=requeue)
-        await self._write_acks(acks)
+            frames.append((tag, requeue, False))
+        frames += self._coalesce(acks)
+        for i, (tag, requeue, multiple) in enumerate(frames):
+            last = i == len(frames) - 1  # frames go out in order: waiting for the last one's write is enough
+            if requeue is None:
+                await self.channel.basic_ack(tag, multiple=multiple, wait=last)
+            else:
+                await self.channel.basic_nack(tag, requeue=requeue, wait=last)
 
-    async def _write_acks(self, tags: list[int]) -> None:
+    def _coalesce(self, tags: list[int]) -> list[tuple[int, bool | None, bool]]:
+        """The ack frames for `tags`: one multiple ack for the oldest unsettled stretch, then singles."""
         if not tags:
-            return
+            return []
         wanted = set(tags)
         upto = None
-        for tag in self._unsettled:  # oldest first: the stretch one multiple ack settles
+        for tag in self._unsettled:  # oldest first
             if tag not in wanted:
                 break
             upto = tag
         for tag in tags:
             self._unsettled.pop(tag, None)
-        if upto is not None:
-            await self.channel.basic_ack(upto, multiple=True)
-        for tag in tags:
-            if upto is None or tag > upto:
-                await self.channel.basic_ack(tag)
+        frames: list[tuple[int, bool | None, bool]] = [] if upto is None else [(upto, None, True)]
+        frames += [(tag, None, False) for tag in tags if upto is None or tag > upto]
+        return frames

@@ -253,6 +253,7 @@ class NotificationWorker:
         props = message.header.properties
         confirm = await acks.channel.basic_publish(
             message.body, exchange=self.topology.retry_exchange, routing_key=str(delay_ms), mandatory=True,
+            wait=False,  # the confirm is what counts
             properties=Basic.Properties(delivery_mode=2, message_id=props.message_id, message_type=props.message_type,
                                         content_type=props.content_type, timestamp=props.timestamp),
         )
