@@ -1,6 +1,7 @@
 """The clock: moves published events on (upcoming -> ongoing -> completed) without any request.
 
-It also marks invites past their expiry `expired` (with their audit row).
+It also marks invites past their expiry `expired` (with their audit row) and deletes idempotency keys
+older than 24 hours.
 
 Every `lifecycle_interval` seconds it finds the events of its shard whose time has come, including
 those that passed while no engine ran, and sends each an `AdvanceLifecycle` command like any client,
@@ -20,7 +21,7 @@ from .commands import AdvanceLifecycle
 from .config import EngineSettings
 from .errors import DomainError
 from .sharding import shard_of
-from .store import invites
+from .store import idempotency, invites
 
 log = structlog.get_logger(__name__)
 LIFECYCLE_LOCK = 0x6C696665  # "life"
@@ -63,9 +64,10 @@ class LifecycleClock:
             if not await conn.fetchval("select pg_try_advisory_xact_lock($1, $2)", LIFECYCLE_LOCK,
                                        self.settings.shard):
                 return 0  # another engine of this shard is sweeping
-            if self.settings.shard == 0:  # invites belong to no shard: shard 0's clock expires them
+            if self.settings.shard == 0:  # invites and keys belong to no shard: shard 0's clock tidies them
                 async with conn.transaction():
                     await invites.expire_due(conn)
+                    await idempotency.purge_expired(conn)
             due = [r["id"] for r in await conn.fetch(DUE_EVENTS)
                    if shard_of(r["id"], self.settings.shards) == self.settings.shard]
             results = await asyncio.gather(*(self.client.send(AdvanceLifecycle(e)) for e in due),

@@ -80,3 +80,12 @@ async def test_time_that_passed_while_the_engine_was_down_is_caught_up(engine, p
     changes = await pool.fetchval("select count(*) from audit_log where action = 'status_changed'"
                                   " and entity_id = any($1::uuid[])", [started, ended])
     assert changes == 2
+
+
+async def test_the_clock_deletes_idempotency_keys_past_24_hours(engine, pool, settings):
+    old_user, new_user = await make_users(pool, 2)
+    await pool.execute("insert into idempotency_keys (user_id, key, request_hash, created_at) values"
+                       " ($1, 'old', 'h', now() - interval '25 hours'), ($2, 'new', 'h', now())", old_user, new_user)
+    await clock(pool, engine, settings).sweep()
+    left = await pool.fetch("select key from idempotency_keys where user_id = any($1::uuid[])", [old_user, new_user])
+    assert [r["key"] for r in left] == ["new"]

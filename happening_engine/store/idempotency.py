@@ -57,3 +57,9 @@ async def release(pool: asyncpg.Pool, user_id: UUID, key: str) -> None:
     """Forget an unfinished claim, so a failed request can be retried with the same key."""
     await pool.execute(
         "delete from idempotency_keys where user_id = $1 and key = $2 and status_code is null", user_id, key)
+
+
+async def purge_expired(conn: asyncpg.Connection) -> int:
+    """Delete keys past their 24 hours (the lifecycle clock calls this), so the table stays small."""
+    status = await conn.execute(f"delete from idempotency_keys where created_at < now() - interval '{TTL}'")
+    return int(status.split()[-1])
