@@ -419,3 +419,67 @@ async def test_http_provider_4xx_is_permanent(env: Env) -> None:
     row = await env.pool.fetchrow("select * from notifications where id = $1", nid)
     assert row["status"] == "failed" and row["attempts"] == 1 and "HTTP 400" in row["last_error"]
 
+
+
+class _FakeChannel:
+    """Records the ack and nack frames written, in order."""
+
+    def __init__(self) -> None:
+        self.frames: list[tuple[str, int, bool]] = []
+
+    async def basic_ack(self, tag: int, multiple: bool = False, wait: bool = True) -> None:
+        self.frames.append(("ack", tag, multiple))
+
+    async def basic_nack(self, tag: int, requeue: bool = True, wait: bool = True) -> None:
+        self.frames.append(("nack", tag, requeue))
+
+
+async def test_acks_coalesce_the_oldest_stretch_and_keep_nacks_in_order() -> None:
+    from happening_engine.worker.acks import Acks
+
+    channel = _FakeChannel()
+    acks = Acks(channel)  # type: ignore[arg-type]
+    for tag in range(1, 9):
+        acks.delivered(tag)
+    # asked for in one turn of the loop: acks 1-3, nack 4, acks 5, 6 and 8 (7 still in hand)
+    await asyncio.gather(acks.ack(2), acks.ack(1), acks.ack(3), acks.nack(4, requeue=False),
+                         acks.ack(6), acks.ack(5), acks.ack(8))
+    assert channel.frames == [("ack", 3, True), ("nack", 4, False), ("ack", 6, True), ("ack", 8, False)]
+    channel.frames.clear()
+    await acks.ack(7)  # 7 is now the oldest unsettled: a multiple ack covers nothing else
+    assert channel.frames == [("ack", 7, True)]
+
+
+class CountingWorker(NotificationWorker):
+    """Counts the claim and record round trips and their sizes."""
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.claim_sizes: list[int] = []
+        self.record_sizes: list[int] = []
+
+    async def _claim_many(self, ids: list[uuid.UUID]) -> list[Any]:
+        self.claim_sizes.append(len(ids))
+        return await super()._claim_many(ids)
+
+    async def _record_many(self, outcomes: list[Any]) -> list[None]:
+        self.record_sizes.append(len(outcomes))
+        return await super()._record_many(outcomes)
+
+
+async def test_a_burst_is_claimed_and_recorded_in_batches(env: Env) -> None:
+    users = [await make_user(env.pool) for _ in range(100)]
+    async with env.pool.acquire() as conn:
+        await conn.execute(
+            "insert into notifications (user_id, type, channel, recipient, message)"
+            " select u, 'booking_confirmed', 'log', 'x@example.test', 'hi' from unnest($1::uuid[]) u", users)
+    worker = CountingWorker(env.pool, env.settings)
+    await worker.start()
+    env.started.append(worker)
+    await env.start_relay()
+    await wait_for(lambda: all_settled(env.pool, 100), what="settled")
+    assert sum(worker.claim_sizes) == 100 and sum(worker.record_sizes) == 100
+    assert max(worker.claim_sizes) > 1 and len(worker.claim_sizes) < 50
+    assert max(worker.record_sizes) <= env.settings.notify.prefetch
+    assert await env.pool.fetchval("select count(*) from audit_log where entity = 'notification'"
+                                   " and action = 'sent'") == 100

@@ -1,0 +1,102 @@
+"""Notification pipeline alone: outbox relay + worker delivering a backlog through RabbitMQ to the
+log channel (no SMTP/SMS/push configured, as in a local `happening serve`).
+
+Usage: python -m loadtests.notify_bench [--rows 5000] [--users 1000] [--runs 1] 2>/dev/null
+Inserts `rows` notifications (one per booking, users spread round-robin) into a throwaway database,
+starts OutboxRelay and NotificationWorker in this process, and times until every row is `sent`.
+Prints rows/s and the CPU seconds this process used (user + system, `resource.getrusage`); the
+PostgreSQL and RabbitMQ servers' CPU is not counted. Logs go to stderr as JSON (as under `serve`).
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import resource
+import time
+import uuid
+from dataclasses import replace
+
+import asyncpg
+
+from happening_engine.amqp import Topology, connect, delete_topology
+from happening_engine.config import AmqpSettings, DatabaseSettings, NotifySettings, Settings
+from happening_engine.db import create_pool, migrate
+from happening_engine.logs import configure_logging
+from happening_engine.outbox import OutboxRelay
+from happening_engine.worker import NotificationWorker
+
+ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+async def _fill(pool: asyncpg.Pool, rows: int, users: int) -> None:
+    ids = [r["id"] for r in await pool.fetch(
+        "insert into users (keycloak_id, email, full_name) select 'n' || i || $2, 'n' || i || '@bench.test', 'U ' || i"
+        " from generate_series(1, $1) i returning id", users, uuid.uuid4().hex[:6])]
+    org = await pool.fetchval("insert into organizations (name) values ('bench') returning id")
+    event = await pool.fetchval(
+        "insert into events (org_id, name, category, status, starts_at, ends_at, total_slots, published_at)"
+        " values ($1, 'Bench Night', 'concert', 'upcoming', now() + interval '7 days',"
+        " now() + interval '7 days 3 hours', 100000, now()) returning id", org)
+    await pool.execute(
+        "insert into notifications (user_id, org_id, event_id, type, channel, recipient, message, payload)"
+        " select u, $2, $3, 'booking_confirmed', 'email', 'x@bench.test', 'Booked.', $4"
+        " from unnest($1::uuid[]) u", [ids[i % len(ids)] for i in range(rows)], org, event, {"seats": 2})
+
+
+async def run_once(base: Settings, rows: int, users: int) -> dict[str, float]:
+    name = f"happening_notify_bench_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(ADMIN)
+    await admin.execute(f'create database "{name}"')
+    await admin.close()
+    url = ADMIN.rsplit("/", 1)[0] + "/" + name
+    settings = replace(base, database=DatabaseSettings(url=url, min_size=1, max_size=10),
+                       amqp=AmqpSettings(url=base.amqp.url, prefix=f"bench.{uuid.uuid4().hex[:6]}"))
+    topology = Topology.for_settings(settings.amqp, settings.notify)
+    try:
+        await migrate(url)
+        pool = await create_pool(settings.database)
+        await _fill(pool, rows, users)
+        relay, worker = OutboxRelay(pool, settings), NotificationWorker(pool, settings)
+        cpu, started = _cpu(), time.perf_counter()
+        await worker.start()
+        await relay.start()
+        while await pool.fetchval("select count(*) from notifications where status = 'sent'") < rows:
+            await asyncio.sleep(0.05)
+        elapsed, cpu_used = time.perf_counter() - started, _cpu() - cpu
+        await relay.stop()
+        await worker.stop()
+        attempts = await pool.fetchval("select sum(attempts) from notifications")
+        await pool.close()
+        return {"rows": rows, "seconds": round(elapsed, 2), "rows_per_s": round(rows / elapsed),
+                "cpu_s": round(cpu_used, 2), "cpu_ms_per_row": round(1000 * cpu_used / rows, 3),
+                "attempts": attempts}
+    finally:
+        connection = await connect(settings.amqp, "bench-cleanup")
+        channel = await connection.channel()
+        await delete_topology(channel, topology)
+        await connection.close()
+        admin = await asyncpg.connect(ADMIN)
+        await admin.execute(f'drop database if exists "{name}" with (force)')
+        await admin.close()
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, default=5000)
+    parser.add_argument("--users", type=int, default=1000)
+    parser.add_argument("--runs", type=int, default=1)
+    args = parser.parse_args()
+    configure_logging("json")
+    settings = Settings(notify=NotifySettings())  # nothing configured: the log channel delivers
+    for _ in range(args.runs):
+        print(json.dumps(await run_once(settings, args.rows, args.users)), flush=True)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
