@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import os
 import signal
 import sys
@@ -20,28 +21,57 @@ from .logs import configure_logging
 log = structlog.get_logger(__name__)
 
 
-async def _run_sites(apps: Sequence[tuple[web.Application, str, int]]) -> None:
-    """Serve each app on its host:port until SIGINT/SIGTERM, then shut down cleanly."""
+async def _supervise(argv: list[str], stop: asyncio.Event) -> None:
+    """Run a child `happening` process until `stop`; restart it if it dies (after a second)."""
+    while not stop.is_set():
+        proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "happening_engine.cli", *argv)
+        log.info("child_started", command=" ".join(argv), pid=proc.pid)
+        waiting = asyncio.ensure_future(proc.wait())
+        stopping = asyncio.ensure_future(stop.wait())
+        await asyncio.wait({waiting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        if stop.is_set():
+            proc.terminate()
+            try:
+                await asyncio.wait_for(waiting, 60)
+            except TimeoutError:
+                proc.kill()
+                await waiting
+            return
+        log.error("child_exited", command=" ".join(argv), code=proc.returncode)
+        await asyncio.sleep(1)
+
+
+async def _run_sites(apps: Sequence[tuple[web.Application, str, int]],
+                     children: Sequence[list[str]] = ()) -> None:
+    """Serve each app on its host:port (and run each child command) until SIGINT/SIGTERM, then shut
+    down cleanly."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     runners = []
+    supervisors = []
     try:
         for app, host, port in apps:
             runner = web.AppRunner(app, access_log=None, handle_signals=False)
             await runner.setup()
             runners.append(runner)
-            await web.TCPSite(runner, host, port).start()
-            log.info("listening", url=f"http://{host}:{port}")
+            site = web.TCPSite(runner, host, port)
+            await site.start()
+            log.info("listening", url=site.name)
+        supervisors = [asyncio.create_task(_supervise(argv, stop)) for argv in children]
         await stop.wait()
         log.info("stopping")
     finally:
+        stop.set()
+        await asyncio.gather(*supervisors)
         for runner in reversed(runners):
             await runner.cleanup()
 
 
-def _serve(settings: Settings, parts: frozenset[str], with_dev_issuer: bool) -> None:
+def _serve(settings: Settings, parts: frozenset[str], with_dev_issuer: bool,
+           children: Sequence[list[str]] = ()) -> None:
     from api import dev_issuer
     from api.app import create_app
 
@@ -50,7 +80,7 @@ def _serve(settings: Settings, parts: frozenset[str], with_dev_issuer: bool) -> 
         issuer = dev_issuer.from_settings(settings.oidc)
         apps.append((issuer.app(), settings.oidc.dev_host, settings.oidc.dev_port))
     apps.append((create_app(settings, parts), settings.http.host, settings.http.port))
-    _run(_run_sites(apps))
+    _run(_run_sites(apps, children))
 
 
 def _run(coro: object) -> None:
@@ -65,12 +95,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="happening", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("migrate", help="apply pending SQL migrations")
-    sub.add_parser("serve", help="API, engine, outbox relay, worker, lifecycle (and dev issuer) in one process")
+    sub.add_parser("serve", help="API, engine, lifecycle (and dev issuer) in this process; outbox relay and"
+                                 " worker in a child process")
     sub.add_parser("api", help="the HTTP API alone (engine reached over RabbitMQ)")
     engine = sub.add_parser("engine", help="one engine shard: actors, outbox relay, lifecycle")
     engine.add_argument("--shard", type=int, default=0)
     engine.add_argument("--shards", type=int, default=1)
-    sub.add_parser("worker", help="the notification worker")
+    worker = sub.add_parser("worker", help="the notification worker")
+    worker.add_argument("--relay", action="store_true", help="also run the outbox relay")
+    worker.add_argument("--port", type=int, help="HTTP port for /healthz and /metrics (0: any free port)")
     sub.add_parser("dev-issuer", help="the Keycloak-compatible dev token issuer")
     check = sub.add_parser("check-invariants", help="verify CONTRACT.md section 4 invariants")
     check.add_argument("--event", help="only this event id")
@@ -84,16 +117,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         applied = asyncio.run(migrate(settings.database.url))
         print(f"applied {len(applied)} migration(s): {', '.join(applied) or 'none pending'}")
     elif args.command == "serve":
-        _serve(settings, frozenset({"api", "engine", "relay", "worker", "lifecycle"}), with_dev_issuer=True)
+        # Notifications run in a second process of the group, so that a burst's deliveries use the
+        # other core instead of competing with the API and the engine for this one.
+        notifier = ["worker", "--relay", "--port", "0"]
+        _serve(settings, frozenset({"api", "engine", "lifecycle"}), with_dev_issuer=True, children=[notifier])
     elif args.command == "api":
         _serve(settings, frozenset({"api"}), with_dev_issuer=False)
     elif args.command == "engine":
-        import dataclasses
         engine_settings = dataclasses.replace(settings.engine, shard=args.shard, shards=args.shards)
         settings = dataclasses.replace(settings, engine=engine_settings)
         _serve(settings, frozenset({"engine", "relay", "lifecycle"}), with_dev_issuer=False)
     elif args.command == "worker":
-        _serve(settings, frozenset({"worker"}), with_dev_issuer=False)
+        if args.port is not None:
+            settings = dataclasses.replace(settings, http=dataclasses.replace(settings.http, port=args.port))
+        _serve(settings, frozenset({"worker", "relay"} if args.relay else {"worker"}), with_dev_issuer=False)
     elif args.command == "dev-issuer":
         from api import dev_issuer
         issuer = dev_issuer.from_settings(settings.oidc)
