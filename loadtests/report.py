@@ -22,5 +22,6 @@ def markdown(result: dict[str, Any]) -> str:
                  f" ({inv['pending_notifications']} notifications pending)")
     lines.append(f"- {result['cores']} cores shared by wrk ({result['threads']} threads,"
                  f" {result['connections']} connections), PostgreSQL, Redis, RabbitMQ and the server;"
-                 " `happening serve` runs API, engine, outbox relay and notification worker in one process")
+                 " `happening serve` runs API and engine in one process, outbox relay and notification worker in a"
+                 " second")
     return "\n".join(lines) + "\n"
