@@ -114,5 +114,10 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
+    import logging
+
     import uvloop
+
+    from happening_engine.logs import configure_logging
+    configure_logging("console", level=logging.WARNING)  # figures only, not one line per actor
     uvloop.run(main())
