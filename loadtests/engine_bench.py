@@ -13,20 +13,16 @@ import asyncio
 import json
 import time
 import uuid
-from dataclasses import replace
 
 import asyncpg
 
 from happening_engine.commands import Book
-from happening_engine.config import DatabaseSettings, RedisSettings, Settings
-from happening_engine.connections import create_redis
-from happening_engine.db import create_pool, migrate
+from happening_engine.config import EngineSettings
 from happening_engine.engine import Engine
 from happening_engine.invariants import check
 
 from .baseline import book_for_update
-
-ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+from .scratch import scratch
 
 
 async def _setup(pool: asyncpg.Pool, users: int, slots: int) -> tuple[list[uuid.UUID], uuid.UUID, uuid.UUID]:
@@ -67,16 +63,10 @@ async def main() -> None:
     parser.add_argument("--baseline-bookings", type=int, default=3000)
     args = parser.parse_args()
 
-    name = f"happening_bench_{uuid.uuid4().hex[:8]}"
-    url = f"postgresql://postgres@127.0.0.1:5432/{name}"
-    await migrate(url)
-    settings = Settings(database=DatabaseSettings(url=url, min_size=4, max_size=20),
-                        redis=RedisSettings(prefix=f"bench:{name}:"))
-    pool = await create_pool(settings.database)
-    redis = create_redis(settings.redis)
-    try:
+    async with scratch("bench", EngineSettings(batch_max=512), pool_size=20) as env:
+        pool, redis, settings = env.pool, env.redis, env.settings
         users, hot, base_event = await _setup(pool, args.bookings, args.slots)
-        engine = Engine(pool, redis, replace(settings, engine=replace(settings.engine, batch_max=512)))
+        engine = Engine(pool, redis, settings)
         await engine.send(Book(hot, users[0], 1))  # activate the actor (cache rebuild) before timing
         latencies: list[float] = []
 
@@ -102,15 +92,6 @@ async def main() -> None:
             "invariant_violations": problems,
         }
         print(json.dumps(result, indent=2))
-    finally:
-        await pool.close()
-        keys = [k async for k in redis.scan_iter(match=f"bench:{name}:*")]
-        if keys:
-            await redis.delete(*keys)
-        await redis.aclose()
-        admin = await asyncpg.connect(ADMIN)
-        await admin.execute(f'drop database "{name}" with (force)')
-        await admin.close()
 
 
 if __name__ == "__main__":

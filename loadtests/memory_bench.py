@@ -13,18 +13,13 @@ import asyncio
 import gc
 import json
 import sys
-import uuid
-from dataclasses import replace
 
-import asyncpg
-
+from happening_engine.actors.actor import Actor
 from happening_engine.commands import Book
-from happening_engine.config import DatabaseSettings, EngineSettings, RedisSettings, Settings
-from happening_engine.connections import create_redis
-from happening_engine.db import create_pool, migrate
+from happening_engine.config import EngineSettings
 from happening_engine.engine import Engine
 
-ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+from .scratch import scratch
 
 
 def rss_mb() -> float:
@@ -40,22 +35,15 @@ async def main() -> None:
     parser.add_argument("--events", type=int, default=10000)
     parser.add_argument("--idle-seconds", type=float, default=90.0)
     args = parser.parse_args()
-    name = f"happening_mem_{uuid.uuid4().hex[:8]}"
-    url = f"postgresql://postgres@127.0.0.1:5432/{name}"
-    await migrate(url)
-    settings = Settings(database=DatabaseSettings(url=url, min_size=2, max_size=10),
-                        redis=RedisSettings(prefix=f"bench:{name}:"),
-                        engine=EngineSettings(idle_seconds=args.idle_seconds))
-    pool = await create_pool(settings.database)
-    redis = create_redis(settings.redis)
-    try:
+    async with scratch("mem", EngineSettings(idle_seconds=args.idle_seconds)) as env:
+        pool, redis, settings = env.pool, env.redis, env.settings
         user = await pool.fetchval("insert into users (keycloak_id, email) values ('m', 'm@bench.test') returning id")
         org = await pool.fetchval("insert into organizations (name) values ('mem') returning id")
         events = [r["id"] for r in await pool.fetch(
             "insert into events (org_id, name, category, status, starts_at, ends_at, total_slots, published_at)"
             " select $1, 'E' || i, 'webinar', 'upcoming', now() + interval '1 day', now() + interval '2 days',"
             " 100, now() from generate_series(1, $2) i returning id", org, args.events)]
-        engine = Engine(pool, redis, replace(settings))
+        engine = Engine(pool, redis, settings)
         gc.collect()
         start, start_blocks = rss_mb(), sys.getallocatedblocks()
         for i in range(0, len(events), 500):  # activate every actor with one booking each
@@ -66,7 +54,6 @@ async def main() -> None:
         await asyncio.sleep(args.idle_seconds + 2)
         gc.collect()
         retired, retired_blocks = rss_mb(), sys.getallocatedblocks()
-        from happening_engine.actors.actor import Actor
         leftover = sum(1 for o in gc.get_objects() if isinstance(o, Actor))
         tasks = len(asyncio.all_tasks())
         print(json.dumps({"events": args.events, "actors_active": active_actors,
@@ -77,15 +64,6 @@ async def main() -> None:
                           "actor_objects_left": leftover, "tasks_left": tasks},
                          indent=2))
         await engine.stop()
-    finally:
-        await pool.close()
-        keys = [k async for k in redis.scan_iter(match=f"bench:{name}:*", count=5000)]
-        for i in range(0, len(keys), 5000):
-            await redis.delete(*keys[i:i + 5000])
-        await redis.aclose()
-        admin = await asyncpg.connect(ADMIN)
-        await admin.execute(f'drop database "{name}" with (force)')
-        await admin.close()
 
 
 if __name__ == "__main__":
