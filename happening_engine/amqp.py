@@ -12,9 +12,11 @@ with `x-overflow: reject-publish`; so a dead letter is never dropped on its way.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import aiormq
+import asyncpg
 import structlog
 from aiormq.abc import AbstractChannel, AbstractConnection
 
@@ -52,6 +54,40 @@ class Backoff:
         except TimeoutError:
             pass  # the delay elapsed: time to try again
         self.current = min(self.current * 2, self.cap)
+
+
+async def keep_connected(settings: AmqpSettings, name: str, stopping: asyncio.Event,
+                         session: Callable[[AbstractConnection, Backoff], Awaitable[None]],
+                         failed: Callable[[str], None] | None = None) -> None:
+    """Run `session(connection, backoff)` on a fresh connection until `stopping` is set; after any
+    failure (logged, and counted through `failed(kind)`: amqp, postgres or unexpected) wait out the
+    backoff and connect again. A session calls `backoff.reset()` once it is up."""
+    backoff = Backoff()
+    while not stopping.is_set():
+        try:
+            connection = await connect(settings, name)
+        except AMQP_ERRORS as exc:
+            kind: str | None = "amqp"
+            log.warning("amqp_connect_failed", connection=name, error=repr(exc), retry_in=backoff.current)
+        else:
+            try:
+                await session(connection, backoff)
+                kind = None
+            except AMQP_ERRORS as exc:
+                kind = "amqp"
+                log.warning("amqp_connection_lost", connection=name, error=repr(exc), retry_in=backoff.current)
+            except (asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                kind = "postgres"
+                log.warning("postgres_failed", connection=name, error=repr(exc), retry_in=backoff.current)
+            except Exception:  # a bug must not end the component silently: log it, back off, go on
+                kind = "unexpected"
+                log.exception("amqp_session_failed", connection=name, retry_in=backoff.current)
+            finally:
+                await connection.close()
+        if kind is not None:
+            if failed is not None:
+                failed(kind)
+            await backoff.wait(stopping)
 
 
 async def stop_task(task: asyncio.Task[None], timeout: float) -> None:

@@ -17,11 +17,11 @@ import json
 import aiormq
 import asyncpg
 import structlog
-from aiormq.abc import AbstractChannel
+from aiormq.abc import AbstractChannel, AbstractConnection
 from pamqp.commands import Basic
 from prometheus_client import Counter, Gauge
 
-from .amqp import AMQP_ERRORS, Backoff, Topology, connect, declare_topology, stop_task
+from .amqp import Backoff, Topology, declare_topology, keep_connected, stop_task
 from .config import Settings
 from .constants import OUTBOX_CHANNEL
 
@@ -94,35 +94,15 @@ class OutboxRelay:
         await self._close_listener()
 
     async def _run(self) -> None:
-        backoff = Backoff()
-        while not self._stopping.is_set():
-            try:
-                connection = await connect(self.settings.amqp, self.connection_name)
-            except AMQP_ERRORS as exc:
-                OUTBOX_ERRORS.labels("amqp").inc()
-                log.warning("outbox_amqp_connect_failed", error=repr(exc), retry_in=backoff.current)
-                await backoff.wait(self._stopping)
-                continue
-            try:
-                channel = await connection.channel(publisher_confirms=True)
-                await declare_topology(channel, self.topology)
-                log.info("outbox_relay_connected")
-                backoff.reset()
-                await self._pump(channel)
-            except AMQP_ERRORS as exc:
-                OUTBOX_ERRORS.labels("amqp").inc()
-                log.warning("outbox_amqp_lost", error=repr(exc), retry_in=backoff.current)
-                await backoff.wait(self._stopping)
-            except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
-                OUTBOX_ERRORS.labels("postgres").inc()
-                log.warning("outbox_postgres_failed", error=repr(exc), retry_in=backoff.current)
-                await backoff.wait(self._stopping)
-            except Exception:  # a bug must not end the relay silently: log it, back off, go on
-                OUTBOX_ERRORS.labels("unexpected").inc()
-                log.exception("outbox_relay_failed", retry_in=backoff.current)
-                await backoff.wait(self._stopping)
-            finally:
-                await connection.close()
+        await keep_connected(self.settings.amqp, self.connection_name, self._stopping, self._session,
+                             failed=lambda kind: OUTBOX_ERRORS.labels(kind).inc())
+
+    async def _session(self, connection: AbstractConnection, backoff: Backoff) -> None:
+        channel = await connection.channel(publisher_confirms=True)
+        await declare_topology(channel, self.topology)
+        log.info("outbox_relay_connected")
+        backoff.reset()
+        await self._pump(channel)
 
     async def _pump(self, channel: AbstractChannel) -> None:
         """Dispatch batches until stopped; between batches wait for NOTIFY or the poll interval."""

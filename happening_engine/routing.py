@@ -16,7 +16,7 @@ import aiormq
 import structlog
 from aiormq.abc import AbstractChannel, AbstractConnection, DeliveredMessage
 
-from .amqp import AMQP_ERRORS, Backoff, connect
+from .amqp import AMQP_ERRORS, Backoff, connect, keep_connected
 from .client import EngineClient
 from .commands import Command, from_wire, to_wire
 from .config import Settings
@@ -131,26 +131,21 @@ class ShardConsumer:
             await asyncio.gather(self._task, return_exceptions=True)
 
     async def _run(self) -> None:
-        backoff = Backoff()
-        while not self._stopping.is_set():
-            try:
-                connection = await connect(self.settings.amqp, f"engine-shard-{self.settings.engine.shard}")
-                try:
-                    channel = await connection.channel()
-                    await channel.basic_qos(prefetch_count=self.prefetch)
-                    queue = await declare_shard_queue(channel, self.settings, self.settings.engine.shard)
-                    await channel.basic_consume(queue, functools.partial(self._on_message, channel), no_ack=False)
-                    log.info("shard_consuming", queue=queue)
-                    backoff.reset()
-                    stop = asyncio.ensure_future(self._stopping.wait())
-                    await asyncio.wait({stop, connection.closing}, return_when=asyncio.FIRST_COMPLETED)
-                    stop.cancel()
-                finally:
-                    await connection.close()
-            except AMQP_ERRORS as exc:
-                log.warning("shard_consumer_disconnected", error=repr(exc))
-            if not self._stopping.is_set():
-                await backoff.wait(self._stopping)
+        name = f"engine-shard-{self.settings.engine.shard}"
+        await keep_connected(self.settings.amqp, name, self._stopping, self._session)
+
+    async def _session(self, connection: AbstractConnection, backoff: Backoff) -> None:
+        channel = await connection.channel()
+        await channel.basic_qos(prefetch_count=self.prefetch)
+        queue = await declare_shard_queue(channel, self.settings, self.settings.engine.shard)
+        await channel.basic_consume(queue, functools.partial(self._on_message, channel), no_ack=False)
+        log.info("shard_consuming", queue=queue)
+        backoff.reset()
+        stop = asyncio.ensure_future(self._stopping.wait())
+        try:
+            await asyncio.wait({stop, connection.closing}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stop.cancel()
 
     async def _on_message(self, channel: AbstractChannel, message: DeliveredMessage) -> None:
         # One task per command, created in delivery order: the actor's mailbox sees that order.

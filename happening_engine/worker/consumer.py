@@ -37,7 +37,7 @@ from aiormq.exceptions import AMQPError, ChannelInvalidStateError
 from pamqp.commands import Basic
 from prometheus_client import Counter, Histogram
 
-from ..amqp import AMQP_ERRORS, Backoff, Topology, connect, declare_topology, stop_task
+from ..amqp import AMQP_ERRORS, Backoff, Topology, declare_topology, keep_connected, stop_task
 from ..config import Settings
 from .acks import Acks
 from .batch import Batcher
@@ -103,24 +103,7 @@ class NotificationWorker:
             self._session = None
 
     async def _run(self) -> None:
-        backoff = Backoff()
-        while not self._stopping.is_set():
-            try:
-                connection = await connect(self.settings.amqp, self.connection_name)
-            except AMQP_ERRORS as exc:
-                log.warning("worker_amqp_connect_failed", error=repr(exc), retry_in=backoff.current)
-                await backoff.wait(self._stopping)
-                continue
-            try:
-                await self._consume(connection, backoff)
-            except AMQP_ERRORS as exc:
-                log.warning("worker_amqp_lost", error=repr(exc), retry_in=backoff.current)
-                await backoff.wait(self._stopping)
-            except Exception:  # a bug must not end the worker silently: log it, back off, go on
-                log.exception("worker_failed", retry_in=backoff.current)
-                await backoff.wait(self._stopping)
-            finally:
-                await connection.close()
+        await keep_connected(self.settings.amqp, self.connection_name, self._stopping, self._consume)
 
     async def _consume(self, connection: AbstractConnection, backoff: Backoff) -> None:
         channel = await connection.channel(publisher_confirms=True)
