@@ -86,20 +86,20 @@ async def update(request: web.Request) -> web.Response:
     return await _reread(request, event_id)
 
 
-async def publish(request: web.Request) -> web.Response:
+async def _lifecycle_command(request: web.Request, command: type[PublishEvent] | type[CancelEvent]) -> web.Response:
     event_id = path_uuid(request, "event")
     await json_body(request, {})
     await visible_event(request, event_id, manage=True, org_id=_org(request))
-    await engine.send(request, PublishEvent(event_id=event_id, actor_id=current_user(request).id))
+    await engine.send(request, command(event_id=event_id, actor_id=current_user(request).id))
     return await _reread(request, event_id)
+
+
+async def publish(request: web.Request) -> web.Response:
+    return await _lifecycle_command(request, PublishEvent)
 
 
 async def cancel(request: web.Request) -> web.Response:
-    event_id = path_uuid(request, "event")
-    await json_body(request, {})
-    await visible_event(request, event_id, manage=True, org_id=_org(request))
-    await engine.send(request, CancelEvent(event_id=event_id, actor_id=current_user(request).id))
-    return await _reread(request, event_id)
+    return await _lifecycle_command(request, CancelEvent)
 
 
 async def list_visible(request: web.Request) -> web.Response:
