@@ -7,6 +7,8 @@ It is never started when a real issuer is configured.
 """
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import time
 import uuid
@@ -37,6 +39,13 @@ def load_or_create_key(path: str | None) -> rsa.RSAPrivateKey:
     return key
 
 
+def _thumbprint(key: rsa.RSAPrivateKey) -> str:
+    """The RFC 7638 JWK thumbprint of the public key, as Keycloak-style key ids are derived."""
+    jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key()))
+    canonical = json.dumps({k: jwk[k] for k in ("e", "kty", "n")}, separators=(",", ":"), sort_keys=True)
+    return base64.urlsafe_b64encode(hashlib.sha256(canonical.encode()).digest()).rstrip(b"=").decode()
+
+
 class DevIssuer:
     """Signs tokens for `issuer`; `app()` serves them over HTTP."""
 
@@ -44,7 +53,7 @@ class DevIssuer:
         self.issuer = issuer
         self.audience = audience
         self.key = key
-        self.kid = uuid.uuid4().hex[:16]
+        self.kid = _thumbprint(key)  # stable for a key, so tokens outlive a restart with a key file
 
     def jwks(self) -> dict[str, object]:
         jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(self.key.public_key()))

@@ -79,6 +79,7 @@ class NotifySettings:
     push_token: str | None = None
     max_attempts: int = 5
     retry_base_seconds: float = 2.0
+    send_timeout: float = 30.0  # one delivery attempt; a claim on a row lasts 2x this + 10 s
     prefetch: int = 50
 
 

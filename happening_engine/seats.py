@@ -12,6 +12,7 @@ from uuid import UUID
 from redis.asyncio import Redis
 
 from .constants import LUA_DIR, booking_lock_key, event_keys
+from .sharding import shard_of
 
 
 def _load(name: str) -> str:
@@ -49,7 +50,6 @@ class Seats:
         self._capacity = redis.register_script(_load("capacity"))
         self._rebuild = redis.register_script(_load("rebuild"))
         self._clear = redis.register_script(_load("clear"))
-        self._unlock = redis.register_script(_load("unlock"))
 
     def keys(self, event_id: UUID) -> list[str]:
         return event_keys(self.prefix, event_id)
@@ -81,7 +81,13 @@ class Seats:
     async def clear(self, event_id: UUID) -> None:
         await self._clear(self.keys(event_id))
 
-    async def release_locks(self, event_id: UUID, user_ids: list[UUID]) -> None:
-        """Compensation after a failed write: a user whose booking was not stored may retry at once."""
-        if user_ids:
-            await self._unlock([self.lock_key(event_id, u) for u in user_ids])
+    async def clear_shard(self, shard: int, shards: int) -> int:
+        """Drop the keys of every event of `shard` (each event's four keys in one atomic call)."""
+        cleared = 0
+        async for key in self.redis.scan_iter(match=f"{self.prefix}event:{{*}}:meta", count=1000):
+            event_id = UUID(key[len(self.prefix) + len("event:{"):key.index("}", len(self.prefix))])
+            if shard_of(event_id, shards) == shard:
+                await self.clear(event_id)
+                cleared += 1
+        return cleared
+

@@ -51,6 +51,13 @@ class Process:
         fields = Path(f"/proc/{self.popen.pid}/stat").read_text().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
+    def kill(self) -> None:
+        """SIGKILL the process and every child it started (a crash, not a shutdown)."""
+        if self.popen.poll() is None:
+            os.killpg(self.popen.pid, signal.SIGKILL)
+            self.popen.wait()
+        self.log.close()
+
     def stop(self, timeout: float = 20.0) -> None:
         if self.popen.poll() is None:
             self.popen.send_signal(signal.SIGTERM)
@@ -113,7 +120,7 @@ class Platform:
         port = free_port()
         log = (self.logs_dir / f"{name}.log").open("wb")
         popen = subprocess.Popen(argv, env=self.env(HAPPENING_HTTP_PORT=str(port), **env),
-                                 stdout=log, stderr=subprocess.STDOUT)
+                                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         return Process(name, popen, port, log)
 
     async def start_serve(self) -> Process:

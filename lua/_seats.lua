@@ -20,15 +20,16 @@ local function promote(slots_key, waitlist_key)
   return promoted
 end
 
--- Book strictly first come, first served: confirmed only if nobody waits and the seats fit.
+-- Book strictly first come, first served: confirmed only if nobody waits and the seats fit. A user
+-- with an active booking (in holders) is a duplicate, however concurrent the two requests.
 -- Returns {'CONFIRMED', available after}, {'WAITING', waiting number, position}
 -- or {'DUPLICATE', existing booking id}.
 local function book(k, lock_key, booking_id, user_id, seats, lock_ttl)
   local existing = redis.call('HGET', k.holders, user_id)
   if existing then return {'DUPLICATE', existing} end
-  if not redis.call('SET', lock_key, booking_id, 'NX', 'EX', lock_ttl) then
-    return {'DUPLICATE', redis.call('GET', lock_key)}
-  end
+  -- The lock is taken with the holder entry. A lock without one is left over from a decision that
+  -- never committed (a crash, a failed write; the holders were rebuilt from PostgreSQL): take it over.
+  redis.call('SET', lock_key, booking_id, 'EX', lock_ttl)
   local available = tonumber(redis.call('GET', k.slots))
   redis.call('HSET', k.holders, user_id, booking_id)
   if redis.call('LLEN', k.waitlist) == 0 and seats <= available then

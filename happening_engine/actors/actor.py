@@ -75,7 +75,6 @@ class _Decision:
 
     write: BatchWrite
     replies: list[tuple[Envelope, Any]] = field(default_factory=list)
-    locked_users: list[UUID] = field(default_factory=list)
     undecided: list[Envelope] = field(default_factory=list)
 
 
@@ -268,8 +267,6 @@ class Actor:
             cmd = env.command
             if isinstance(cmd, Book):
                 decision.replies.append((env, self._booked(decision.write, cmd, ref, result, now)))
-                if result[0] != "DUPLICATE":
-                    decision.locked_users.append(cmd.user_id)
             else:
                 decision.replies.append((env, self._cancelled(decision.write, cmd, ref, result, now)))
         return decision
@@ -295,7 +292,6 @@ class Actor:
         callers hear 503, so a caller who retries finds the state as if it never happened."""
         self._stale = True
         try:
-            await self.ctx.seats.release_locks(self.event_id, decision.locked_users)
             await self._rebuild("write_failed")
         except STORAGE_ERRORS as exc:
             self.log.warning("repair_failed", error=repr(exc))  # stays stale: retried before the next decision

@@ -63,13 +63,13 @@ BROKER_ERRORS = (AMQPError, ChannelInvalidStateError)  # OSError is ambiguous: t
 class NotificationWorker:
     """Consumes the notifications queue until `stop()`; reconnects after a broker outage."""
 
-    send_timeout = 30.0
     batch_wait = 0.003  # how long an idle batcher waits for more jobs to join the first one
 
     def __init__(self, pool: asyncpg.Pool, settings: Settings) -> None:
         self.pool = pool
         self.settings = settings
         self.notify = settings.notify
+        self.send_timeout = settings.notify.send_timeout
         self.topology = Topology.for_settings(settings.amqp, settings.notify)
         self.lease_seconds = 2 * self.send_timeout + 10  # a claim outlives any send
         self.connection_name = "notification-worker"
