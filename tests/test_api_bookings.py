@@ -112,6 +112,12 @@ async def test_idempotency_key(api_client, make_user, make_event, pool) -> None:
     # the in-flight claim is not released by the refused duplicate
     assert await pool.fetchval("select count(*) from idempotency_keys where user_id = $1 and key = 'busy'",
                                uuid.UUID(organizer.id)) == 1
+    # a claim abandoned by a crashed request (no response after a minute) is taken over by a retry
+    await pool.execute("update idempotency_keys set created_at = now() - interval '2 minutes'"
+                       " where user_id = $1 and key = 'busy'", uuid.UUID(organizer.id))
+    response = await _book(api_client, organizer, event["id"], 1, "busy")
+    assert response.status == 201, await response.text()
+    assert (await _book(api_client, organizer, event["id"], 1, "busy")).status == 201  # and now replays
     # stored responses replay with their status even after the booking changed
     replay = await _book(api_client, user, event["id"], 2, key)
     assert replay.status == 201 and (await replay.json())["status"] == "confirmed"

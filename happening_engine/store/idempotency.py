@@ -2,7 +2,7 @@
 
 A claim is a row with a null response; a second request with the same key sees it and answers 409
 (still in flight), replays the stored response (same body), or 422 (another body). Rows older than
-24 hours no longer count and are reclaimed in place.
+24 hours, and claims abandoned by a crashed request, no longer count and are reclaimed in place.
 """
 from __future__ import annotations
 
@@ -15,6 +15,9 @@ import asyncpg
 from ..errors import Conflict, InvalidInput
 
 TTL = "24 hours"
+# A claim still without a response after this long was abandoned (its process died mid-request: a
+# request gives up on the engine after 30 s), so a retry may take the key over instead of a 409.
+ABANDONED = "60 seconds"
 FIELD = "Idempotency-Key"
 
 
@@ -32,6 +35,8 @@ async def claim(pool: asyncpg.Pool, user_id: UUID, key: str, request_hash: str) 
             " on conflict (user_id, key) do update set request_hash = excluded.request_hash,"
             f"  status_code = null, response = null, created_at = now()"
             f"  where idempotency_keys.created_at < now() - interval '{TTL}'"
+            f"     or (idempotency_keys.status_code is null"
+            f"         and idempotency_keys.created_at < now() - interval '{ABANDONED}')"
             " returning true", user_id, key, request_hash)
         if claimed:
             return None
