@@ -1,22 +1,37 @@
 -- Shared seat functions, prepended to decide.lua and capacity.lua when they are loaded.
 -- Keys of one event: slots (available seats), waitlist (entries "<booking id>:<user id>:<seats>"),
--- meta (hash: total, seq = last waiting number), holders (hash: user id -> active booking id).
+-- meta (hash: total, seq = last waiting number, wl = waitlist length, hc = holders count),
+-- holders (hash: user id -> active booking id).
+
+local function event_keys()
+  return {slots = KEYS[1], waitlist = KEYS[2], meta = KEYS[3], holders = KEYS[4]}
+end
+
+-- True when all four keys are there and agree with the counts kept in meta. Anything else (Redis
+-- restarted, flushed, a key evicted or deleted) means: rebuild from PostgreSQL before deciding.
+local function intact(k)
+  local counts = redis.call('HMGET', k.meta, 'wl', 'hc')
+  if not counts[1] or not counts[2] or redis.call('EXISTS', k.slots) == 0 then return false end
+  return tonumber(counts[1]) == redis.call('LLEN', k.waitlist)
+     and tonumber(counts[2]) == redis.call('HLEN', k.holders)
+end
 
 -- Promote the head of the waitlist while its seats fit; a head that does not fit blocks the rest.
 -- Returns the promoted entries in order.
-local function promote(slots_key, waitlist_key)
+local function promote(k)
   local promoted = {}
-  local available = tonumber(redis.call('GET', slots_key))
+  local available = tonumber(redis.call('GET', k.slots))
   while true do
-    local head = redis.call('LINDEX', waitlist_key, 0)
+    local head = redis.call('LINDEX', k.waitlist, 0)
     if not head then break end
     local seats = tonumber(string.match(head, ':(%d+)$'))
     if seats > available then break end
-    redis.call('LPOP', waitlist_key)
+    redis.call('LPOP', k.waitlist)
     available = available - seats
     promoted[#promoted + 1] = head
   end
-  redis.call('SET', slots_key, available)
+  redis.call('SET', k.slots, available)
+  if #promoted > 0 then redis.call('HINCRBY', k.meta, 'wl', -#promoted) end
   return promoted
 end
 
@@ -32,12 +47,14 @@ local function book(k, lock_key, booking_id, user_id, seats, lock_ttl)
   redis.call('SET', lock_key, booking_id, 'EX', lock_ttl)
   local available = tonumber(redis.call('GET', k.slots))
   redis.call('HSET', k.holders, user_id, booking_id)
+  redis.call('HINCRBY', k.meta, 'hc', 1)
   if redis.call('LLEN', k.waitlist) == 0 and seats <= available then
     redis.call('DECRBY', k.slots, seats)
     return {'CONFIRMED', available - seats}
   end
   local number = redis.call('HINCRBY', k.meta, 'seq', 1)
   local position = redis.call('RPUSH', k.waitlist, booking_id .. ':' .. user_id .. ':' .. seats)
+  redis.call('HINCRBY', k.meta, 'wl', 1)
   return {'WAITING', number, position}
 end
 
@@ -46,17 +63,16 @@ end
 local function cancel(k, lock_key, booking_id, user_id, seats)
   if redis.call('HGET', k.holders, user_id) ~= booking_id then return {'NOT_ACTIVE'} end
   redis.call('HDEL', k.holders, user_id)
+  redis.call('HINCRBY', k.meta, 'hc', -1)
   redis.call('DEL', lock_key)
   local was = 'waiting'
   if redis.call('LREM', k.waitlist, 1, booking_id .. ':' .. user_id .. ':' .. seats) == 0 then
     redis.call('INCRBY', k.slots, seats)
     was = 'confirmed'
+  else
+    redis.call('HINCRBY', k.meta, 'wl', -1)
   end
-  local result = promote(k.slots, k.waitlist)
+  local result = promote(k)
   table.insert(result, 1, was)
   return result
-end
-
-local function event_keys()
-  return {slots = KEYS[1], waitlist = KEYS[2], meta = KEYS[3], holders = KEYS[4]}
 end

@@ -1,9 +1,9 @@
 -- Decide a batch of booking commands of one event, in arrival order, in one atomic call.
 -- KEYS: slots, waitlist, meta, holders, then one duplicate lock (booking:{event}:{user}) per command
 -- ARGV: lock ttl seconds, then per command: op ('B' book | 'C' cancel), booking id, user id, seats
--- Returns one result per command (see book and cancel), or {{'REBUILD'}} when the keys are missing.
+-- Returns one result per command (see book and cancel), or {{'REBUILD'}} when the keys are not intact.
 local k = event_keys()
-if redis.call('EXISTS', k.meta) == 0 then return {{'REBUILD'}} end
+if not intact(k) then return {{'REBUILD'}} end
 local lock_ttl = ARGV[1]
 local results = {}
 local n = (#ARGV - 1) / 4

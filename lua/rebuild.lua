@@ -3,8 +3,8 @@
 -- ARGV: total, available, last waiting number, n waiting entries, entries..., then user/booking pairs
 redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4])
 redis.call('SET', KEYS[1], ARGV[2])
-redis.call('HSET', KEYS[3], 'total', ARGV[1], 'seq', ARGV[3])
 local n = tonumber(ARGV[4])
+redis.call('HSET', KEYS[3], 'total', ARGV[1], 'seq', ARGV[3], 'wl', n, 'hc', (#ARGV - 4 - n) / 2)
 local chunk = 1000  -- unpack() has a stack limit
 for i = 5, 4 + n, chunk do
   redis.call('RPUSH', KEYS[2], unpack(ARGV, i, math.min(i + chunk - 1, 4 + n)))

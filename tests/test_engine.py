@@ -275,3 +275,18 @@ async def test_group_commit_across_events_fails_only_the_bad_batch(engine, pool,
     assert poisoned_event not in counts and all(counts[e] == 20 for e in events if e != poisoned_event)
     for event in events:
         await assert_invariants(pool, redis, settings, event)
+
+
+@pytest.mark.parametrize("lost", ["waitlist", "slots", "holders", "meta"])
+async def test_a_partly_lost_cache_is_rebuilt_before_the_next_decision(engine, pool, redis, settings, org, lost):
+    users = await make_users(pool, 6)
+    event = await make_event(pool, org, total=2)
+    first = await send_all(engine, [Book(event, u, 1) for u in users[:5]])  # 2 confirmed, 3 waiting
+    assert [r["status"] for r in first] == ["confirmed"] * 2 + ["waiting"] * 3
+    await redis.delete(f"{settings.redis.prefix}event:{{{event}}}:{lost}")
+    late = await engine.send(Book(event, users[5], 1))
+    assert (late["status"], late["position"], late["waiting_number"]) == ("waiting", 4, 4)  # still last in line
+    await engine.send(CancelBooking(event, UUID(first[0]["id"]), users[0]))  # promotes the head, not the latest
+    statuses = dict(await pool.fetch("select id::text, status from bookings where event_id = $1", event))
+    assert statuses[first[2]["id"]] == "confirmed" and statuses[late["id"]] == "waiting"
+    await assert_invariants(pool, redis, settings, event)
