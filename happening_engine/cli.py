@@ -119,7 +119,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     elif args.command == "serve":
         # Notifications run in a second process of the group, so that a burst's deliveries use the
         # other core instead of competing with the API and the engine for this one.
-        notifier = ["worker", "--relay", "--port", "0"]
+        notifier = ["worker", "--relay", "--port", str(settings.http.worker_port)]
         _serve(settings, frozenset({"api", "engine", "lifecycle"}), with_dev_issuer=True, children=[notifier])
     elif args.command == "api":
         _serve(settings, frozenset({"api"}), with_dev_issuer=False)

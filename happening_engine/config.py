@@ -56,6 +56,7 @@ class OidcSettings:
 class HttpSettings:
     host: str = "127.0.0.1"
     port: int = 8080
+    worker_port: int = 0  # /healthz and /metrics of `serve`'s notification process (0: any free port)
     max_body_bytes: int = 64 * 1024
 
 

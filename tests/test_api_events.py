@@ -84,3 +84,14 @@ async def test_members_only_events_and_listing(api_client, make_user, join_org, 
     org_page = await (await api_client.get(f"/v1/organizations/{org_admin.org_id}/events",
                                            headers=org_admin.headers)).json()
     assert "draft" in [e["name"] for e in org_page["items"]]
+
+
+async def test_patch_rejects_a_past_start_and_blank_org_names(api_client, make_user, make_event) -> None:
+    organizer = await make_user()
+    event = await make_event(organizer)
+    response = await api_client.patch(f"/v1/events/{event['id']}", headers=organizer.headers,
+                                      json={"starts_at": "2020-01-01T00:00:00Z"})
+    assert response.status == 422 and (await response.json())["field"] == "starts_at"
+    response = await api_client.patch(f"/v1/organizations/{organizer.org_id}", headers=organizer.headers,
+                                      json={"name": "   "})
+    assert response.status == 422 and (await response.json())["field"] == "name"

@@ -290,3 +290,14 @@ async def test_a_partly_lost_cache_is_rebuilt_before_the_next_decision(engine, p
     statuses = dict(await pool.fetch("select id::text, status from bookings where event_id = $1", event))
     assert statuses[first[2]["id"]] == "confirmed" and statuses[late["id"]] == "waiting"
     await assert_invariants(pool, redis, settings, event)
+
+
+async def test_seats_and_times_are_fixed_once_the_event_started(engine, pool, org):
+    from datetime import timedelta
+    (user,) = await make_users(pool, 1)
+    event = await make_event(pool, org, total=5, starts_in=-timedelta(minutes=1))
+    await pool.execute("update events set status = 'ongoing' where id = $1", event)
+    with pytest.raises(Conflict):
+        await engine.send(UpdateEvent(event, {"total_slots": 50}, user))
+    updated = await engine.send(UpdateEvent(event, {"description": "now with snacks"}, user))
+    assert updated["description"] == "now with snacks"

@@ -81,6 +81,8 @@ async def update(request: web.Request) -> web.Response:
         raise InvalidInput("nothing to change", field="body")
     event, _ = await visible_event(request, event_id, manage=True, org_id=org_id)
     _check_times(body.get("starts_at", event["starts_at"]), body.get("ends_at", event["ends_at"]))
+    if "starts_at" in body and body["starts_at"] <= datetime.now(UTC):
+        raise InvalidInput("starts_at must be in the future", field="starts_at")
     changes = {k: rfc3339(v) if isinstance(v, datetime) else v for k, v in body.items()}
     await engine.send(request, UpdateEvent(event_id=event_id, changes=changes, actor_id=current_user(request).id))
     return await _reread(request, event_id)

@@ -6,7 +6,7 @@ from typing import Any
 import asyncpg
 from aiohttp import web
 
-from happening_engine.errors import NotFound
+from happening_engine.errors import InvalidInput, NotFound
 from happening_engine.store import orgs, users
 
 from .. import keys, pagination
@@ -33,9 +33,9 @@ def member_json(row: asyncpg.Record) -> dict[str, Any]:
 
 async def create(request: web.Request) -> web.Response:
     body = await json_body(request, ORG_BODY)
-    name = body["name"].strip()
+    name = _name(body)
     async with request.app[keys.POOL].acquire() as conn, conn.transaction():
-        org = await users.create_org(conn, name or body["name"], current_user(request).id)
+        org = await users.create_org(conn, name, current_user(request).id)
     return ok({**org_json(org), "role": "orgAdmin"}, status=201)
 
 
@@ -57,12 +57,19 @@ async def get(request: web.Request) -> web.Response:
     return ok({**org_json(org), "role": role})
 
 
+def _name(body: dict[str, Any]) -> str:
+    name = str(body["name"]).strip()
+    if not name:
+        raise InvalidInput("name must not be blank", field="name")
+    return name
+
+
 async def rename(request: web.Request) -> web.Response:
     org_id = path_uuid(request, "org")
     body = await json_body(request, ORG_BODY)
     await org_role(request, org_id, "orgAdmin")
     async with request.app[keys.POOL].acquire() as conn, conn.transaction():
-        org = await orgs.rename(conn, org_id, body["name"], current_user(request).id)
+        org = await orgs.rename(conn, org_id, _name(body), current_user(request).id)
     return ok(org_json(org))
 
 

@@ -8,6 +8,7 @@ failed write and whenever a script finds the keys missing, the actor rebuilds th
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -92,7 +93,8 @@ class Actor:
         self.log = log.bind(event_id=str(event_id))
 
     def start(self) -> None:
-        self.task = asyncio.create_task(self._run(), name=f"actor-{self.event_id}")
+        # A fresh context: the actor outlives the request that woke it, whose ids it must not log.
+        self.task = asyncio.create_task(self._run(), name=f"actor-{self.event_id}", context=contextvars.Context())
 
     def close(self) -> None:
         self._closing = True

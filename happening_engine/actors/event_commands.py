@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 EDITABLE = {"name", "description", "category", "starts_at", "ends_at", "total_slots", "max_seats_per_booking",
             "visibility"}
 FINAL = ("cancelled", "completed")
+# bookings are closed once an event starts: seats and times stay as they were when it started
+FIXED_ONCE_STARTED = {"total_slots", "max_seats_per_booking", "starts_at", "ends_at"}
 
 
 def _json(value: Any) -> Any:
@@ -88,6 +90,9 @@ async def _update(actor: Actor, cmd: UpdateEvent, now: datetime) -> dict[str, An
     changes = {k: v for k, v in _parse_changes(cmd.changes).items() if ev[k] != v}
     if not changes:
         return event_dict(ev)
+    if ev["status"] == "ongoing" and set(changes) & FIXED_ONCE_STARTED:
+        raise Conflict(f"the event has started: {', '.join(sorted(set(changes) & FIXED_ONCE_STARTED))}"
+                       " can no longer change")
     starts, ends = changes.get("starts_at", ev["starts_at"]), changes.get("ends_at", ev["ends_at"])
     if ends <= starts:
         raise InvalidInput("ends_at must be after starts_at", field="ends_at")

@@ -118,5 +118,6 @@ async def accept(conn: asyncpg.Connection, token: str, user_id: UUID, email: str
         "update org_invites set status = 'accepted', accepted_by = $2, accepted_at = now() where id = $1",
         invite["id"], user_id)
     await audit.record(conn, org_id=invite["org_id"], actor_id=user_id, entity="invite",
-                       entity_id=invite["id"], action="accepted", after={"user_id": str(user_id)})
+                       entity_id=invite["id"], action="accepted", before={"status": "pending"},
+                       after={"status": "accepted", "user_id": str(user_id)})
     return invite
