@@ -95,3 +95,12 @@ async def test_patch_rejects_a_past_start_and_blank_org_names(api_client, make_u
     response = await api_client.patch(f"/v1/organizations/{organizer.org_id}", headers=organizer.headers,
                                       json={"name": "   "})
     assert response.status == 422 and (await response.json())["field"] == "name"
+
+
+async def test_an_orgs_event_paths_are_for_its_members(api_client, make_user, make_event) -> None:
+    organizer, stranger = await make_user(), await make_user()
+    event = await make_event(organizer)  # public and published
+    assert (await api_client.get(f"/v1/events/{event['id']}", headers=stranger.headers)).status == 200
+    scoped = await api_client.get(f"/v1/organizations/{organizer.org_id}/events/{event['id']}",
+                                  headers=stranger.headers)
+    assert scoped.status == 404
