@@ -15,7 +15,7 @@ from happening_engine.config import RedisSettings
 from happening_engine.connections import create_redis
 from happening_engine.invariants import check
 from loadtests.population import Population
-from loadtests.processes import Platform, wait_ready
+from loadtests.processes import Platform
 
 USERS = 300
 
@@ -24,7 +24,7 @@ async def _book(session: aiohttp.ClientSession, url: str, token: str) -> tuple[i
     try:
         async with session.post(url, json={"seats": 1}, headers={"Authorization": f"Bearer {token}"}) as response:
             return response.status, await response.json() if response.status < 500 else None
-    except (aiohttp.ClientError, asyncio.TimeoutError):
+    except (TimeoutError, aiohttp.ClientError):
         return 0, None  # the server died under this request: the client does not know the outcome
 
 
