@@ -1,11 +1,18 @@
 """One-line notification messages, written with the change (the worker renders the full mail)."""
 from __future__ import annotations
 
+import functools
+from datetime import datetime
 from typing import Any
 
 
+@functools.lru_cache(maxsize=4096)
+def _when(starts_at: datetime) -> str:
+    return starts_at.strftime("%Y-%m-%d %H:%M UTC")  # once per event, not once per booking
+
+
 def render(kind: str, event: Any, seats: int, position: int | None) -> str:
-    name, when = event["name"], event["starts_at"].strftime("%Y-%m-%d %H:%M UTC")
+    name, when = event["name"], _when(event["starts_at"])
     plural = "seat" if seats == 1 else "seats"
     if kind == "booking_confirmed":
         return f"Your booking of {seats} {plural} for {name} on {when} is confirmed."
