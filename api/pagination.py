@@ -4,6 +4,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from happening_engine.errors import InvalidInput
@@ -38,6 +39,16 @@ def page(rows: list[Any], limit: int, key: Any) -> dict[str, Any]:
     more = len(rows) > limit
     rows = rows[:limit]
     return {"items": rows, "next_cursor": encode(*key(rows[-1])) if more and rows else None}
+
+
+async def time_page(q: dict[str, Any], fetch: Callable[[tuple[Any, Any] | None, int], Awaitable[list[Any]]],
+                    render: Callable[[Any], Any], time: str = "created_at", ident: str = "id") -> dict[str, Any]:
+    """One page of a list sorted by `(time, ident)`: `fetch(after, limit)` returns up to limit + 1 rows
+    after the cursor's position; each item is `render(row)`."""
+    limit = q.get("limit", DEFAULT_LIMIT)
+    rows = await fetch(decode_time_id(q.get("cursor")), limit)
+    result = page(rows, limit, lambda r: (r[time].isoformat(), r[ident]))
+    return {**result, "items": [render(r) for r in result["items"]]}
 
 
 def decode_time_id(cursor: str | None) -> tuple[Any, Any] | None:

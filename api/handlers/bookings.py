@@ -108,11 +108,9 @@ async def cancel(request: web.Request) -> web.Response:
 
 async def list_mine(request: web.Request) -> web.Response:
     q = query(request, pagination.QUERY)
-    limit = q.get("limit", pagination.DEFAULT_LIMIT)
-    rows = await bookings_read.list_for_user(request.app[keys.POOL], current_user(request).id,
-                                             pagination.decode_time_id(q.get("cursor")), limit)
-    result = pagination.page(rows, limit, lambda r: (r["created_at"].isoformat(), r["id"]))
-    return ok({**result, "items": [booking_json(r) for r in result["items"]]})
+    pool, user_id = request.app[keys.POOL], current_user(request).id
+    return ok(await pagination.time_page(
+        q, lambda after, limit: bookings_read.list_for_user(pool, user_id, after, limit), booking_json))
 
 
 def _org(request: web.Request) -> UUID | None:
@@ -123,11 +121,10 @@ async def list_for_event(request: web.Request) -> web.Response:
     event_id, org_id = path_uuid(request, "event"), _org(request)
     q = query(request, STATUS_QUERY)
     await visible_event(request, event_id, manage=True, org_id=org_id)
-    limit = q.get("limit", pagination.DEFAULT_LIMIT)
-    rows = await bookings_read.list_for_event(request.app[keys.POOL], event_id, q.get("status"),
-                                              pagination.decode_time_id(q.get("cursor")), limit)
-    result = pagination.page(rows, limit, lambda r: (r["created_at"].isoformat(), r["id"]))
-    return ok({**result, "items": [booking_json(r) for r in result["items"]]})
+    pool = request.app[keys.POOL]
+    return ok(await pagination.time_page(
+        q, lambda after, limit: bookings_read.list_for_event(pool, event_id, q.get("status"), after, limit),
+        booking_json))
 
 
 async def waitlist(request: web.Request) -> web.Response:

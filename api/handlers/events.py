@@ -106,21 +106,20 @@ async def cancel(request: web.Request) -> web.Response:
 
 async def list_visible(request: web.Request) -> web.Response:
     q = query(request, LIST_QUERY)
-    limit = q.get("limit", pagination.DEFAULT_LIMIT)
-    rows = await events.list_visible(
-        request.app[keys.POOL], current_user(request).id, category=q.get("category"),
-        starts_from=q.get("from"), starts_to=q.get("to"), org_id=q.get("org"),
-        after=pagination.decode_time_id(q.get("cursor")), limit=limit)
-    result = pagination.page(rows, limit, lambda r: (r["starts_at"].isoformat(), r["id"]))
-    return ok({**result, "items": [event_json(r) for r in result["items"]]})
+    pool, user_id = request.app[keys.POOL], current_user(request).id
+    return ok(await pagination.time_page(
+        q, lambda after, limit: events.list_visible(
+            pool, user_id, category=q.get("category"), starts_from=q.get("from"), starts_to=q.get("to"),
+            org_id=q.get("org"), after=after, limit=limit),
+        event_json, time="starts_at"))
 
 
 async def list_for_org(request: web.Request) -> web.Response:
     org_id = path_uuid(request, "org")
     q = query(request, pagination.QUERY)
     role = await org_role(request, org_id)
-    limit = q.get("limit", pagination.DEFAULT_LIMIT)
-    rows = await events.list_for_org(request.app[keys.POOL], org_id, include_drafts=role in MANAGERS,
-                                     after=pagination.decode_time_id(q.get("cursor")), limit=limit)
-    result = pagination.page(rows, limit, lambda r: (r["starts_at"].isoformat(), r["id"]))
-    return ok({**result, "items": [event_json(r) for r in result["items"]]})
+    pool = request.app[keys.POOL]
+    return ok(await pagination.time_page(
+        q, lambda after, limit: events.list_for_org(pool, org_id, include_drafts=role in MANAGERS, after=after,
+                                                    limit=limit),
+        event_json, time="starts_at"))

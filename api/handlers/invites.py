@@ -46,11 +46,9 @@ async def list_for_org(request: web.Request) -> web.Response:
     q = query(request, pagination.QUERY)
     await org_role(request, org_id, "orgAdmin")
     await expire_due(request, org_id=org_id)
-    limit = q.get("limit", pagination.DEFAULT_LIMIT)
-    rows = await invites.list_for_org(request.app[keys.POOL], org_id,
-                                      pagination.decode_time_id(q.get("cursor")), limit)
-    result = pagination.page(rows, limit, lambda r: (r["created_at"].isoformat(), r["id"]))
-    return ok({**result, "items": [invite_json(r) for r in result["items"]]})
+    pool = request.app[keys.POOL]
+    return ok(await pagination.time_page(
+        q, lambda after, limit: invites.list_for_org(pool, org_id, after, limit), invite_json))
 
 
 async def revoke(request: web.Request) -> web.Response:

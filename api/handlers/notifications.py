@@ -16,8 +16,7 @@ FIELDS = ("id", "type", "status", "channel", "message", "event_id", "booking_id"
 
 async def list_mine(request: web.Request) -> web.Response:
     q = query(request, pagination.QUERY)
-    limit = q.get("limit", pagination.DEFAULT_LIMIT)
-    rows = await notifications_read.list_for_user(request.app[keys.POOL], current_user(request).id,
-                                                  pagination.decode_time_id(q.get("cursor")), limit)
-    result = pagination.page(rows, limit, lambda r: (r["created_at"].isoformat(), r["id"]))
-    return ok({**result, "items": [{k: r[k] for k in FIELDS} for r in result["items"]]})
+    pool, user_id = request.app[keys.POOL], current_user(request).id
+    return ok(await pagination.time_page(
+        q, lambda after, limit: notifications_read.list_for_user(pool, user_id, after, limit),
+        lambda r: {k: r[k] for k in FIELDS}))

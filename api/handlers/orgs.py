@@ -41,11 +41,9 @@ async def create(request: web.Request) -> web.Response:
 
 async def list_mine(request: web.Request) -> web.Response:
     q = query(request, pagination.QUERY)
-    limit = q.get("limit", pagination.DEFAULT_LIMIT)
-    rows = await orgs.list_for_user(request.app[keys.POOL], current_user(request).id,
-                                    pagination.decode_time_id(q.get("cursor")), limit)
-    result = pagination.page(rows, limit, lambda r: (r["created_at"].isoformat(), r["id"]))
-    return ok({**result, "items": [org_json(r) for r in result["items"]]})
+    pool, user_id = request.app[keys.POOL], current_user(request).id
+    return ok(await pagination.time_page(
+        q, lambda after, limit: orgs.list_for_user(pool, user_id, after, limit), org_json))
 
 
 async def get(request: web.Request) -> web.Response:
@@ -77,10 +75,9 @@ async def list_members(request: web.Request) -> web.Response:
     org_id = path_uuid(request, "org")
     q = query(request, pagination.QUERY)
     await org_role(request, org_id, "orgAdmin")
-    limit = q.get("limit", pagination.DEFAULT_LIMIT)
-    rows = await orgs.members(request.app[keys.POOL], org_id, pagination.decode_time_id(q.get("cursor")), limit)
-    result = pagination.page(rows, limit, lambda r: (r["created_at"].isoformat(), r["user_id"]))
-    return ok({**result, "items": [member_json(r) for r in result["items"]]})
+    pool = request.app[keys.POOL]
+    return ok(await pagination.time_page(
+        q, lambda after, limit: orgs.members(pool, org_id, after, limit), member_json, ident="user_id"))
 
 
 async def change_role(request: web.Request) -> web.Response:
