@@ -1,7 +1,9 @@
 """Rows for engine tests, inserted directly (the API tests create them through HTTP instead)."""
 from __future__ import annotations
 
+import contextlib
 import uuid
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
@@ -33,3 +35,21 @@ async def make_event(pool: asyncpg.Pool, org: UUID, total: int, *, max_seats: in
         "insert into events (org_id, name, category, status, starts_at, ends_at, total_slots,"
         " max_seats_per_booking, published_at) values ($1, 'Show', 'concert', $2, $3, $4, $5, $6, $7)"
         " returning id", org, status, starts, starts + duration, total, max_seats, published)
+
+
+@contextlib.asynccontextmanager
+async def failing_inserts(pool: asyncpg.Pool, column: str, value: UUID) -> AsyncIterator[None]:
+    """While inside, PostgreSQL refuses every booking insert whose `column` equals `value`: a fault
+    injected into the engine's write path."""
+    await pool.execute(f"""
+        create or replace function fail_injected() returns trigger language plpgsql as $$
+        begin
+            if new.{column} = '{value}' then raise exception 'injected failure'; end if;
+            return new;
+        end $$;
+        create trigger fail_injected before insert on bookings for each row execute function fail_injected();
+    """)
+    try:
+        yield
+    finally:
+        await pool.execute("drop trigger fail_injected on bookings; drop function fail_injected();")

@@ -17,7 +17,7 @@ from happening_engine.engine import Engine
 from happening_engine.errors import Conflict, InvalidInput, Unavailable
 from happening_engine.invariants import check
 
-from .factories import make_event, make_org, make_users
+from .factories import failing_inserts, make_event, make_org, make_users
 
 
 @pytest.fixture
@@ -193,19 +193,8 @@ async def test_postgresql_failure_in_write_path_leaves_redis_and_postgresql_agre
                                                                                      settings, org):
     users = await make_users(pool, 300)
     event = await make_event(pool, org, total=40, max_seats=2)
-    poisoned = users[150]
-    await pool.execute(f"""
-        create or replace function fail_poisoned() returns trigger language plpgsql as $$
-        begin
-            if new.user_id = '{poisoned}' then raise exception 'injected failure'; end if;
-            return new;
-        end $$;
-        create trigger fail_poisoned before insert on bookings for each row execute function fail_poisoned();
-    """)
-    try:
+    async with failing_inserts(pool, "user_id", users[150]):
         results = await send_all(engine, [Book(event, u, 1 + i % 2) for i, u in enumerate(users)])
-    finally:
-        await pool.execute("drop trigger fail_poisoned on bookings; drop function fail_poisoned();")
     failed = [i for i, r in enumerate(results) if isinstance(r, Unavailable)]
     assert 150 in failed
     assert not [r for r in results if isinstance(r, BaseException) and not isinstance(r, Unavailable)]
@@ -252,19 +241,9 @@ async def test_group_commit_across_events_fails_only_the_bad_batch(engine, pool,
     users = await make_users(pool, 20)
     events = [await make_event(pool, org, total=10) for _ in range(40)]
     poisoned_event = events[7]
-    await pool.execute(f"""
-        create or replace function fail_event() returns trigger language plpgsql as $$
-        begin
-            if new.event_id = '{poisoned_event}' then raise exception 'injected failure'; end if;
-            return new;
-        end $$;
-        create trigger fail_event before insert on bookings for each row execute function fail_event();
-    """)
-    try:
-        commands = [Book(e, u, 1) for u in users for e in events]  # 800 bookings interleaved over 40 events
+    commands = [Book(e, u, 1) for u in users for e in events]  # 800 bookings interleaved over 40 events
+    async with failing_inserts(pool, "event_id", poisoned_event):
         results = await send_all(engine, commands)
-    finally:
-        await pool.execute("drop trigger fail_event on bookings; drop function fail_event();")
     for command, result in zip(commands, results):
         if command.event_id == poisoned_event:
             assert isinstance(result, Unavailable)
