@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 
 import structlog
 from aiohttp import web
+from prometheus_client import Histogram
 
 from happening_engine.errors import DomainError
 
@@ -19,6 +20,9 @@ from .auth import authenticate
 from .problems import problem
 
 log = structlog.get_logger("api.access")
+REQUESTS = Histogram("happening_http_request_seconds", "HTTP requests by method, route and status",
+                     ["method", "route", "status"],
+                     buckets=(.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5))
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 PUBLIC_PATHS = frozenset({"/v1/auth/config", "/v1/openapi.json"})
 _MAX_REQUEST_ID = 128
@@ -45,9 +49,13 @@ async def access_log(request: web.Request, handler: Handler) -> web.StreamRespon
         response.headers["X-Request-ID"] = request_id
         return response
     finally:
+        elapsed = time.perf_counter() - started
         log.info("request", method=request.method, path=request.path, status=status,
-                 latency_ms=round((time.perf_counter() - started) * 1000, 2),
+                 latency_ms=round(elapsed * 1000, 2),
                  user_id=str(user.id) if (user := request.get(keys.USER)) else None)
+        # by route pattern, not path: one series per route, whatever the ids in the URL
+        route = request.match_info.route.resource
+        REQUESTS.labels(request.method, route.canonical if route else "unmatched", str(status)).observe(elapsed)
         structlog.contextvars.clear_contextvars()
 
 

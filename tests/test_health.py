@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import socket
+import uuid
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
@@ -55,6 +56,15 @@ async def test_not_ready_names_the_dependency_that_is_down(settings, down: str) 
 
 
 async def test_metrics_are_prometheus_text(settings) -> None:
-    status, content_type, body = await probe(settings, "/metrics", parts=("api", "engine"))
-    assert status == 200 and content_type.startswith("text/plain")
+    client = TestClient(TestServer(create_app(settings, parts=("api", "engine"))))
+    await client.start_server()
+    try:
+        assert (await client.get(f"/v1/events/{uuid.uuid4()}")).status == 401
+        response = await client.get("/metrics")
+        body = await response.text()
+    finally:
+        await client.close()
+    assert response.status == 200 and response.headers["Content-Type"].startswith("text/plain")
     assert "happening_bookings_total" in body and "happening_active_actors" in body
+    # requests are counted by route pattern, not by the ids in their paths
+    assert 'happening_http_request_seconds_count{method="GET",route="/v1/events/{event}",status="401"}' in body
