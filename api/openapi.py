@@ -56,6 +56,8 @@ SCHEMAS: dict[str, Any] = {
                                                       "created_at": TIME}},
     "Notification": {"type": "object", "properties": {
         "id": UUID, "type": {"type": "string"}, "status": {"type": "string", "enum": ["pending", "sent", "failed"]},
+        "channel": {"type": "string", "enum": ["email", "sms", "push", "log"]},
+        "delivered_via": {"type": ["string", "null"], "enum": ["email", "sms", "push", "log", None]},
         "message": {"type": "string"}, "event_id": {"type": ["string", "null"]}, "created_at": TIME,
         "sent_at": NULL_TIME}},
     "AuditEntry": {"type": "object", "properties": {

@@ -140,6 +140,9 @@ async def test_capacity_raise_promotes_and_lowering_below_confirmed_is_refused(e
     updated = await pool.fetchval("select count(*) from notifications where event_id = $1"
                                   " and type = 'event_updated'", event)
     assert updated == 8  # two capacity changes x four active bookers
+    message = await pool.fetchval("select message from notifications where event_id = $1"
+                                  " and type = 'event_updated' limit 1", event)
+    assert "(capacity)" in message
     await assert_invariants(pool, redis, settings, event)
 
 

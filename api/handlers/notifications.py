@@ -10,8 +10,9 @@ from ..auth import current_user
 from ..render import ok
 from ..validation import query
 
-FIELDS = ("id", "type", "status", "channel", "message", "event_id", "booking_id", "org_id", "attempts",
-          "sent_at", "created_at")
+# channel: where the row asked to go; delivered_via: what delivered it (the log when no provider is set)
+FIELDS = ("id", "type", "status", "channel", "delivered_via", "message", "event_id", "booking_id", "org_id",
+          "attempts", "sent_at", "created_at")
 
 
 async def list_mine(request: web.Request) -> web.Response:

@@ -116,7 +116,7 @@ async def _update(actor: Actor, cmd: UpdateEvent, now: datetime) -> dict[str, An
                 write = BatchWrite(actor.event_id, ev["org_id"])
                 for b in bookers:
                     write.notifications.append((b["user_id"], b["id"], "event_updated",
-                                                messages.render("event_updated", row, b["seats"], None),
+                                                messages.render("event_updated", row, b["seats"], None, sorted(changes)),
                                                 {**actor._payload(b["seats"], None, None),
                                                  "changed": sorted(changes)}))
                 await write_batch(conn, write)

@@ -11,7 +11,12 @@ def _when(starts_at: datetime) -> str:
     return starts_at.strftime("%Y-%m-%d %H:%M UTC")  # once per event, not once per booking
 
 
-def render(kind: str, event: Any, seats: int, position: int | None) -> str:
+CHANGE_WORDS = {"name": "name", "description": "description", "category": "category", "starts_at": "start time",
+                "ends_at": "end time", "total_slots": "capacity", "max_seats_per_booking": "seats per booking",
+                "visibility": "visibility"}
+
+
+def render(kind: str, event: Any, seats: int, position: int | None, changed: list[str] | None = None) -> str:
     name, when = event["name"], _when(event["starts_at"])
     plural = "seat" if seats == 1 else "seats"
     if kind == "booking_confirmed":
@@ -23,5 +28,6 @@ def render(kind: str, event: Any, seats: int, position: int | None) -> str:
     if kind == "booking_cancelled":
         return f"Your booking of {seats} {plural} for {name} on {when} has been cancelled."
     if kind == "event_updated":
-        return f"{name} has been updated: it now starts {when}."
+        what = ", ".join(CHANGE_WORDS.get(c, c) for c in changed or ()) or "details"
+        return f"{name} on {when} has been updated ({what})."
     raise ValueError(f"unknown notification type {kind}")

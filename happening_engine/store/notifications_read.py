@@ -10,7 +10,7 @@ import asyncpg
 async def list_for_user(db: asyncpg.Pool | asyncpg.Connection, user_id: UUID,
                         after: tuple[datetime, UUID] | None, limit: int) -> list[asyncpg.Record]:
     return await db.fetch(
-        "select id, type, status, channel, message, event_id, booking_id, org_id, attempts, sent_at,"
+        "select id, type, status, channel, delivered_via, message, event_id, booking_id, org_id, attempts, sent_at,"
         " created_at from notifications where user_id = $1"
         " and ($2::timestamptz is null or (created_at, id) < ($2, $3))"
         " order by created_at desc, id desc limit $4",
