@@ -60,13 +60,14 @@ async def test_revoked_and_expired_invites_cannot_be_used(api_client, make_user,
     admin = await make_user()
     invitee = await make_user()
     tokens = []
-    for _ in range(2):
+    for _ in range(2):  # the first is revoked before the second is sent (one pending invite per email)
         response = await api_client.post(f"/v1/organizations/{admin.org_id}/invites", headers=admin.headers,
                                          json={"email": invitee.email, "role": "user"})
         tokens.append(await response.json())
-    response = await api_client.delete(f"/v1/organizations/{admin.org_id}/invites/{tokens[0]['id']}",
-                                       headers=admin.headers)
-    assert response.status == 204
+        if len(tokens) == 1:
+            response = await api_client.delete(f"/v1/organizations/{admin.org_id}/invites/{tokens[0]['id']}",
+                                               headers=admin.headers)
+            assert response.status == 204
     assert (await api_client.post(f"/v1/invites/{tokens[0]['token']}/accept", headers=invitee.headers)).status == 409
     await pool.execute("update org_invites set expires_at = now() - interval '1 second', created_at = now() - "
                        "interval '8 days' where id = $1", uuid.UUID(tokens[1]["id"]))
@@ -180,3 +181,16 @@ async def test_audit_log_filters_and_pages(api_client, make_user, join_org, make
         if not cursor:
             break
     assert [a["id"] for a in paged] == [a["id"] for a in everything] and len(everything) >= 6
+
+
+async def test_a_second_pending_invite_to_one_email_is_a_conflict(api_client, make_user) -> None:
+    admin = await make_user()
+    path = f"/v1/organizations/{admin.org_id}/invites"
+    body = {"email": f"twice-{admin.id[:8]}@example.test", "role": "user"}
+    first = await api_client.post(path, headers=admin.headers, json=body)
+    assert first.status == 201
+    again = await api_client.post(path, headers=admin.headers, json={**body, "email": body["email"].upper()})
+    assert again.status == 409 and (await again.json())["invite_id"] == (await first.json())["id"]
+    revoked = await api_client.delete(f"{path}/{(await first.json())['id']}", headers=admin.headers)
+    assert revoked.status == 204
+    assert (await api_client.post(path, headers=admin.headers, json=body)).status == 201  # free again

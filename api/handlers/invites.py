@@ -36,6 +36,7 @@ async def create(request: web.Request) -> web.Response:
     org_id = path_uuid(request, "org")
     body = await json_body(request, INVITE_BODY)
     await org_role(request, org_id, "orgAdmin")
+    await expire_due(request, org_id=org_id)  # an expired invite does not block a new one
     async with request.app[keys.POOL].acquire() as conn, conn.transaction():
         invite, token = await invites.create(conn, org_id, body["email"], body["role"], current_user(request).id)
     return ok({**invite_json(invite), "token": token}, status=201)

@@ -44,10 +44,17 @@ async def create(conn: asyncpg.Connection, org_id: UUID, email: str, role: str,
     if already:
         raise Conflict("this email already belongs to a member")
     token = secrets.token_urlsafe(32)
-    invite = await conn.fetchrow(
-        f"insert into org_invites (org_id, email, role, token_hash, expires_at, created_by)"
-        f" values ($1, $2, $3, $4, now() + interval '{INVITE_TTL}', $5) returning {COLUMNS}",
-        org_id, email, role, hash_token(token), actor_id)
+    try:
+        async with conn.transaction():
+            invite = await conn.fetchrow(
+                f"insert into org_invites (org_id, email, role, token_hash, expires_at, created_by)"
+                f" values ($1, $2, $3, $4, now() + interval '{INVITE_TTL}', $5) returning {COLUMNS}",
+                org_id, email, role, hash_token(token), actor_id)
+    except asyncpg.UniqueViolationError:
+        pending = await conn.fetchval("select id from org_invites where org_id = $1 and lower(email) = $2"
+                                      " and status = 'pending'", org_id, email)
+        raise Conflict("an invite to this email is already pending; revoke it to send another",
+                       invite_id=str(pending)) from None
     org_name = await conn.fetchval("select name from organizations where id = $1", org_id)
     user_id = await conn.fetchval(
         "select id from users where lower(email) = $1 order by created_at limit 1", email)
