@@ -114,11 +114,11 @@ async def _update(actor: Actor, cmd: UpdateEvent, now: datetime) -> dict[str, An
             if ev["status"] != "draft":
                 bookers = await active_bookers(conn, actor.event_id)
                 write = BatchWrite(actor.event_id, ev["org_id"])
+                changed = sorted(changes)
                 for b in bookers:
                     write.notifications.append((b["user_id"], b["id"], "event_updated",
-                                                messages.render("event_updated", row, b["seats"], None, sorted(changes)),
-                                                {**actor._payload(b["seats"], None, None),
-                                                 "changed": sorted(changes)}))
+                                                messages.render("event_updated", row, b["seats"], None, changed),
+                                                {**actor._payload(b["seats"], None, None), "changed": changed}))
                 await write_batch(conn, write)
             await record(conn, org_id=ev["org_id"], actor_id=cmd.actor_id, entity="event",
                          entity_id=actor.event_id, action="updated",
