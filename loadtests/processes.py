@@ -20,7 +20,7 @@ import aiohttp
 import asyncpg
 
 from happening_engine.amqp import Topology, connect, delete_topology
-from happening_engine.config import AmqpSettings, NotifySettings, RedisSettings
+from happening_engine.config import RedisSettings, Settings
 from happening_engine.connections import create_redis
 
 ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -163,10 +163,10 @@ class Platform:
                 await redis.delete(*keys[start:start + 1000])
         finally:
             await redis.aclose()
-        amqp = AmqpSettings(prefix=self.amqp_prefix)
-        connection = await connect(amqp, "bench-teardown")
+        settings = Settings.from_env(self.env())  # the run's own notify settings name its retry queues
+        connection = await connect(settings.amqp, "bench-teardown")
         try:
-            await delete_topology(await connection.channel(), Topology.for_settings(amqp, NotifySettings()))
+            await delete_topology(await connection.channel(), Topology.for_settings(settings.amqp, settings.notify))
         finally:
             await connection.close()
 
