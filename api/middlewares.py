@@ -42,6 +42,9 @@ async def access_log(request: web.Request, handler: Handler) -> web.StreamRespon
     request_id = _request_id(request)
     structlog.contextvars.clear_contextvars()
     structlog.contextvars.bind_contextvars(request_id=request_id)
+    for name, key in (("event", "event_id"), ("booking", "booking_id"), ("org", "org_id")):
+        if name in request.match_info:  # every line of this request names what it is about
+            structlog.contextvars.bind_contextvars(**{key: request.match_info[name]})
     status = 500
     try:
         response = await handler(request)

@@ -117,3 +117,17 @@ async def test_access_log_line(api_client, ctx) -> None:
     line = next(entry for entry in logs if entry["event"] == "request")
     assert line["method"] == "GET" and line["path"] == "/v1/me" and line["status"] == 200
     assert line["user_id"] == user.id and line["latency_ms"] >= 0
+
+
+async def test_a_booking_requests_log_line_names_its_event_and_booking(api_client, make_user, ctx) -> None:
+    import structlog
+
+    _, event = ctx
+    booker = await make_user()
+    with structlog.testing.capture_logs(processors=[structlog.contextvars.merge_contextvars]) as logs:
+        response = await api_client.post(f"/v1/events/{event['id']}/bookings", headers=booker.headers,
+                                         json={"seats": 1})
+    booking = await response.json()
+    line = next(entry for entry in logs if entry["event"] == "request")
+    assert (line["event_id"], line["booking_id"], line["user_id"]) == (event["id"], booking["id"], booker.id)
+    assert line["request_id"] == response.headers["X-Request-ID"]

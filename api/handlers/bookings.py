@@ -8,6 +8,7 @@ from typing import Any
 from uuid import UUID
 
 import asyncpg
+import structlog
 from aiohttp import web
 
 from happening_engine.commands import Book, CancelBooking
@@ -38,6 +39,12 @@ def _idempotency_key(request: web.Request) -> str | None:
     return key
 
 
+def _logged(booking: dict[str, Any]) -> dict[str, Any]:
+    """Bind the new booking's id, so the request's log line carries it."""
+    structlog.contextvars.bind_contextvars(booking_id=str(booking["id"]))
+    return booking
+
+
 async def book(request: web.Request) -> web.Response:
     event_id = path_uuid(request, "event")
     body = await json_body(request, BOOK_BODY)
@@ -51,7 +58,7 @@ async def book(request: web.Request) -> web.Response:
     user_id = current_user(request).id
     command = Book(event_id=event_id, user_id=user_id, seats=seats)
     if key is None:
-        return ok(await engine.send(request, command), status=201)
+        return ok(_logged(await engine.send(request, command)), status=201)
     pool = request.app[keys.POOL]
     digest = hashlib.sha256(json.dumps({"event": str(event_id), **body}, sort_keys=True).encode()).hexdigest()
     replay = await idempotency.claim(pool, user_id, key, digest)
@@ -59,7 +66,7 @@ async def book(request: web.Request) -> web.Response:
         return ok(replay.body, status=replay.status)
     done = False
     try:
-        result = plain(await engine.send(request, command))
+        result = plain(_logged(await engine.send(request, command)))
         await idempotency.complete(pool, user_id, key, 201, result)
         done = True
         return ok(result, status=201)
