@@ -89,3 +89,26 @@ async def test_the_clock_deletes_idempotency_keys_past_24_hours(engine, pool, se
     await clock(pool, engine, settings).sweep()
     left = await pool.fetch("select key from idempotency_keys where user_id = any($1::uuid[])", [old_user, new_user])
     assert [r["key"] for r in left] == ["new"]
+
+
+async def test_the_waitlist_closes_when_the_event_starts(engine, pool, redis, settings):
+    from happening_engine.invariants import check
+
+    users = await make_users(pool, 4)
+    org = await make_org(pool, users[0])
+    event = await make_event(pool, org, total=1, starts_in=timedelta(seconds=1.5), duration=timedelta(hours=1))
+    results = [await engine.send(Book(event, u, 1)) for u in users[1:]]
+    assert [r["status"] for r in results] == ["confirmed", "waiting", "waiting"]
+    ticking = clock(pool, engine, settings)
+    await ticking.start()
+    try:
+        await wait_for_status(pool, event, "ongoing")
+    finally:
+        await ticking.stop()
+    statuses = [await pool.fetchval("select status from bookings where id = $1", UUID(r["id"])) for r in results]
+    assert statuses == ["confirmed", "cancelled", "cancelled"]  # the confirmed booking stays
+    told = await pool.fetch("select user_id, payload->>'reason' as reason from notifications"
+                            " where event_id = $1 and type = 'booking_cancelled'", event)
+    assert sorted((r["user_id"], r["reason"]) for r in told) == sorted((u, "waitlist_closed") for u in users[2:])
+    assert await pool.fetchval("select waiting_count from events where id = $1", event) == 0
+    assert await check(pool, redis, settings.redis.prefix, event) == []

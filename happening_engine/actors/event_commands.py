@@ -10,7 +10,7 @@ from ..commands import AdvanceLifecycle, CancelEvent, PublishEvent, UpdateEvent
 from ..errors import Conflict, InvalidInput, Unavailable
 from ..store.audit import record
 from ..store.bookings import BatchWrite, write_batch
-from ..store.event_changes import active_bookers, cancel_active_bookings, update_event
+from ..store.event_changes import active_bookers, cancel_bookings, update_event
 from ..timeline import status_at
 from . import messages
 from .actor import STORAGE_ERRORS
@@ -130,29 +130,47 @@ async def _update(actor: Actor, cmd: UpdateEvent, now: datetime) -> dict[str, An
     return event_dict(row)
 
 
+async def _refresh_cache(actor: Actor, reason: str) -> None:
+    """After bookings were cancelled in PostgreSQL alone: make Redis agree before answering. The change
+    is committed whatever happens here; if Redis cannot be written now, the next command rebuilds."""
+    try:
+        await actor._rebuild(reason)
+    except STORAGE_ERRORS as exc:
+        actor.log.warning("rebuild_failed", reason=reason, error=repr(exc))
+        actor._stale = True
+
+
+async def _cancel_bookings(actor: Actor, conn: asyncpg.Connection, statuses: tuple[str, ...], reason: str,
+                           actor_id: Any, now: datetime) -> None:
+    """Cancel the event's bookings in `statuses` for `reason`, each with its history row, one
+    notification to its booker and its audit row."""
+    ev = actor.event
+    assert ev is not None
+    write = BatchWrite(actor.event_id, ev["org_id"])
+    for b in await cancel_bookings(conn, actor.event_id, statuses, now):
+        write.history.append((b["id"], "cancelled", {"previous_status": b["previous_status"], "reason": reason},
+                              now))
+        write.notifications.append((b["user_id"], b["id"], "booking_cancelled",
+                                    messages.render("booking_cancelled", ev, b["seats"], None, reason=reason),
+                                    {**actor._payload(b["seats"], None, None), "reason": reason}))
+        write.audit.append((ev["org_id"], actor_id, "booking", b["id"], "cancelled",
+                            {"status": b["previous_status"]}, {"status": "cancelled"}))
+    await write_batch(conn, write)
+
+
 async def _cancel(actor: Actor, cmd: CancelEvent, now: datetime) -> dict[str, Any]:
     ev = actor.event
     assert ev is not None
     if ev["status"] in FINAL:
         raise Conflict(f"the event is already {ev['status']}")
-    write = BatchWrite(actor.event_id, ev["org_id"])
     async with actor.ctx.pool.acquire() as conn, conn.transaction():
         row = await update_event(conn, actor.event_id, {"status": "cancelled", "cancelled_at": now,
                                                         "confirmed_seats": 0, "waiting_count": 0}, now)
-        for b in await cancel_active_bookings(conn, actor.event_id, now):
-            write.history.append((b["id"], "cancelled", {"previous_status": b["previous_status"],
-                                                         "reason": "event_cancelled"}, now))
-            write.notifications.append((b["user_id"], b["id"], "booking_cancelled",
-                                        messages.render("booking_cancelled", ev, b["seats"], None),
-                                        {**actor._payload(b["seats"], None, None), "reason": "event_cancelled"}))
-            write.audit.append((ev["org_id"], cmd.actor_id, "booking", b["id"], "cancelled",
-                                {"status": b["previous_status"]}, {"status": "cancelled"}))
-        await write_batch(conn, write)
+        await _cancel_bookings(actor, conn, ("confirmed", "waiting"), "event_cancelled", cmd.actor_id, now)
         await record(conn, org_id=ev["org_id"], actor_id=cmd.actor_id, entity="event", entity_id=actor.event_id,
                      action="cancelled", before={"status": ev["status"]}, after={"status": "cancelled"})
     actor.event = row
-    await actor.ctx.seats.clear(actor.event_id)
-    actor._stale = True  # rebuilt (empty) before any later command
+    await _refresh_cache(actor, "event_cancelled")
     return event_dict(row)
 
 
@@ -162,9 +180,15 @@ async def _advance(actor: Actor, now: datetime) -> dict[str, Any]:
     status = status_at(ev["status"], ev["starts_at"], ev["ends_at"], now)
     if status == ev["status"]:
         return event_dict(ev)
+    closing = ev["status"] == "upcoming"  # bookings close: nobody left waiting can get a place any more
     async with actor.ctx.pool.acquire() as conn, conn.transaction():
-        row = await update_event(conn, actor.event_id, {"status": status}, now)
+        changes: dict[str, Any] = {"status": status, **({"waiting_count": 0} if closing else {})}
+        row = await update_event(conn, actor.event_id, changes, now)
+        if closing:
+            await _cancel_bookings(actor, conn, ("waiting",), "waitlist_closed", None, now)
         await record(conn, org_id=ev["org_id"], actor_id=None, entity="event", entity_id=actor.event_id,
                      action="status_changed", before={"status": ev["status"]}, after={"status": status})
     actor.event = row
+    if closing:
+        await _refresh_cache(actor, "waitlist_closed")
     return event_dict(row)

@@ -16,7 +16,8 @@ CHANGE_WORDS = {"name": "name", "description": "description", "category": "categ
                 "visibility": "visibility"}
 
 
-def render(kind: str, event: Any, seats: int, position: int | None, changed: list[str] | None = None) -> str:
+def render(kind: str, event: Any, seats: int, position: int | None, changed: list[str] | None = None,
+           reason: str | None = None) -> str:
     name, when = event["name"], _when(event["starts_at"])
     plural = "seat" if seats == 1 else "seats"
     if kind == "booking_confirmed":
@@ -25,6 +26,9 @@ def render(kind: str, event: Any, seats: int, position: int | None, changed: lis
         return f"{name} on {when} is full: you are number {position} on the waitlist for {seats} {plural}."
     if kind == "waitlist_promoted":
         return f"Good news: your {seats} {plural} for {name} on {when} are now confirmed."
+    if kind == "booking_cancelled" and reason == "waitlist_closed":
+        return (f"{name} started on {when} before a place came free: the waitlist is closed and your request"
+                f" for {seats} {plural} is cancelled.")
     if kind == "booking_cancelled":
         return f"Your booking of {seats} {plural} for {name} on {when} has been cancelled."
     if kind == "event_updated":

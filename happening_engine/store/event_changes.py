@@ -34,17 +34,18 @@ async def update_event(conn: asyncpg.Connection, event_id: UUID, changes: dict[s
     return row
 
 
-async def cancel_active_bookings(conn: asyncpg.Connection, event_id: UUID, at: datetime) -> list[asyncpg.Record]:
-    """Cancel every confirmed or waiting booking of the event; returns them with their previous status."""
+async def cancel_bookings(conn: asyncpg.Connection, event_id: UUID, statuses: tuple[str, ...],
+                          at: datetime) -> list[asyncpg.Record]:
+    """Cancel the event's bookings in `statuses`; returns them with their previous status."""
     return await conn.fetch(
         """
         update bookings b set status = 'cancelled', waiting_number = null, confirmed_at = null,
                               cancelled_at = $2, updated_at = $2
         from (select id, status, waiting_number from bookings
-              where event_id = $1 and status in ('confirmed', 'waiting') for update) old
+              where event_id = $1 and status = any($3::text[]) for update) old
         where b.id = old.id
         returning b.id, b.user_id, b.seats, old.status as previous_status, old.waiting_number
-        """, event_id, at)
+        """, event_id, at, list(statuses))
 
 
 async def active_bookers(conn: asyncpg.Connection, event_id: UUID) -> list[asyncpg.Record]:
