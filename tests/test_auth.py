@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import json
 import time
+import asyncio
 import uuid
 
 import jwt
@@ -126,3 +127,13 @@ async def test_rotated_key_is_picked_up(api_client, dev_issuer, token) -> None:
         dev_issuer.key, dev_issuer.kid = old_key, old_kid
         verifier._fetched_at = float("-inf")
         await verifier.key_for(old_kid)
+
+
+async def test_a_token_expires_even_after_it_was_accepted(api_client, dev_issuer) -> None:
+    """Verified tokens are remembered for speed, never past their expiry (plus the clock leeway)."""
+    access = dev_issuer.issue(f"late{uuid.uuid4().hex[:8]}@example.test", ttl=-9)  # leeway is 10 s
+    headers = {"Authorization": f"Bearer {access}"}
+    assert (await api_client.get("/v1/me", headers=headers)).status == 200
+    await asyncio.sleep(1.5)
+    response = await api_client.get("/v1/me", headers=headers)
+    assert response.status == 401
