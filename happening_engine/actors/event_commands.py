@@ -13,7 +13,7 @@ from ..store.bookings import BatchWrite, write_batch
 from ..store.event_changes import active_bookers, cancel_bookings, update_event
 from ..timeline import status_at
 from . import messages
-from .actor import STORAGE_ERRORS
+from .actor import STORAGE_ERRORS, _json
 
 if TYPE_CHECKING:
     from .actor import Actor
@@ -23,11 +23,6 @@ EDITABLE = {"name", "description", "category", "starts_at", "ends_at", "total_sl
 FINAL = ("cancelled", "completed")
 # bookings are closed once an event starts: seats and times stay as they were when it started
 FIXED_ONCE_STARTED = {"total_slots", "max_seats_per_booking", "starts_at", "ends_at"}
-
-
-def _json(value: Any) -> Any:
-    from .actor import _json as to_json
-    return to_json(value)
 
 
 def event_dict(row: asyncpg.Record) -> dict[str, Any]:

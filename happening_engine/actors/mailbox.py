@@ -56,9 +56,3 @@ class Mailbox:
 
     def wake(self) -> None:
         self._ready.set()
-
-    def drain(self) -> list[Envelope]:
-        items = list(self._items)
-        self._items.clear()
-        MAILBOX_DEPTH.dec(len(items))
-        return items
