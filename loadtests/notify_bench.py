@@ -20,13 +20,13 @@ from dataclasses import replace
 import asyncpg
 
 from happening_engine.amqp import Topology, connect, delete_topology
-from happening_engine.config import AmqpSettings, DatabaseSettings, NotifySettings, Settings
-from happening_engine.db import create_pool, migrate
+from happening_engine.config import AmqpSettings, NotifySettings, Settings
 from happening_engine.logs import configure_logging
 from happening_engine.outbox import OutboxRelay
 from happening_engine.worker import NotificationWorker
 
-ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+from .scratch import scratch
+
 
 
 def _cpu() -> float:
@@ -50,40 +50,30 @@ async def _fill(pool: asyncpg.Pool, rows: int, users: int) -> None:
 
 
 async def run_once(base: Settings, rows: int, users: int) -> dict[str, float]:
-    name = f"happening_notify_bench_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(ADMIN)
-    await admin.execute(f'create database "{name}"')
-    await admin.close()
-    url = ADMIN.rsplit("/", 1)[0] + "/" + name
-    settings = replace(base, database=DatabaseSettings(url=url, min_size=1, max_size=10),
-                       amqp=AmqpSettings(url=base.amqp.url, prefix=f"bench.{uuid.uuid4().hex[:6]}"))
-    topology = Topology.for_settings(settings.amqp, settings.notify)
-    try:
-        await migrate(url)
-        pool = await create_pool(settings.database)
-        await _fill(pool, rows, users)
-        relay, worker = OutboxRelay(pool, settings), NotificationWorker(pool, settings)
-        cpu, started = _cpu(), time.perf_counter()
-        await worker.start()
-        await relay.start()
-        while await pool.fetchval("select count(*) from notifications where status = 'sent'") < rows:
-            await asyncio.sleep(0.05)
-        elapsed, cpu_used = time.perf_counter() - started, _cpu() - cpu
-        await relay.stop()
-        await worker.stop()
-        attempts = await pool.fetchval("select sum(attempts) from notifications")
-        await pool.close()
-        return {"rows": rows, "seconds": round(elapsed, 2), "rows_per_s": round(rows / elapsed),
-                "cpu_s": round(cpu_used, 2), "cpu_ms_per_row": round(1000 * cpu_used / rows, 3),
-                "attempts": attempts}
-    finally:
-        connection = await connect(settings.amqp, "bench-cleanup")
-        channel = await connection.channel()
-        await delete_topology(channel, topology)
-        await connection.close()
-        admin = await asyncpg.connect(ADMIN)
-        await admin.execute(f'drop database if exists "{name}" with (force)')
-        await admin.close()
+    amqp = AmqpSettings(url=base.amqp.url, prefix=f"bench.{uuid.uuid4().hex[:6]}")
+    async with scratch("notify_bench", base=replace(base, amqp=amqp)) as env:
+        settings, pool = env.settings, env.pool
+        topology = Topology.for_settings(settings.amqp, settings.notify)
+        try:
+            await _fill(pool, rows, users)
+            relay, worker = OutboxRelay(pool, settings), NotificationWorker(pool, settings)
+            cpu, started = _cpu(), time.perf_counter()
+            await worker.start()
+            await relay.start()
+            while await pool.fetchval("select count(*) from notifications where status = 'sent'") < rows:
+                await asyncio.sleep(0.05)
+            elapsed, cpu_used = time.perf_counter() - started, _cpu() - cpu
+            await relay.stop()
+            await worker.stop()
+            attempts = await pool.fetchval("select sum(attempts) from notifications")
+            return {"rows": rows, "seconds": round(elapsed, 2), "rows_per_s": round(rows / elapsed),
+                    "cpu_s": round(cpu_used, 2), "cpu_ms_per_row": round(1000 * cpu_used / rows, 3),
+                    "attempts": attempts}
+        finally:
+            connection = await connect(settings.amqp, "bench-cleanup")
+            channel = await connection.channel()
+            await delete_topology(channel, topology)
+            await connection.close()
 
 
 async def main() -> None:

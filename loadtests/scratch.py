@@ -4,7 +4,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import asyncpg
 from redis.asyncio import Redis
@@ -24,12 +24,14 @@ class Scratch:
 
 
 @asynccontextmanager
-async def scratch(kind: str, engine: EngineSettings | None = None, pool_size: int = 10) -> AsyncIterator[Scratch]:
+async def scratch(kind: str, engine: EngineSettings | None = None, pool_size: int = 10,
+                  base: Settings | None = None) -> AsyncIterator[Scratch]:
+    """`base` (default settings) with this run's own database and Redis key prefix."""
     name = f"happening_{kind}_{uuid.uuid4().hex[:8]}"
     url = f"{ADMIN.rsplit('/', 1)[0]}/{name}"
     await migrate(url)  # creates the database
-    settings = Settings(database=DatabaseSettings(url=url, min_size=2, max_size=pool_size),
-                        redis=RedisSettings(prefix=f"bench:{name}:"), engine=engine or EngineSettings())
+    settings = replace(base or Settings(), database=DatabaseSettings(url=url, min_size=2, max_size=pool_size),
+                       redis=RedisSettings(prefix=f"bench:{name}:"), engine=engine or EngineSettings())
     pool = await create_pool(settings.database)
     redis = create_redis(settings.redis)
     try:

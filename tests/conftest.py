@@ -52,16 +52,20 @@ async def drop_database(name: str) -> None:
         await admin.close()
 
 
-@pytest.fixture(scope="session")
-async def dev_issuer() -> AsyncIterator[dev_issuer_module.DevIssuer]:
-    """The dev issuer, served on a free loopback port for the whole run."""
-    runner: web.AppRunner | None = None
-    issuer = dev_issuer_module.DevIssuer("", "happening-api", dev_issuer_module.load_or_create_key(None))
-    runner = web.AppRunner(issuer.app())
+async def serve_on_free_port(app: web.Application) -> tuple[web.AppRunner, int]:
+    """Serve `app` on a free loopback port; `await runner.cleanup()` stops it."""
+    runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    return runner, site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+
+@pytest.fixture(scope="session")
+async def dev_issuer() -> AsyncIterator[dev_issuer_module.DevIssuer]:
+    """The dev issuer, served on a free loopback port for the whole run."""
+    issuer = dev_issuer_module.DevIssuer("", "happening-api", dev_issuer_module.load_or_create_key(None))
+    runner, port = await serve_on_free_port(issuer.app())
     issuer.issuer = f"http://127.0.0.1:{port}{dev_issuer_module.REALM_PATH}"
     yield issuer
     await runner.cleanup()

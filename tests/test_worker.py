@@ -32,7 +32,7 @@ from happening_engine.db import create_pool
 from happening_engine.outbox import OutboxRelay
 from happening_engine.worker import NotificationWorker
 from happening_engine.worker.render import render
-from tests.conftest import RUN_ID, create_database, drop_database
+from tests.conftest import RUN_ID, create_database, drop_database, serve_on_free_port
 
 TYPES = ("booking_confirmed", "booking_waitlisted", "booking_cancelled", "waitlist_promoted",
          "event_updated", "org_invite")
@@ -349,11 +349,7 @@ async def test_sms_and_push_go_to_http_providers_with_bearer_token(env: Env) -> 
     app = web.Application()
     app.router.add_post("/sms", provider)
     app.router.add_post("/push", provider)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    runner, port = await serve_on_free_port(app)
     try:
         user = await make_user(env.pool)
         _, event = await make_event(env.pool, "Hack Day")
@@ -402,11 +398,7 @@ async def test_http_provider_4xx_is_permanent(env: Env) -> None:
 
     app = web.Application()
     app.router.add_post("/sms", provider)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    runner, port = await serve_on_free_port(app)
     try:
         user = await make_user(env.pool)
         nid = await notify(env.pool, user, "booking_confirmed", recipient="+1", channel="sms", message="x")
