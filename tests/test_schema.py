@@ -47,6 +47,7 @@ CASES = [
      " values ($1, 'org_invite', 'sent', 'a@b.c', 'm')", CHECK),
     ("negative attempts", "insert into notifications (user_id, type, recipient, message, attempts)"
      " values ($1, 'org_invite', 'a@b.c', 'm', -1)", CHECK),
+    ("nobody to send to", "insert into notifications (type, message) values ('org_invite', 'm')", CHECK),
     ("invite as orgAdmin", "insert into org_invites (org_id, email, role, token_hash, expires_at)"
      " values ($2, 'a@b.c', 'orgAdmin', '\\x01', now())", CHECK),
     ("accepted invite without who", "insert into org_invites (org_id, email, role, token_hash, expires_at, status)"
@@ -96,5 +97,7 @@ async def test_valid_rows_pass(pool: asyncpg.Pool, rows: tuple) -> None:
                                " where id = $1", booking)
             await conn.execute("insert into bookings (event_id, user_id, seats, status, confirmed_at)"
                                " values ($1, $2, 1, 'confirmed', now())", event, user)  # one active again: fine
+            await conn.execute("insert into notifications (user_id, type, message)"
+                               " values ($1, 'booking_confirmed', 'm')", user)  # the user's address at send time
         finally:
             await tx.rollback()

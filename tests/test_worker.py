@@ -147,7 +147,7 @@ async def make_event(pool: asyncpg.Pool, name: str = "Jazz Night") -> tuple[uuid
     return org, event
 
 
-async def notify(pool: asyncpg.Pool, user: uuid.UUID | None, kind: str, *, recipient: str,
+async def notify(pool: asyncpg.Pool, user: uuid.UUID | None, kind: str, *, recipient: str | None,
                  event: uuid.UUID | None = None, org: uuid.UUID | None = None, channel: str = "email",
                  message: str = "", payload: dict[str, Any] | None = None) -> uuid.UUID:
     return await pool.fetchval(  # type: ignore[no-any-return]
@@ -218,6 +218,19 @@ async def test_every_type_reaches_smtp_with_recipient_and_content(env: Env) -> N
     rows = await env.pool.fetch("select status, attempts, sent_at, delivered_via, last_error from notifications")
     assert all(r["status"] == "sent" and r["attempts"] == 1 and r["sent_at"] and r["delivered_via"] == "email"
                and r["last_error"] is None for r in rows)
+
+
+async def test_a_users_notification_goes_to_their_address_at_send_time(env: Env) -> None:
+    """The booking path names no recipient: the mail goes to the user's email as it is when sent."""
+    user = await make_user(env.pool, "old@example.test")
+    _, event = await make_event(env.pool)
+    nid = await notify(env.pool, user, "booking_confirmed", recipient=None, event=event, message="yours")
+    await env.pool.execute("update users set email = 'new@example.test' where id = $1", user)
+    await env.start_worker()
+    await env.start_relay()
+    await wait_for(lambda: all_settled(env.pool, 1), what="settled")
+    assert [m["To"] for m in env.mailbox.by_id()[str(nid)]] == ["new@example.test"]
+    assert [r for rcpts, _ in env.mailbox.mails for r in rcpts] == ["new@example.test"]
 
 
 async def test_refused_twice_then_accepted_is_sent_once(env: Env) -> None:

@@ -19,16 +19,10 @@ async def record(conn: asyncpg.Connection, *, org_id: UUID | None, actor_id: UUI
     await conn.execute(INSERT_AUDIT, org_id, actor_id, entity, entity_id, action, before, after)
 
 
-INSERT_AUDIT_MANY = """
-insert into audit_log (org_id, actor_id, entity, entity_id, action, before, after)
-select org_id, actor_id, entity, entity_id, action, before, after
-from unnest($1::uuid[], $2::uuid[], $3::text[], $4::uuid[], $5::text[], $6::jsonb[], $7::jsonb[])
-    with ordinality as a(org_id, actor_id, entity, entity_id, action, before, after, ord)
-order by ord
-"""
+AUDIT_COLUMNS = ("org_id", "actor_id", "entity", "entity_id", "action", "before", "after")
 
 
 async def record_many(conn: asyncpg.Connection, rows: list[tuple[Any, ...]]) -> None:
-    """Bulk form of `record` (one statement): tuples in the column order of INSERT_AUDIT."""
+    """Bulk form of `record` (COPY, rows in this order): tuples in the column order of INSERT_AUDIT."""
     if rows:
-        await conn.execute(INSERT_AUDIT_MANY, *(list(col) for col in zip(*rows, strict=True)))
+        await conn.copy_records_to_table("audit_log", records=rows, columns=AUDIT_COLUMNS)

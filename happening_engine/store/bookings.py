@@ -1,6 +1,7 @@
 """The actor's writes: bookings, their history, notifications and audit rows, one batch per transaction.
 
-Arrays go in through `unnest`, so a batch of hundreds of decisions costs a handful of statements.
+Arrays go in through `unnest` and append-only rows through COPY, so a batch of hundreds of decisions
+costs a handful of statements.
 """
 from __future__ import annotations
 
@@ -64,22 +65,10 @@ select * from unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::int[], $5::text[], 
                      $8::timestamptz[], $9::timestamptz[], $10::timestamptz[])
 """
 
-INSERT_HISTORY = """
-insert into booking_history (booking_id, action, details, created_at)
-select booking_id, action, details, created_at
-from unnest($1::uuid[], $2::text[], $3::jsonb[], $4::timestamptz[]) with ordinality
-    as h(booking_id, action, details, created_at, ord)
-order by ord
-"""
-
-INSERT_NOTIFICATIONS = """
-insert into notifications (user_id, org_id, event_id, booking_id, type, recipient, message, payload)
-select n.user_id, n.org_id, n.event_id, n.booking_id, n.type, u.email, n.message, n.payload
-from unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::text[], $6::text[], $7::jsonb[]) with ordinality
-    as n(user_id, org_id, event_id, booking_id, type, message, payload, ord)
-join users u on u.id = n.user_id
-order by n.ord
-"""
+# COPY, in batch order (identity ids and the outbox's `seq` follow it). A user's notification
+# names no recipient: the worker sends to the user's address as it is at send time.
+HISTORY_COLUMNS = ("booking_id", "action", "details", "created_at")
+NOTIFICATION_COLUMNS = ("user_id", "org_id", "event_id", "booking_id", "type", "message", "payload")
 
 UPDATE_EVENTS = """
 update events e set last_waiting_number = greatest(e.last_waiting_number, coalesce(u.last_waiting_number, 0)),
@@ -113,10 +102,10 @@ async def write_batches(conn: asyncpg.Connection, batches: list[BatchWrite]) -> 
         await conn.execute(INSERT_BOOKINGS, *_columns(new, 10))
     history = [h for batch in batches for h in batch.history]
     if history:
-        await conn.execute(INSERT_HISTORY, *_columns(history, 4))
+        await conn.copy_records_to_table("booking_history", records=history, columns=HISTORY_COLUMNS)
     notifications = [(n[0], batch.org_id, batch.event_id, *n[1:]) for batch in batches for n in batch.notifications]
     if notifications:
-        await conn.execute(INSERT_NOTIFICATIONS, *_columns(notifications, 7))
+        await conn.copy_records_to_table("notifications", records=notifications, columns=NOTIFICATION_COLUMNS)
     await record_many(conn, [a for batch in batches for a in batch.audit])
     counters: dict[UUID, list[Any]] = {}  # per event: one row of UPDATE ... FROM may change it once
     for b in batches:

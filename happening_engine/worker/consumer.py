@@ -181,7 +181,7 @@ class NotificationWorker:
             return
         assert self._channels is not None
         sender = self._channels.for_row(row["channel"])
-        job = Job(id=str(nid), type=row["type"], recipient=row["recipient"],
+        job = Job(id=str(nid), type=row["type"], recipient=row["send_to"],
                   user_id=str(row["user_id"]) if row["user_id"] else None,
                   event_id=str(row["event_id"]) if row["event_id"] else None)
         error, permanent = await self._send(sender, job, row)

@@ -23,7 +23,7 @@ with claimed as (
     returning *
 )
 select c.*, e.name as event_name, e.starts_at as event_starts_at, o.name as org_name,
-       u.full_name as user_name
+       u.full_name as user_name, coalesce(c.recipient, u.email) as send_to
 from claimed c
 left join events e on e.id = c.event_id
 left join organizations o on o.id = coalesce(c.org_id, e.org_id)
