@@ -14,11 +14,15 @@ from uuid import UUID
 
 @dataclass(frozen=True, slots=True)
 class Book:
-    """Book `seats` for `user_id`: confirmed if the waitlist is empty and they fit, else waiting."""
+    """Book `seats` for `user_id`: confirmed if the waitlist is empty and they fit, else waiting.
+
+    `public_only`: the sender checked no membership, so the actor refuses (`AccessUnchecked`) unless
+    the event is published and public; the API then checks membership and sends it again without."""
 
     event_id: UUID
     user_id: UUID
     seats: int
+    public_only: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -47,6 +47,11 @@ class Unavailable(DomainError):
     title = "Service Unavailable"
 
 
+class AccessUnchecked(NotFound):
+    """A `Book(public_only=True)` for an event that is not public: the sender must check membership."""
+
+
 ERROR_TYPES: dict[str, type[DomainError]] = {
-    cls.__name__: cls for cls in (InvalidInput, NotFound, Conflict, Unauthorized, Forbidden, Unavailable)
+    cls.__name__: cls for cls in (InvalidInput, NotFound, Conflict, Unauthorized, Forbidden, Unavailable,
+                                  AccessUnchecked)
 }

@@ -144,3 +144,19 @@ async def test_300_concurrent_bookings(api_client, make_user, make_event, pool, 
     assert shown["available_slots"] == 100 - row["seats"] and shown["waitlist_length"] == len(waiting)
     assert 100 - row["seats"] < waiting[0]["seats"]  # the head does not fit, or it would have been confirmed
     assert await invariants.check(pool, redis, settings.redis.prefix, uuid.UUID(event["id"])) == []
+
+
+async def test_booking_an_event_you_may_not_see_is_404_and_writes_nothing(api_client, make_user, make_event,
+                                                                         pool) -> None:
+    """Bookings skip the event read for public events; the others still get the membership check."""
+    organizer, stranger = await make_user(), await make_user()
+    draft = await make_event(organizer, publish=False)
+    members = await make_event(organizer, visibility="members")
+    for event_id in (draft["id"], members["id"], str(uuid.uuid4())):
+        response = await _book(api_client, stranger, event_id, 1)
+        assert response.status == 404, await response.text()
+        assert (await response.json())["detail"] == "event not found"
+    assert (await _book(api_client, organizer, draft["id"], 1)).status == 409  # may see it; not bookable yet
+    assert (await _book(api_client, organizer, members["id"], 1)).status == 201
+    assert await pool.fetchval("select count(*) from bookings where event_id = any($1::uuid[])",
+                               [uuid.UUID(draft["id"]), uuid.UUID(members["id"])]) == 1

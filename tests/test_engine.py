@@ -14,7 +14,7 @@ from redis.asyncio import Redis
 from happening_engine.commands import Book, CancelBooking, CancelEvent, UpdateEvent
 from happening_engine.config import Settings
 from happening_engine.engine import Engine
-from happening_engine.errors import Conflict, InvalidInput, Unavailable
+from happening_engine.errors import AccessUnchecked, Conflict, InvalidInput, Unavailable
 from happening_engine.invariants import check
 
 from .factories import failing_inserts, make_event, make_org, make_users
@@ -164,6 +164,23 @@ async def test_booking_outside_upcoming_is_a_conflict(engine, pool, org):
     await engine.send(CancelEvent(cancelled))
     with pytest.raises(Conflict):
         await engine.send(Book(cancelled, user, 1))
+
+
+async def test_public_only_booking_is_refused_unless_the_event_is_public(engine, pool, org):
+    """The API sends `public_only` bookings without reading the event; the actor lets them through
+    only for a published public event, and tells nothing else about the others."""
+    user, member = await make_users(pool, 2)
+    public = await make_event(pool, org, total=5)
+    assert (await engine.send(Book(public, user, 1, public_only=True)))["status"] == "confirmed"
+    draft = await make_event(pool, org, total=5, status="draft")
+    members = await make_event(pool, org, total=5)
+    await engine.send(UpdateEvent(members, {"visibility": "members"}))
+    for event in (draft, members):
+        with pytest.raises(AccessUnchecked):
+            await engine.send(Book(event, user, 1, public_only=True))
+    assert (await engine.send(Book(members, member, 1)))["status"] == "confirmed"  # membership checked
+    assert await pool.fetchval("select count(*) from bookings where event_id = any($1::uuid[])",
+                               [draft, members]) == 1
 
 
 async def _flush_our_keys(redis: Redis, prefix: str) -> None:

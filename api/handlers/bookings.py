@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import json
 from typing import Any
@@ -12,7 +13,7 @@ import structlog
 from aiohttp import web
 
 from happening_engine.commands import Book, CancelBooking
-from happening_engine.errors import InvalidInput, NotFound
+from happening_engine.errors import AccessUnchecked, InvalidInput, NotFound
 from happening_engine.store import bookings_read, events, idempotency, orgs
 
 from .. import engine, keys, pagination
@@ -45,20 +46,25 @@ def _logged(booking: dict[str, Any]) -> dict[str, Any]:
     return booking
 
 
+async def _send_book(request: web.Request, command: Book) -> dict[str, Any]:
+    """Book through the event's actor, which holds the event: it checks the event is public and the
+    seats fit its limits, so a booking needs no read here. Only for an event that is not public
+    (members-only, draft) is membership read, and the command sent again."""
+    try:
+        return _logged(await engine.send(request, command))
+    except AccessUnchecked:
+        await visible_event(request, command.event_id)  # 404 / 403 as for any other read of it
+        return _logged(await engine.send(request, dataclasses.replace(command, public_only=False)))
+
+
 async def book(request: web.Request) -> web.Response:
     event_id = path_uuid(request, "event")
     body = await json_body(request, BOOK_BODY)
     key = _idempotency_key(request)
-    event, _ = await visible_event(request, event_id)
-    seats = body["seats"]
-    if seats > event["max_seats_per_booking"]:
-        raise InvalidInput(f"seats must be at most {event['max_seats_per_booking']}", field="seats")
-    if seats > event["total_slots"]:
-        raise InvalidInput(f"seats must be at most {event['total_slots']}", field="seats")
     user_id = current_user(request).id
-    command = Book(event_id=event_id, user_id=user_id, seats=seats)
+    command = Book(event_id=event_id, user_id=user_id, seats=body["seats"], public_only=True)
     if key is None:
-        return ok(_logged(await engine.send(request, command)), status=201)
+        return ok(await _send_book(request, command), status=201)
     pool = request.app[keys.POOL]
     digest = hashlib.sha256(json.dumps({"event": str(event_id), **body}, sort_keys=True).encode()).hexdigest()
     replay = await idempotency.claim(pool, user_id, key, digest)
@@ -66,7 +72,7 @@ async def book(request: web.Request) -> web.Response:
         return ok(replay.body, status=replay.status)
     done = False
     try:
-        result = plain(_logged(await engine.send(request, command)))
+        result = plain(await _send_book(request, command))
         await idempotency.complete(pool, user_id, key, 201, result)
         done = True
         return ok(result, status=201)
