@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,11 +23,12 @@ from redis.exceptions import RedisError
 
 from ..commands import Book, CancelBooking
 from ..config import EngineSettings
-from ..errors import Conflict, DomainError, InvalidInput, NotFound, Unavailable
+from ..errors import AccessUnchecked, Conflict, DomainError, InvalidInput, NotFound, Unavailable
 from ..metrics import BATCH_SIZE, COMMAND_SECONDS, OUTCOMES, REBUILDS
 from ..seats import Seats, WaitEntry
 from ..store.bookings import BatchWrite, BookingRow, fetch_bookings, seat_state
 from ..store.event_changes import load_event
+from ..store.events import may_see
 from ..timeline import status_at
 from . import messages
 from .commit import GroupCommit
@@ -53,10 +55,12 @@ def _json(value: Any) -> Any:
     return value
 
 
-def booking_dict(event_id: UUID, row: BookingRow, position: int | None = None) -> dict[str, Any]:
+def booking_dict(event_id: UUID | str, row: BookingRow, position: int | None = None,
+                 stamp: str | None = None) -> dict[str, Any]:
+    """The booking as the API returns it; `stamp`: created_at = updated_at, already formatted."""
     return {"id": str(row.id), "event_id": str(event_id), "user_id": str(row.user_id), "seats": row.seats,
             "status": row.status, "waiting_number": row.waiting_number, "position": position,
-            "created_at": _json(row.created_at), "updated_at": _json(row.updated_at)}
+            "created_at": stamp or _json(row.created_at), "updated_at": stamp or _json(row.updated_at)}
 
 
 def _answer(env: Envelope, outcome: Any) -> None:
@@ -67,7 +71,12 @@ def _answer(env: Envelope, outcome: Any) -> None:
         env.reply.set_exception(outcome)
     else:
         env.reply.set_result(outcome)
-    COMMAND_SECONDS.labels(type(env.command).__name__).observe(time.perf_counter() - env.received)
+    _latency(type(env.command)).observe(time.perf_counter() - env.received)
+
+
+@functools.cache
+def _latency(kind: type) -> Any:
+    return COMMAND_SECONDS.labels(kind.__name__)
 
 
 @dataclass
@@ -85,12 +94,24 @@ class Actor:
         self.ctx = context
         self.mailbox = Mailbox()
         self.task: asyncio.Task[None] | None = None
-        self.event: asyncpg.Record | None = None
+        self._event: asyncpg.Record | None = None
+        self._starts_at = ""  # the event's starts_at as JSON, for the payload of every notification
+        self._id = str(event_id)
         self._stale = True  # Redis must be rebuilt from PostgreSQL before the next decision
         self._committing: asyncio.Task[bool] | None = None
         self._closing = False
         self._on_retire = on_retire
         self.log = log.bind(event_id=str(event_id))
+
+    @property
+    def event(self) -> asyncpg.Record | None:
+        """The event's row as of the last command (every change to it goes through this actor)."""
+        return self._event
+
+    @event.setter
+    def event(self, row: asyncpg.Record | None) -> None:
+        self._event = row
+        self._starts_at = _json(row["starts_at"]) if row is not None else ""
 
     def start(self) -> None:
         # A fresh context: the actor outlives the request that woke it, whose ids it must not log.
@@ -229,6 +250,8 @@ class Actor:
         for env in batch:
             cmd = env.command
             try:
+                if isinstance(cmd, Book) and cmd.public_only and not may_see(ev, None):
+                    raise AccessUnchecked("event not found")  # nothing about it until membership is checked
                 if not open_:
                     raise Conflict(f"bookings are closed: the event is {self._open_status(now)}")
                 if isinstance(cmd, Book):
@@ -265,10 +288,11 @@ class Actor:
         decision = _Decision(BatchWrite(self.event_id, ev["org_id"]))
         if not results:
             decision.undecided = [env for env, _ in queued]
+        stamp = _json(now)
         for (env, ref), result in zip(queued, results):
             cmd = env.command
             if isinstance(cmd, Book):
-                decision.replies.append((env, self._booked(decision.write, cmd, ref, result, now)))
+                decision.replies.append((env, self._booked(decision.write, cmd, ref, result, now, stamp)))
             else:
                 decision.replies.append((env, self._cancelled(decision.write, cmd, ref, result, now)))
         return decision
@@ -302,7 +326,7 @@ class Actor:
                 _answer(env, Unavailable(STORAGE_DOWN))
 
     def _booked(self, write: BatchWrite, cmd: Book, booking_id: UUID, result: list[Any],
-                now: datetime) -> dict[str, Any] | DomainError:
+                now: datetime, stamp: str) -> dict[str, Any] | DomainError:
         kind = result[0]
         if kind == "DUPLICATE":
             OUTCOMES["duplicate"].inc()
@@ -327,7 +351,7 @@ class Actor:
         write.audit.append((self.event["org_id"], cmd.user_id, "booking", booking_id, "created",  # type: ignore[index]
                             None, {"status": status, "seats": cmd.seats, "waiting_number": waiting_number}))
         OUTCOMES[status].inc()
-        return booking_dict(self.event_id, row, position)
+        return booking_dict(self._id, row, position, stamp)
 
     def _cancelled(self, write: BatchWrite, cmd: CancelBooking, row: asyncpg.Record, result: list[Any],
                    now: datetime) -> dict[str, Any] | DomainError:
@@ -379,7 +403,7 @@ class Actor:
     def _payload(self, seats: int, waiting_number: int | None, position: int | None) -> dict[str, Any]:
         ev = self.event
         assert ev is not None
-        return {"event_name": ev["name"], "starts_at": _json(ev["starts_at"]), "seats": seats,
+        return {"event_name": ev["name"], "starts_at": self._starts_at, "seats": seats,
                 "waiting_number": waiting_number, "position": position}
 
     # -- event-level commands ------------------------------------------------------------------------
