@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import sys
 
+import orjson
 import structlog
 
 
@@ -15,6 +16,10 @@ def configure_logging(fmt: str = "auto", level: int = logging.INFO) -> None:
     renderer: structlog.types.Processor = (
         structlog.processors.JSONRenderer() if use_json else structlog.dev.ConsoleRenderer()
     )
+    # Our own lines (one per request at least): orjson straight to bytes, structlog's fast path.
+    own_renderer, factory = (
+        (structlog.processors.JSONRenderer(serializer=orjson.dumps), structlog.BytesLoggerFactory(sys.stderr.buffer))
+        if use_json else (renderer, structlog.PrintLoggerFactory(sys.stderr)))
     processors: list[structlog.types.Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
@@ -23,9 +28,9 @@ def configure_logging(fmt: str = "auto", level: int = logging.INFO) -> None:
         structlog.processors.format_exc_info,
     ]
     structlog.configure(
-        processors=[*processors, renderer],
+        processors=[*processors, own_renderer],
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        logger_factory=factory,
         cache_logger_on_first_use=True,
     )
     # Route the standard library's records (aiohttp, asyncpg) through the same renderer.
