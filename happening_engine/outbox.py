@@ -4,18 +4,20 @@ when the broker confirmed them.
 A row is published and marked `dispatched_at` inside one transaction that holds its row lock
 (`FOR UPDATE SKIP LOCKED`), and only rows whose publisher confirm came back are marked. A broker
 outage therefore loses nothing: the unmarked rows are published again after reconnecting (a job may
-reach the queue twice; the worker is idempotent by notification id). Order per user is kept: rows go
-out in `seq` (insertion) order on one channel, and a row is skipped while an earlier undispatched row
-of the same user is held by another relay. LISTEN on `constants.OUTBOX_CHANNEL` wakes the relay
-at once; a short poll covers lost notifications and a lost listening connection.
+reach the queue twice; the worker is idempotent by notification id). Rows go out as jobs, up to
+`jobs_per_message` in one message: the broker's work and the AMQP framing are per message. Order
+per user is kept: rows go out in `seq` (insertion) order on one channel, and a row is skipped while
+an earlier undispatched row of the same user is held by another relay. LISTEN on
+`constants.OUTBOX_CHANNEL` wakes the relay at once; a short poll covers lost notifications and a
+lost listening connection.
 """
 from __future__ import annotations
 
 import asyncio
-import json
 
 import aiormq
 import asyncpg
+import orjson
 import structlog
 from aiormq.abc import AbstractChannel, AbstractConnection
 from pamqp.commands import Basic
@@ -65,6 +67,7 @@ class OutboxRelay:
     """Relays the notifications outbox to the notifications exchange until `stop()`."""
 
     batch_size = 200
+    jobs_per_message = 50
     poll_seconds = 1.0
     publish_timeout = 30.0
     stop_timeout = 10.0
@@ -123,16 +126,18 @@ class OutboxRelay:
         async with self.pool.acquire() as conn, conn.transaction():
             rows = await conn.fetch(CLAIM_BATCH, self.batch_size)
             if rows:
+                n = self.jobs_per_message
+                messages = [rows[i:i + n] for i in range(0, len(rows), n)]
                 results = await asyncio.gather(
-                    *(self._publish(channel, row) for row in rows), return_exceptions=True,
+                    *(self._publish(channel, jobs) for jobs in messages), return_exceptions=True,
                 )
                 confirmed = []
-                for row, result in zip(rows, results, strict=True):
+                for jobs, result in zip(messages, results, strict=True):
                     if not isinstance(result, Basic.Ack):  # keep order: stop at the first failure
                         failure = result if isinstance(result, BaseException) else NotConfirmed(
-                            f"publish of notification {row['id']} not confirmed: {result!r}")
+                            f"publish of notification {jobs[0]['id']} not confirmed: {result!r}")
                         break
-                    confirmed.append(row["id"])
+                    confirmed += [row["id"] for row in jobs]
                 await conn.execute(MARK_DISPATCHED, confirmed)
                 OUTBOX_PUBLISHED.inc(len(confirmed))
             lag = await conn.fetchval(OLDEST_UNDISPATCHED)
@@ -143,17 +148,19 @@ class OutboxRelay:
             raise failure
         return len(rows)
 
-    async def _publish(self, channel: AbstractChannel, row: asyncpg.Record) -> object:
-        body = json.dumps({
+    async def _publish(self, channel: AbstractChannel, rows: list[asyncpg.Record]) -> object:
+        """One message with `rows` as jobs, named (message id, type, routing key) after the first."""
+        first = rows[0]
+        body = orjson.dumps({"jobs": [{
             "id": str(row["id"]), "type": row["type"], "channel": row["channel"],
             "user_id": str(row["user_id"]) if row["user_id"] else None, "seq": row["seq"],
-        }).encode()
+        } for row in rows]})
         properties = Basic.Properties(
-            delivery_mode=2, message_id=str(row["id"]), content_type="application/json",
-            message_type=row["type"], timestamp=row["created_at"],
+            delivery_mode=2, message_id=str(first["id"]), content_type="application/json",
+            message_type=first["type"], timestamp=first["created_at"],
         )
         return await channel.basic_publish(
-            body, exchange=self.topology.exchange, routing_key=f"{row['channel']}.{row['type']}",
+            body, exchange=self.topology.exchange, routing_key=f"{first['channel']}.{first['type']}",
             properties=properties, mandatory=True, timeout=self.publish_timeout,
             wait=False,  # the confirm is what counts; waiting for each write would serialize the batch
         )

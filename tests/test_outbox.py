@@ -50,8 +50,8 @@ async def test_relay_wakes_on_notify_and_publishes_durable_jobs(env: Env) -> Non
         props = message.header.properties
         assert props.delivery_mode == 2 and props.content_type == "application/json"
         assert props.message_type == kind
-        body = json.loads(message.body)
-        assert body["id"] == props.message_id and body["user_id"] == str(user)
+        (job,) = json.loads(message.body)["jobs"]
+        assert job["id"] == props.message_id and job["user_id"] == str(user) and job["type"] == kind
     rows = await env.pool.fetch("select status, dispatched_at from notifications")
     assert all(r["status"] == "pending" and r["dispatched_at"] is not None for r in rows)
 
@@ -71,13 +71,13 @@ async def test_several_relays_keep_order_per_user(env: Env) -> None:
         relay = await env.start_relay()
         relay.batch_size = 25  # small batches, so the relays interleave
     await wait_for(lambda: _none_left(env.pool), timeout=20, what="all dispatched")
-    messages = await _drain_queue(env)
+    jobs = [job["id"] for message in await _drain_queue(env) for job in json.loads(message.body)["jobs"]]
     seq = {str(r["id"]): (r["user_id"], r["seq"])
            for r in await env.pool.fetch("select id, user_id, seq from notifications")}
-    assert sorted(m.header.properties.message_id for m in messages) == sorted(seq)  # each once
+    assert sorted(jobs) == sorted(seq)  # each once
     per_user: dict[Any, list[int]] = defaultdict(list)
-    for message in messages:
-        user, n = seq[message.header.properties.message_id]
+    for job in jobs:
+        user, n = seq[job]
         per_user[user].append(n)
     assert len(per_user) == 6
     for order in per_user.values():
@@ -119,7 +119,7 @@ class CutMidBatchRelay(OutboxRelay):
         self.published_in_batch = 0
         return await super()._dispatch_batch(channel)
 
-    async def _publish(self, channel: Any, row: asyncpg.Record) -> object:
+    async def _publish(self, channel: Any, row: list[asyncpg.Record]) -> object:
         self.published_in_batch += 1
         if self.batches_seen == self.cut_in_batch and self.published_in_batch > self.cut_after:
             if self.cut_done is None:  # the first publish past the mark cuts; the rest wait for it
@@ -148,8 +148,8 @@ async def test_cut_connections_mid_stream_lose_and_duplicate_nothing(env: Env) -
 
     await insert(300, "backlog")
     worker = await env.start_worker()
-    relay = CutMidBatchRelay(env.pool, env.settings, cut_after=40, cut_in_batch=2)
-    relay.batch_size = 100
+    relay = CutMidBatchRelay(env.pool, env.settings, cut_after=4, cut_in_batch=2)
+    relay.batch_size, relay.jobs_per_message = 100, 10  # the cut comes after 40 rows of the batch
     await relay.start()
     env.started.append(relay)
     prefix = env.settings.amqp.prefix

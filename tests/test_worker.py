@@ -284,6 +284,42 @@ async def test_always_refused_ends_failed_and_dead_lettered(env: Env) -> None:
     assert env.mailbox.mails == [] and env.mailbox.refused[str(nid)] == 3
 
 
+async def test_jobs_of_one_message_retry_and_dead_letter_on_their_own(env: Env) -> None:
+    """Four rows relayed as one message: two are sent at once, one is refused twice and then sent,
+    one is refused for good and dead-lettered alone; nothing is sent twice, the queue ends empty."""
+    user = await make_user(env.pool)
+    ids = []
+    async with env.pool.acquire() as conn, conn.transaction():  # one relay batch, one message
+        for i in range(4):
+            ids.append(await notify(conn, user, "booking_confirmed", recipient=f"r{i}@example.test", message=str(i)))
+    env.mailbox.refusals[str(ids[1])] = 2
+    env.mailbox.refusals[str(ids[2])] = -1
+    await env.start_worker()
+    relay = await env.start_relay()
+    assert relay.jobs_per_message >= 4
+    await wait_for(lambda: all_settled(env.pool, 4), what="settled")
+    statuses = dict(await env.pool.fetch("select id, status from notifications"))
+    assert [statuses[i] for i in ids] == ["sent", "sent", "failed", "sent"]
+    mails = env.mailbox.by_id()
+    assert sorted(mails) == sorted(str(i) for i in (ids[0], ids[1], ids[3]))
+    assert all(len(copies) == 1 for copies in mails.values())
+    dead: list[Any] = []
+
+    async def in_dead_queue() -> bool:
+        dead.extend(await _dead_letters(env))
+        return bool(dead)
+
+    await wait_for(in_dead_queue, timeout=10, what="dead letter")
+    assert [m.header.properties.message_id for m in dead] == [str(ids[2])]
+    assert [job["id"] for job in json.loads(dead[0].body)["jobs"]] == [str(ids[2])]
+    await asyncio.sleep(0.5)
+    connection = await connect(env.settings.amqp, "test-check")
+    channel = await connection.channel()
+    ok = await channel.queue_declare(env.topology.queue, passive=True)
+    await connection.close()
+    assert ok.message_count == 0
+
+
 async def test_permanent_refusal_fails_without_retrying(env: Env) -> None:
     env.mailbox.refuse_code = "550 5.1.1 no such user"
     user = await make_user(env.pool)
@@ -485,6 +521,6 @@ async def test_a_burst_is_claimed_and_recorded_in_batches(env: Env) -> None:
     await wait_for(lambda: all_settled(env.pool, 100), what="settled")
     assert sum(worker.claim_sizes) == 100 and sum(worker.record_sizes) == 100
     assert max(worker.claim_sizes) > 1 and len(worker.claim_sizes) < 50
-    assert max(worker.record_sizes) <= env.settings.notify.prefetch
+    assert max(worker.record_sizes) <= worker.rows_per_statement
     assert await env.pool.fetchval("select count(*) from audit_log where entity = 'notification'"
                                    " and action = 'sent'") == 100

@@ -1,36 +1,39 @@
 """The notification worker: consumes jobs with manual acks, delivers them once, retries with
 backoff through delay queues, and dead-letters what keeps failing.
 
-One job = one `notifications` row (message_id = its id); the row, not the message, is the truth:
+A message carries jobs (`{"jobs": [...]}`, up to the relay's `jobs_per_message`: one AMQP
+publish, confirm, delivery and ack for many notifications); a job = one `notifications` row, and
+the row, not the message, is the truth:
 - Claim: `UPDATE ... SET attempts + 1, claimed_until = now() + lease WHERE status = 'pending' AND
   the row is not claimed`. A job whose row is `sent` (a duplicate from the relay, a redelivery after
-  a lost ack) is acked without sending. A job whose row another delivery holds goes to the shortest
+  a lost ack) is done without sending. A job whose row another delivery holds goes to the shortest
   delay queue and is looked at again: if that delivery dies, its lease runs out and this copy sends.
-- Order of effects: send, record (`sent` / `failed` / released with `last_error`), then ack. A crash
-  before the ack is harmless (the redelivered job finds `sent`). The one window left - a crash after
-  the provider accepted and before `sent` was recorded - resends once the lease expired; the mail's
+- Order of effects: send, record (`sent` / `failed` / released with `last_error`), move the jobs to
+  retry or give up on (confirmed publishes of their own), then ack the message. A crash before the
+  ack is harmless (the redelivered jobs find `sent`). The one window left - a crash after the
+  provider accepted and before `sent` was recorded - resends once the lease expired; the mail's
   Message-ID and the providers' Idempotency-Key carry the notification id for the far side to drop it.
 - Sends run in tasks of our own, not in aiormq's consumer task, so a lost connection never cancels a
-  send half way; jobs of one user run one at a time, in delivery order (claim, send, record, ack).
+  send half way; jobs of one user run one at a time, in delivery order (claim, send, record).
 - Batched round trips: each job has its own task, but the jobs in hand meet in two micro-batchers
-  (`batch.py`): the claims that arrive together (up to the prefetch, waiting a few ms for company)
-  are one `UPDATE ... WHERE id = any($1)`; the outcomes that arrive together are one UPDATE from
-  unnest plus one audit insert, in one transaction (`rows.py`). Acks are coalesced into
-  `basic.ack(multiple=True)` where the tags are contiguous (`acks.py`). A slow send holds up only
-  the jobs of its own user, never a batch.
-- Retry: publish to `notifications.retry` with the delay for this attempt (confirmed), then ack; the
-  delay queue's TTL dead-letters it back. After `max_attempts` (or a permanent refusal): `failed`,
-  then `basic.nack(requeue=False)`, which the queue dead-letters at-least-once to the dead queue.
+  (`batch.py`): the claims that arrive together are one `UPDATE ... WHERE id = any($1)`; the
+  outcomes that arrive together are one UPDATE from unnest plus one audit insert, in one
+  transaction (`rows.py`). Acks are coalesced into `basic.ack(multiple=True)` where the tags are
+  contiguous (`acks.py`). A slow send holds up only the jobs of its own user and its message's ack.
+- Retry: the job alone to `notifications.retry` with the delay for this attempt; the delay queue's
+  TTL dead-letters it back. After `max_attempts` (or a permanent refusal): `failed`, and the job
+  alone to the dead-letter exchange. A message that is not JSON jobs is nacked to the dead letters.
+  A job that could not be handled (PostgreSQL down) hands its whole message back to the queue.
 """
 from __future__ import annotations
 
 import asyncio
-import json
 import uuid
 from typing import Any
 
 import aiohttp
 import asyncpg
+import orjson
 import structlog
 from aiormq.abc import AbstractConnection, DeliveredMessage
 from aiormq.exceptions import AMQPError, ChannelInvalidStateError
@@ -56,6 +59,7 @@ SKIPPED = Counter("happening_notification_jobs_skipped_total",
 DELIVERY_SECONDS = Histogram("happening_notification_delivery_seconds", "Time to hand a notification over",
                              ["channel"])
 
+DONE, DEAD, HANDED_BACK = object(), object(), object()  # a job's outcome; else a retry delay in ms
 DB_ERRORS = (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, OSError)
 BROKER_ERRORS = (AMQPError, ChannelInvalidStateError)  # OSError is ambiguous: treated as a DB error
 
@@ -64,6 +68,7 @@ class NotificationWorker:
     """Consumes the notifications queue until `stop()`; reconnects after a broker outage."""
 
     batch_wait = 0.003  # how long an idle batcher waits for more jobs to join the first one
+    rows_per_statement = 500  # at most, per claim and per outcome statement
 
     def __init__(self, pool: asyncpg.Pool, settings: Settings) -> None:
         self.pool = pool
@@ -79,7 +84,7 @@ class NotificationWorker:
         self._locks: dict[str, tuple[asyncio.Lock, int]] = {}  # per user: lock, jobs holding it
         self._session: aiohttp.ClientSession | None = None
         self._channels: Channels | None = None
-        size = max(self.notify.prefetch, 1)
+        size = self.rows_per_statement
         self._claims: Batcher[uuid.UUID, asyncpg.Record | str | None] = Batcher(
             self._claim_many, max_size=size, max_wait=self.batch_wait, name="worker-claims")
         self._outcomes: Batcher[Outcome, None] = Batcher(
@@ -137,71 +142,95 @@ class NotificationWorker:
 
     def _on_message(self, acks: Acks, message: DeliveredMessage) -> None:
         acks.delivered(message.delivery_tag)
-        key = _order_key(message)
-        lock, holders = self._locks.get(key, (asyncio.Lock(), 0))
-        self._locks[key] = (lock, holders + 1)
+        jobs = _jobs(message)
+        # Each job takes its user's lock now, in delivery order: jobs of one user run in that order.
+        held = [(job, *self._hold(job)) for job in jobs or ()]
         # our own task, not aiormq's: closing the channel must not cancel a send half way
-        task = asyncio.get_running_loop().create_task(self._process(acks, message, key, lock))
+        task = asyncio.get_running_loop().create_task(self._process(acks, message, jobs is not None, held))
         self._inflight.add(task)
         task.add_done_callback(self._inflight.discard)
 
-    async def _process(self, acks: Acks, message: DeliveredMessage, key: str, lock: asyncio.Lock) -> None:
+    def _hold(self, job: dict[str, Any]) -> tuple[str, asyncio.Lock]:
+        key = str(job.get("user_id") or job["id"])
+        lock, holders = self._locks.get(key, (asyncio.Lock(), 0))
+        self._locks[key] = (lock, holders + 1)
+        return key, lock
+
+    def _release(self, key: str) -> None:
+        lock, holders = self._locks[key]
+        if holders <= 1:
+            del self._locks[key]
+        else:
+            self._locks[key] = (lock, holders - 1)
+
+    async def _process(self, acks: Acks, message: DeliveredMessage, well_formed: bool,
+                       held: list[tuple[dict[str, Any], str, asyncio.Lock]]) -> None:
+        """Run the message's jobs, then settle it: jobs to retry or to give up on are published on
+        (confirmed) as jobs of their own, then the message is acked; if any job could not be
+        handled (PostgreSQL down, a bug), the whole message goes back to the queue."""
+        message_id = message.header.properties.message_id
+        try:
+            if not well_formed:
+                log.error("worker_job_malformed", message_id=message_id)
+                await acks.nack(message.delivery_tag, requeue=False)  # to the dead letters
+                return
+            redelivered = bool(message.delivery.redelivered)
+            outcomes = await asyncio.gather(*(self._job(job, key, lock, redelivered) for job, key, lock in held))
+            if any(outcome is HANDED_BACK for outcome in outcomes):
+                await asyncio.sleep(1.0)
+                await _settle(acks, message, requeue=True)
+                return
+            moves = [self._move(acks.channel, job, outcome) for (job, _, _), outcome in zip(held, outcomes)
+                     if outcome is not DONE]
+            confirms = await asyncio.gather(*moves)
+            if all(isinstance(c, Basic.Ack) for c in confirms):
+                await acks.ack(message.delivery_tag)
+            else:
+                log.warning("worker_move_not_confirmed", message_id=message_id, results=repr(confirms))
+                await acks.nack(message.delivery_tag, requeue=True)
+        except BROKER_ERRORS as exc:  # the broker redelivers the message; the rows make that harmless
+            log.warning("worker_ack_lost", message_id=message_id, error=repr(exc))
+
+    async def _job(self, job: dict[str, Any], key: str, lock: asyncio.Lock, redelivered: bool) -> object:
+        """One job under its user's lock: DONE, DEAD, a retry delay in ms, or HANDED_BACK."""
         try:
             async with lock:
-                await self._handle(acks, message)
-        except BROKER_ERRORS as exc:  # the broker redelivers the job; the row makes that harmless
-            log.warning("worker_ack_lost", message_id=message.header.properties.message_id, error=repr(exc))
+                return await self._handle(job, redelivered)
         except DB_ERRORS + (asyncpg.PostgresError,) as exc:
-            log.warning("worker_postgres_failed", message_id=message.header.properties.message_id,
-                        error=repr(exc))
-            await asyncio.sleep(1.0)
-            await _settle(acks, message, requeue=True)
-        except Exception:  # never lose a job silently: log, and hand it back to the queue
-            log.exception("worker_job_failed", message_id=message.header.properties.message_id)
-            await asyncio.sleep(1.0)
-            await _settle(acks, message, requeue=True)
+            log.warning("worker_postgres_failed", notification_id=job["id"], error=repr(exc))
+        except Exception:  # never lose a job silently: log, and hand its message back to the queue
+            log.exception("worker_job_failed", notification_id=job["id"])
         finally:
-            lock, holders = self._locks[key]
-            if holders <= 1:
-                del self._locks[key]
-            else:
-                self._locks[key] = (lock, holders - 1)
+            self._release(key)
+        return HANDED_BACK
 
-    async def _handle(self, acks: Acks, message: DeliveredMessage) -> None:
-        raw_id = message.header.properties.message_id or ""
-        try:
-            nid = uuid.UUID(raw_id)
-        except ValueError:
-            log.error("worker_job_malformed", message_id=raw_id)
-            await acks.nack(message.delivery_tag, requeue=False)  # to the dead letters
-            return
+    async def _handle(self, job: dict[str, Any], redelivered: bool) -> object:
+        nid = uuid.UUID(job["id"])
         row = await self._claims.submit(nid)
         if not isinstance(row, asyncpg.Record):
-            await self._not_claimed(acks, message, row)
-            return
+            return self._not_claimed(row, redelivered)
         assert self._channels is not None
         sender = self._channels.for_row(row["channel"])
-        job = Job(id=str(nid), type=row["type"], recipient=row["send_to"],
-                  user_id=str(row["user_id"]) if row["user_id"] else None,
-                  event_id=str(row["event_id"]) if row["event_id"] else None)
-        error, permanent = await self._send(sender, job, row)
+        delivery = Job(id=str(nid), type=row["type"], recipient=row["send_to"],
+                       user_id=str(row["user_id"]) if row["user_id"] else None,
+                       event_id=str(row["event_id"]) if row["event_id"] else None)
+        error, permanent = await self._send(sender, delivery, row)
         labels = (row["type"], sender.name)
         if error is None:
             await self._outcomes.submit(Outcome(nid, "sent", sender.name))
             NOTIFICATIONS.labels(*labels, "sent").inc()
-            await acks.ack(message.delivery_tag)
-        elif permanent or row["attempts"] >= self.notify.max_attempts:
+            return DONE
+        if permanent or row["attempts"] >= self.notify.max_attempts:
             await self._outcomes.submit(Outcome(nid, "failed", error))
             NOTIFICATIONS.labels(*labels, "failed").inc()
-            log.warning("notification_failed", notification_id=job.id, attempts=row["attempts"], error=error)
-            await acks.nack(message.delivery_tag, requeue=False)
-        else:
-            await self._outcomes.submit(Outcome(nid, "released", error))
-            RETRIES.labels(*labels).inc()
-            delay_ms = self.topology.retry_delay_ms(row["attempts"])
-            log.info("notification_retry", notification_id=job.id, attempts=row["attempts"], delay_ms=delay_ms,
-                     error=error)
-            await self._delay(acks, message, delay_ms)
+            log.warning("notification_failed", notification_id=delivery.id, attempts=row["attempts"], error=error)
+            return DEAD
+        await self._outcomes.submit(Outcome(nid, "released", error))
+        RETRIES.labels(*labels).inc()
+        delay_ms = self.topology.retry_delay_ms(row["attempts"])
+        log.info("notification_retry", notification_id=delivery.id, attempts=row["attempts"], delay_ms=delay_ms,
+                 error=error)
+        return delay_ms
 
     async def _send(self, sender: Any, job: Job, row: asyncpg.Record) -> tuple[str | None, bool]:
         """Deliver once; returns (error, permanent). Every failure is recorded on the row."""
@@ -219,32 +248,28 @@ class NotificationWorker:
             DELIVERY_SECONDS.labels(sender.name).observe(asyncio.get_running_loop().time() - started)
         return None, False
 
-    async def _not_claimed(self, acks: Acks, message: DeliveredMessage, status: str | None) -> None:
+    def _not_claimed(self, status: str | None, redelivered: bool) -> object:
         if status == "pending":  # another delivery holds it: look again after the shortest delay
             SKIPPED.labels("held").inc()
-            await self._delay(acks, message, self.topology.retry_delays_ms[0])
-        elif status == "failed" and message.delivery.redelivered:
-            # marked failed, then the worker lost the job before its nack: dead-letter it now
+            return self.topology.retry_delays_ms[0]
+        if status == "failed" and redelivered:
+            # marked failed, then the worker lost the message before moving the job: dead-letter it now
             SKIPPED.labels("failed").inc()
-            await acks.nack(message.delivery_tag, requeue=False)
-        else:  # sent, failed (a duplicate of a dead-lettered job), or the row is gone
-            SKIPPED.labels(status or "missing").inc()
-            await acks.ack(message.delivery_tag)
+            return DEAD
+        SKIPPED.labels(status or "missing").inc()  # sent, failed (a duplicate of a dead job), or no row
+        return DONE
 
-    async def _delay(self, acks: Acks, message: DeliveredMessage, delay_ms: int) -> None:
-        """Move the job to the delay queue for `delay_ms` (confirmed), then ack the original."""
-        props = message.header.properties
-        confirm = await acks.channel.basic_publish(
-            message.body, exchange=self.topology.retry_exchange, routing_key=str(delay_ms), mandatory=True,
+    async def _move(self, channel: Any, job: dict[str, Any], outcome: object) -> object:
+        """Publish `job` alone to the delay queue of `outcome` ms, or to the dead letters (DEAD)."""
+        to_dead = outcome is DEAD
+        exchange = self.topology.dead_exchange if to_dead else self.topology.retry_exchange
+        return await channel.basic_publish(
+            orjson.dumps({"jobs": [job]}), exchange=exchange, routing_key="" if to_dead else str(outcome),
+            mandatory=True,
             wait=False,  # the confirm is what counts
-            properties=Basic.Properties(delivery_mode=2, message_id=props.message_id, message_type=props.message_type,
-                                        content_type=props.content_type, timestamp=props.timestamp),
+            properties=Basic.Properties(delivery_mode=2, message_id=job["id"], content_type="application/json",
+                                        message_type=job.get("type")),
         )
-        if isinstance(confirm, Basic.Ack):
-            await acks.ack(message.delivery_tag)
-        else:
-            log.warning("worker_delay_not_confirmed", message_id=props.message_id, result=repr(confirm))
-            await acks.nack(message.delivery_tag, requeue=True)
 
     async def _claim_many(self, ids: list[uuid.UUID]) -> list[asyncpg.Record | str | None]:
         return await claim_many(self.pool, ids, self.lease_seconds)
@@ -266,14 +291,19 @@ class NotificationWorker:
         raise AssertionError("unreachable")
 
 
-def _order_key(message: DeliveredMessage) -> str:
-    """Jobs with the same key run one at a time in delivery order: the user, else the job itself."""
+def _jobs(message: DeliveredMessage) -> list[dict[str, Any]] | None:
+    """The jobs a message carries (`{"jobs": [...]}`, or one job as `{"id": ...}`); None if malformed."""
     try:
-        body = json.loads(message.body)
-    except ValueError:
-        body = None
-    user = body.get("user_id") if isinstance(body, dict) else None
-    return str(user or message.header.properties.message_id or message.delivery_tag)
+        body = orjson.loads(message.body)
+        if "jobs" in body:
+            jobs = body["jobs"]
+        else:  # one job, the message id naming its row
+            jobs = [{**body, "id": body.get("id") or message.header.properties.message_id}]
+        for job in jobs:
+            uuid.UUID(job["id"])
+        return jobs if jobs else None
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return None
 
 
 async def _settle(acks: Acks, message: DeliveredMessage, *, requeue: bool) -> None:
