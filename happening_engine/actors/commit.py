@@ -53,8 +53,8 @@ class GroupCommit:
                     _settle(future, None)
 
     async def _write(self, writes: list[BatchWrite]) -> None:
-        async with self.pool.acquire() as conn, conn.transaction():
-            await write_batches(conn, writes)
+        async with self.pool.acquire() as conn:
+            await write_batches(conn, writes)  # atomic: one statement, or its own transaction
 
 
 def _settle(future: asyncio.Future[None], error: BaseException | None) -> None:
