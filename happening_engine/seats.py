@@ -1,7 +1,9 @@
 """Seats and waitlists in Redis, changed only through the Lua scripts of `lua/`.
 
 Scripts are registered once (EVALSHA, reloaded by redis-py after NOSCRIPT). An actor decides a whole
-batch of commands with one script call: one round trip, atomic, in arrival order.
+batch of commands with one script call: atomic, in arrival order. The calls of all actors that
+decide at the same time share one pipelined round trip (with 1,000 busy events, a script call per
+actor batch each paying redis-py's per-command overhead was a quarter of the process's CPU).
 """
 from __future__ import annotations
 
@@ -10,7 +12,9 @@ from typing import Any
 from uuid import UUID
 
 from redis.asyncio import Redis
+from redis.exceptions import NoScriptError
 
+from .batch import Batcher
 from .constants import LUA_DIR, booking_lock_key, event_keys
 from .sharding import shard_of
 
@@ -50,6 +54,8 @@ class Seats:
         self._capacity = redis.register_script(_load("capacity"))
         self._rebuild = redis.register_script(_load("rebuild"))
         self._clear = redis.register_script(_load("clear"))
+        self._decisions: Batcher[tuple[list[str], list[Any]], Any] = Batcher(
+            self._decide_many, max_size=1000, max_wait=0, name="seat-decisions")
 
     def keys(self, event_id: UUID) -> list[str]:
         return event_keys(self.prefix, event_id)
@@ -66,7 +72,21 @@ class Seats:
         args: list[Any] = [self.lock_ttl]
         for op, booking, user, seats in ops:
             args += [op, str(booking), str(user), seats]
-        return await self._decide(keys, args)  # type: ignore[no-any-return]
+        result = await self._decisions.submit((keys, args))
+        if isinstance(result, Exception):
+            raise result
+        return result  # type: ignore[no-any-return]
+
+    async def _decide_many(self, calls: list[tuple[list[str], list[Any]]]) -> list[Any]:
+        """One pipeline (not a transaction: each script call is atomic on its own) for many calls."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for keys, args in calls:
+                pipe.evalsha(self._decide.sha, len(keys), *keys, *args)
+            results: list[Any] = await pipe.execute(raise_on_error=False)
+        for i, result in enumerate(results):
+            if isinstance(result, NoScriptError):  # a restarted or flushed Redis: load it, call again
+                results[i] = await self._decide(*calls[i])
+        return results
 
     async def capacity(self, event_id: UUID, total: int) -> list[Any]:
         return await self._capacity(self.keys(event_id), [total])  # type: ignore[no-any-return]

@@ -16,7 +16,7 @@ the row, not the message, is the truth:
 - Sends run in tasks of our own, not in aiormq's consumer task, so a lost connection never cancels a
   send half way; jobs of one user run one at a time, in delivery order (claim, send, record).
 - Batched round trips: each job has its own task, but the jobs in hand meet in two micro-batchers
-  (`batch.py`): the claims that arrive together are one `UPDATE ... WHERE id = any($1)`; the
+  (`happening_engine/batch.py`): the claims that arrive together are one `UPDATE ... WHERE id = any($1)`; the
   outcomes that arrive together are one UPDATE from unnest plus one audit insert, in one
   transaction (`rows.py`). Acks are coalesced into `basic.ack(multiple=True)` where the tags are
   contiguous (`acks.py`). A slow send holds up only the jobs of its own user and its message's ack.
@@ -43,7 +43,7 @@ from prometheus_client import Counter, Histogram
 from ..amqp import AMQP_ERRORS, Backoff, Topology, declare_topology, keep_connected, stop_task
 from ..config import Settings
 from .acks import Acks
-from .batch import Batcher
+from ..batch import Batcher
 from .channels import Channels, DeliveryFailed, Job
 from .render import render
 from .rows import Outcome, claim_many, record_outcomes

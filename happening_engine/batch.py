@@ -1,9 +1,10 @@
-"""A micro-batcher: many job tasks submit one item each; one flush handles all that arrived together.
+"""A micro-batcher: many tasks submit one item each; one flush handles all that arrived together.
 
 The worker keeps a task per job (so a slow send holds up nobody but the jobs of its user) and still
-makes one PostgreSQL round trip for many jobs: items submitted while the batcher is idle wait at
-most `max_wait` for company (or until `max_size` arrived); items submitted while a flush is in
-flight go in the next one, which starts as soon as that flush ends (group commit, in effect).
+makes one PostgreSQL round trip for many jobs; the actors of many events share one Redis round trip.
+Items submitted while the batcher is idle wait at most `max_wait` for company (or until `max_size`
+arrived); items submitted while a flush is in flight go in the next one, which starts as soon as
+that flush ends (group commit, in effect).
 """
 from __future__ import annotations
 
