@@ -77,6 +77,23 @@ async def test_thousand_concurrent_bookings_follow_fcfs_without_oversell(engine,
     await assert_invariants(pool, redis, settings, event)
 
 
+async def test_many_events_deciding_at_once_each_follow_fcfs(engine, pool, redis, settings, org):
+    """300 events x 4 users at once: the actors share Redis round trips, each event's outcome is
+    still its own arrival order (2 confirmed, then waiting numbers 1, 2)."""
+    users = await make_users(pool, 4)
+    events = [await make_event(pool, org, total=2, max_seats=1) for _ in range(300)]
+    commands = [Book(e, u, 1) for u in users for e in events]  # interleaved: each event's users in order
+    results = await send_all(engine, commands)
+    assert not [r for r in results if isinstance(r, BaseException)]
+    by_event: dict[UUID, list[Any]] = {}
+    for command, result in zip(commands, results):
+        by_event.setdefault(command.event_id, []).append((result["status"], result["waiting_number"]))
+    assert all(outcome == [("confirmed", None), ("confirmed", None), ("waiting", 1), ("waiting", 2)]
+               for outcome in by_event.values())
+    for event in events[::30]:
+        await assert_invariants(pool, redis, settings, event)
+
+
 async def test_cancellation_promotes_in_order_and_a_head_that_does_not_fit_blocks(engine, pool, redis,
                                                                                    settings, org):
     users = await make_users(pool, 5)
