@@ -48,7 +48,17 @@ async def test_api_process_routes_bookings_to_engine_shards_over_rabbitmq(settin
             again = await api.post(f"/v1/events/{event}/bookings", json={"seats": 1}, headers=headers)
             assert again.status == 409  # the engine's refusal travels back as a problem
             assert (await again.json())["booking_id"] == (await first.json())["id"]
-        for event in events:
+        # a members-only event: the shard refuses the unchecked booking, the API checks membership
+        body = {"name": "Members", "description": "", "category": "webinar", "visibility": "members",
+                "starts_at": "2031-01-01T10:00:00Z", "ends_at": "2031-01-01T12:00:00Z", "total_slots": 5}
+        members = (await (await api.post(f"/v1/organizations/{org}/events", json=body, headers=headers)).json())["id"]
+        await api.post(f"/v1/organizations/{org}/events/{members}/publish", headers=headers)
+        stranger = {"Authorization": f"Bearer {await token('router-stranger@example.test')}"}
+        refused = await api.post(f"/v1/events/{members}/bookings", json={"seats": 1}, headers=stranger)
+        assert refused.status == 404, await refused.text()
+        booked = await api.post(f"/v1/events/{members}/bookings", json={"seats": 1}, headers=headers)
+        assert booked.status == 201, await booked.text()
+        for event in [*events, members]:
             assert await check(pool, redis, settings.redis.prefix, UUID(event)) == []
     finally:
         await api.close()
