@@ -32,7 +32,7 @@ import aiohttp
 import asyncpg
 from prometheus_client.parser import text_string_to_metric_families
 
-from . import wrk
+from . import cpu, wrk
 from .baseline_app import ROUTE as BASELINE_ROUTE
 from .population import Population
 from .processes import Platform, Process
@@ -61,19 +61,27 @@ def request_lines(scenario: Scenario, events: list[str], tokens: list[str], path
 
 
 async def drive(process: Process, scenario: Scenario, events: list[str], tokens: list[str], path: str,
-                workdir: Path, args: argparse.Namespace, label: str) -> dict[str, Any]:
-    """One wrk run against `process`, with the server's CPU use over the run."""
+                workdir: Path, args: argparse.Namespace, label: str, roles: dict[int, str],
+                child_roles: dict[int, str]) -> dict[str, Any]:
+    """One wrk run against `process`, with the server's CPU use over the run and where the machine's
+    CPU went (`cpu.breakdown` with these `roles`)."""
     file = wrk.write_requests(workdir / f"{label}.requests", request_lines(scenario, events, tokens, path))
     metrics_before = await engine_metrics(process)
+    procs_before = cpu.snapshot()
     cpu_before, wall_before = process.cpu_seconds(), time.perf_counter()
     result = await wrk.run(process.url, file, threads=args.threads, connections=args.connections,
                            limit_seconds=args.limit_seconds)
     wall = time.perf_counter() - wall_before
+    spent = cpu.breakdown(procs_before, cpu.snapshot(), roles, child_roles)
+    spent["wrk"] = result.wrk_cpu_seconds  # it exited before the second snapshot
     file.unlink()
     figures = result.as_dict()
-    cpu = process.cpu_seconds() - cpu_before
-    figures["server_cpu_percent"] = round(100 * cpu / wall)
-    figures["server_cpu_ms_per_request"] = round(1000 * cpu / max(result.requests, 1), 2)
+    used = process.cpu_seconds() - cpu_before
+    figures["server_cpu_percent"] = round(100 * used / wall)
+    figures["server_cpu_ms_per_request"] = round(1000 * used / max(result.requests, 1), 2)
+    figures["cpu_ms_per_request"] = {role: round(1000 * s / max(result.requests, 1), 3)
+                                     for role, s in sorted(spent.items(), key=lambda i: -i[1])}
+    figures["machine_busy_percent"] = round(100 * sum(spent.values()) / (wall * (os.cpu_count() or 1)))
     figures["load_average_1m_after"] = round(os.getloadavg()[0], 2)  # > cores: something else ran too
     metrics = {k: v - metrics_before.get(k, 0.0) for k, v in (await engine_metrics(process)).items()}
     if metrics.get("happening_actor_batch_size_count"):
@@ -89,6 +97,8 @@ async def drive(process: Process, scenario: Scenario, events: list[str], tokens:
           f" wrk CPU {figures['wrk_cpu_seconds']}s,"
           f" mean actor batch {figures.get('mean_actor_batch', '-')},"
           f" load average {figures['load_average_1m_after']}", flush=True)
+    print(f"    machine {figures['machine_busy_percent']}% busy; CPU ms per request: "
+          + ", ".join(f"{role} {ms}" for role, ms in figures["cpu_ms_per_request"].items()), flush=True)
     return figures
 
 
@@ -155,8 +165,9 @@ async def bench(args: argparse.Namespace, platform: Platform) -> dict[str, Any]:
 
     workdir = platform.logs_dir
     print("engine (happening serve):", flush=True)
+    roles, child_roles = {serve.popen.pid: "api+engine"}, {serve.popen.pid: "notifications"}
     result["engine"] = {s.name: await drive(serve, s, events[s.name], tokens, "/v1/events/{event}/bookings",
-                                            workdir, args, s.name) for s in runs}
+                                            workdir, args, s.name, roles, child_roles) for s in runs}
     left = await drain(platform, args.drain_timeout)
     check = platform.happening("check-invariants")
     result["invariants"] = {"ok": check.returncode == 0 and left == 0, "pending_notifications": left,
@@ -166,8 +177,9 @@ async def bench(args: argparse.Namespace, platform: Platform) -> dict[str, Any]:
     if args.baseline:
         base = await platform.start_baseline()
         print("baseline (SELECT ... FOR UPDATE, same HTTP stack):", flush=True)
+        roles[base.popen.pid] = "baseline app"
         result["baseline"] = {s.name: await drive(base, s, base_events[s.name], tokens, BASELINE_ROUTE, workdir,
-                                                  args, f"baseline_{s.name}") for s in runs}
+                                                  args, f"baseline_{s.name}", roles, child_roles) for s in runs}
         result["baseline_oversold_events"] = await baseline_oversold(
             platform, [e for ids in base_events.values() for e in ids])
         result["ratio"] = {s.name: round(result["engine"][s.name]["requests_per_s"]

@@ -15,6 +15,11 @@ def markdown(result: dict[str, Any]) -> str:
                         f" | {f['p95_ms']:.1f} | {f['p99_ms']:.1f} | {f['errors']} | {f['server_cpu_percent']}%"
                         f" | {f.get('load_average_1m_after', '-')} |")
     lines = [HEADER + "\n".join(rows), ""]
+    for side, label in (("engine", "Happening"), ("baseline", "baseline")):
+        for name, f in result.get(side, {}).items():
+            spent = ", ".join(f"{role} {ms:.2f}" for role, ms in f.get("cpu_ms_per_request", {}).items())
+            lines.append(f"- {name}, {label}: machine {f.get('machine_busy_percent', '-')}% busy;"
+                         f" CPU ms per request: {spent}")
     for name, ratio in result.get("ratio", {}).items():
         lines.append(f"- {name}: Happening / baseline = **{ratio}x**")
     inv = result["invariants"]

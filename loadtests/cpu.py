@@ -1,0 +1,44 @@
+"""Where a run's CPU went: every process's user + system time from /proc (Linux), before and after.
+
+Grouped by role: the processes the caller names (say `happening serve`: API and engine, and its
+children: the outbox relay and notification worker), PostgreSQL, RabbitMQ, Redis, wrk, and
+everything else. A process
+started during the run counts from zero; one that ended before the second snapshot is missed (the
+caller adds wrk's own figure).
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+ROLES = {"postgres": "postgresql", "beam.smp": "rabbitmq", "redis-server": "redis", "wrk": "wrk"}
+
+
+def snapshot() -> dict[int, tuple[str, int, int]]:
+    """pid -> (command name, parent pid, CPU clock ticks so far)."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue  # ended meanwhile
+        name = stat[stat.index("(") + 1:stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2:].split()
+        found[int(entry.name)] = (name, int(fields[1]), int(fields[11]) + int(fields[12]))
+    return found
+
+
+def breakdown(before: dict[int, tuple[str, int, int]], after: dict[int, tuple[str, int, int]],
+              roles: dict[int, str], child_roles: dict[int, str]) -> dict[str, float]:
+    """CPU seconds per role between the two snapshots, largest first. `roles` names processes by
+    pid, `child_roles` names the children of a pid; the rest go by their command name."""
+    tick = os.sysconf("SC_CLK_TCK")
+    seconds: dict[str, float] = {}
+    for pid, (name, parent, ticks) in after.items():
+        old = before.get(pid)  # by pid alone: kernel workers change their name with their work
+        used = ticks - (old[2] if old is not None else 0)
+        role = roles.get(pid) or child_roles.get(parent) or ROLES.get(name, "other")
+        seconds[role] = seconds.get(role, 0.0) + used / tick
+    return dict(sorted(((r, round(s, 2)) for r, s in seconds.items() if s > 0), key=lambda i: -i[1]))
