@@ -5,7 +5,7 @@ import asyncio
 import random
 from collections.abc import AsyncIterator
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import asyncpg
 import pytest
@@ -14,7 +14,7 @@ from redis.asyncio import Redis
 from happening_engine.commands import Book, CancelBooking, CancelEvent, UpdateEvent
 from happening_engine.config import Settings
 from happening_engine.engine import Engine
-from happening_engine.errors import AccessUnchecked, Conflict, InvalidInput, Unavailable
+from happening_engine.errors import AccessUnchecked, Conflict, InvalidInput, NotFound, Unavailable
 from happening_engine.invariants import check
 
 from .factories import failing_inserts, make_event, make_org, make_users
@@ -198,6 +198,19 @@ async def test_public_only_booking_is_refused_unless_the_event_is_public(engine,
     assert (await engine.send(Book(members, member, 1)))["status"] == "confirmed"  # membership checked
     assert await pool.fetchval("select count(*) from bookings where event_id = any($1::uuid[])",
                                [draft, members]) == 1
+
+
+async def test_an_unknown_event_is_404_and_its_actor_retires_at_once(engine):
+    """Any id reaches the engine (the API reads no event for bookings): it must not hold an actor
+    per made-up id for the idle period."""
+    ids = [uuid4() for _ in range(200)]
+    results = await send_all(engine, [Book(i, uuid4(), 1) for i in ids])
+    assert all(isinstance(r, NotFound) for r in results)
+    for _ in range(100):
+        if not set(ids) & set(engine.registry.actors):
+            break
+        await asyncio.sleep(0.01)
+    assert not set(ids) & set(engine.registry.actors)
 
 
 async def _flush_our_keys(redis: Redis, prefix: str) -> None:

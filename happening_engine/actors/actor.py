@@ -174,6 +174,7 @@ class Actor:
         if self.event is None:
             for env in batch:
                 _answer(env, NotFound("event not found", field="event_id"))
+            self._closing = True  # no such event: retire at once, not after idle_seconds (ids are guessable)
             return
         if booking_batch:
             await self._bookings(batch)
