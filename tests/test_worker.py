@@ -218,6 +218,11 @@ async def test_every_type_reaches_smtp_with_recipient_and_content(env: Env) -> N
     rows = await env.pool.fetch("select status, attempts, sent_at, delivered_via, last_error from notifications")
     assert all(r["status"] == "sent" and r["attempts"] == 1 and r["sent_at"] and r["delivered_via"] == "email"
                and r["last_error"] is None for r in rows)
+    audit = {r["entity_id"]: (r["action"], r["after"]) for r in await env.pool.fetch(
+        "select entity_id, action, after from audit_log where entity = 'notification'")}
+    assert audit == {nid: ("sent", {"status": "sent", "channel": "email", "type": kind, "attempts": 1,
+                                    "user_id": str(user) if kind != "org_invite" else None})
+                     for kind, nid in ids.items()}
 
 
 async def test_a_users_notification_goes_to_their_address_at_send_time(env: Env) -> None:
@@ -273,6 +278,11 @@ async def test_always_refused_ends_failed_and_dead_lettered(env: Env) -> None:
     row = await env.pool.fetchrow("select * from notifications where id = $1", nid)
     assert row["status"] == "failed" and row["attempts"] == 3 and row["sent_at"] is None
     assert "451" in row["last_error"]
+    audit = await env.pool.fetchrow("select before, after, actor_id from audit_log where entity = 'notification'"
+                                    " and entity_id = $1", nid)
+    assert audit["before"] == {"status": "pending"} and audit["actor_id"] is None
+    assert audit["after"] == {"status": "failed", "error": row["last_error"], "type": "booking_cancelled",
+                              "attempts": 3, "user_id": str(user)}
     dead: list[Any] = []
 
     async def in_dead_queue() -> bool:

@@ -1,19 +1,17 @@
-"""The worker's SQL: claim many jobs' rows in one statement, record many outcomes in one transaction.
+"""The worker's SQL: claim many jobs' rows in one statement, record many outcomes in another.
 
 A row is claimable while `pending` and not held (`claimed_until` unset or past); claiming adds an
 attempt and holds the row for the lease, so a duplicate job never sends it twice. An outcome is
 `sent` (value: the channel), `failed` (value: the error) or `released` (value: the error; the row
-stays `pending` for a retry). `sent` and `failed` write their audit rows in the same transaction.
+stays `pending` for a retry). `sent` and `failed` write their audit rows in the same statement.
 """
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import Any
 
 import asyncpg
 
-from ..store.audit import record_many
 
 CLAIM_MANY = """
 with claimed as (
@@ -30,18 +28,29 @@ left join organizations o on o.id = coalesce(c.org_id, e.org_id)
 left join users u on u.id = c.user_id
 """
 STATUSES = "select id, status from notifications where id = any($1::uuid[])"
+# Outcomes and their audit rows (for `sent` and `failed`) in one statement: one round trip, atomic.
 RECORD_MANY = """
-update notifications n
-set status = case when o.outcome = 'released' then n.status else o.outcome end,
-    sent_at = case when o.outcome = 'sent' then now() else n.sent_at end,
-    claimed_until = null,
-    last_error = case when o.outcome = 'sent' then null else o.value end,
-    delivered_via = case when o.outcome = 'sent' then o.value else n.delivered_via end
-from unnest($1::uuid[], $2::text[], $3::text[]) as o(id, outcome, value)
-where n.id = o.id and n.status = 'pending'
-returning n.id, o.outcome, o.value, n.org_id, n.user_id, n.type, n.attempts
+with recorded as (
+    update notifications n
+    set status = case when o.outcome = 'released' then n.status else o.outcome end,
+        sent_at = case when o.outcome = 'sent' then now() else n.sent_at end,
+        claimed_until = null,
+        last_error = case when o.outcome = 'sent' then null else o.value end,
+        delivered_via = case when o.outcome = 'sent' then o.value else n.delivered_via end
+    from unnest($1::uuid[], $2::text[], $3::text[]) with ordinality as o(id, outcome, value, ord)
+    where n.id = o.id and n.status = 'pending'
+    returning n.id, o.outcome, o.value, o.ord, n.org_id, n.user_id, n.type, n.attempts
+), audited as (
+    insert into audit_log (org_id, actor_id, entity, entity_id, action, before, after)
+    select org_id, null, 'notification', id, outcome, '{"status": "pending"}'::jsonb,
+           jsonb_build_object('status', outcome, case outcome when 'sent' then 'channel' else 'error' end, value,
+                              'type', type, 'attempts', attempts, 'user_id', user_id::text)
+    from recorded
+    where outcome in ('sent', 'failed')
+    order by ord
+)
+select count(*) from recorded
 """
-AUDITED = {"sent": "channel", "failed": "error"}  # outcome -> name of its value in the audit row
 
 
 @dataclass(frozen=True)
@@ -73,17 +82,6 @@ async def claim_many(pool: asyncpg.Pool, ids: list[uuid.UUID], lease_seconds: fl
 
 
 async def record_outcomes(conn: asyncpg.Connection, outcomes: list[Outcome]) -> None:
-    """Apply every outcome to its still-pending row and audit the status changes: one transaction."""
-    async with conn.transaction():
-        rows = await conn.fetch(RECORD_MANY, [o.id for o in outcomes], [o.outcome for o in outcomes],
-                                [o.value for o in outcomes])
-        audits: list[tuple[Any, ...]] = []
-        for row in rows:
-            name = AUDITED.get(row["outcome"])
-            if name is None:
-                continue
-            audits.append((row["org_id"], None, "notification", row["id"], row["outcome"], {"status": "pending"},
-                           {"status": row["outcome"], name: row["value"], "type": row["type"],
-                            "attempts": row["attempts"],
-                            "user_id": str(row["user_id"]) if row["user_id"] else None}))
-        await record_many(conn, audits)
+    """Apply every outcome to its still-pending row and audit the status changes: one statement."""
+    await conn.fetchval(RECORD_MANY, [o.id for o in outcomes], [o.outcome for o in outcomes],
+                        [o.value for o in outcomes])
