@@ -17,11 +17,12 @@ import asyncpg
 from happening_engine.actors import messages
 from happening_engine.errors import Conflict
 
-LOCK_EVENT = "select org_id, name, starts_at, status, total_slots from events where id = $1 for update"
-CONFIRMED_SEATS = ("select coalesce(sum(seats), 0) from bookings where event_id = $1"
-                   " and status = 'confirmed'")
-NEXT_WAITING_NUMBER = ("update events set last_waiting_number = last_waiting_number + 1 where id = $1"
-                       " returning last_waiting_number")
+LOCK_EVENT = ("select org_id, name, starts_at, status, total_slots, confirmed_seats, waiting_count"
+              " from events where id = $1 for update")
+# the event's counters (as the engine keeps them), not aggregates over its bookings in the lock
+COUNT_CONFIRMED = "update events set confirmed_seats = confirmed_seats + $2 where id = $1"
+NEXT_WAITING_NUMBER = ("update events set last_waiting_number = last_waiting_number + 1,"
+                       " waiting_count = waiting_count + 1 where id = $1 returning last_waiting_number")
 INSERT_BOOKING = """
 insert into bookings (event_id, user_id, seats, status, waiting_number, confirmed_at)
 values ($1, $2, $3, $4, $5, case when $4 = 'confirmed' then now() end)
@@ -40,11 +41,13 @@ async def book_for_update(conn: asyncpg.Connection, event_id: UUID, user_id: UUI
         event = await conn.fetchrow(LOCK_EVENT, event_id)
         if event is None or event["status"] != "upcoming":
             raise Conflict("event is not open for booking")
-        taken = await conn.fetchval(CONFIRMED_SEATS, event_id)
-        waiting_count = await conn.fetchval(
-            "select count(*) from bookings where event_id = $1 and status = 'waiting'", event_id)
-        confirmed = waiting_count == 0 and taken + seats <= event["total_slots"]
-        number = None if confirmed else await conn.fetchval(NEXT_WAITING_NUMBER, event_id)
+        waiting_count = event["waiting_count"]
+        confirmed = waiting_count == 0 and event["confirmed_seats"] + seats <= event["total_slots"]
+        number = None  # one counter update either way (a duplicate's 409 rolls it back with the rest)
+        if confirmed:
+            await conn.execute(COUNT_CONFIRMED, event_id, seats)
+        else:
+            number = await conn.fetchval(NEXT_WAITING_NUMBER, event_id)
         try:
             booking = await conn.fetchrow(INSERT_BOOKING, event_id, user_id, seats,
                                           "confirmed" if confirmed else "waiting", number)
