@@ -27,15 +27,18 @@ def _default(value: Any) -> Any:
     raise TypeError(f"not JSON serializable: {type(value).__name__}")
 
 
+def _encode(data: Any) -> bytes:
+    return orjson.dumps(data, default=_default, option=_OPTIONS)
+
+
 def dumps(data: Any) -> str:
-    return orjson.dumps(data, default=_default, option=_OPTIONS).decode()
+    return _encode(data).decode()
 
 
 def ok(data: Any, status: int = 200) -> web.Response:
-    return web.Response(body=orjson.dumps(data, default=_default, option=_OPTIONS), status=status,
-                        content_type="application/json", charset="utf-8")
+    return web.Response(body=_encode(data), status=status, content_type="application/json", charset="utf-8")
 
 
 def plain(data: Any) -> Any:
     """`data` with datetimes and UUIDs turned into JSON-ready strings."""
-    return orjson.loads(orjson.dumps(data, default=_default, option=_OPTIONS))
+    return orjson.loads(_encode(data))

@@ -14,19 +14,28 @@ from pathlib import Path
 ROLES = {"postgres": "postgresql", "beam.smp": "rabbitmq", "redis-server": "redis", "wrk": "wrk"}
 
 
+def read(pid: int) -> tuple[str, int, int]:
+    """(command name, parent pid, user + system CPU clock ticks so far) of `pid`; OSError once it ended."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    name = stat[stat.index("(") + 1:stat.rindex(")")]
+    fields = stat[stat.rindex(")") + 2:].split()
+    return name, int(fields[1]), int(fields[11]) + int(fields[12])
+
+
+def seconds(pid: int) -> float:
+    """User + system CPU time `pid` used so far."""
+    return read(pid)[2] / os.sysconf("SC_CLK_TCK")
+
+
 def snapshot() -> dict[int, tuple[str, int, int]]:
-    """pid -> (command name, parent pid, CPU clock ticks so far)."""
+    """pid -> `read(pid)`, for every process."""
     found = {}
     for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue  # ended meanwhile
-        name = stat[stat.index("(") + 1:stat.rindex(")")]
-        fields = stat[stat.rindex(")") + 2:].split()
-        found[int(entry.name)] = (name, int(fields[1]), int(fields[11]) + int(fields[12]))
+        if entry.name.isdigit():
+            try:
+                found[int(entry.name)] = read(int(entry.name))
+            except OSError:
+                continue  # ended meanwhile
     return found
 
 

@@ -23,6 +23,8 @@ from happening_engine.amqp import Topology, connect, delete_topology
 from happening_engine.config import RedisSettings, Settings
 from happening_engine.connections import create_redis
 
+from . import cpu
+
 ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 READY_TIMEOUT = 60.0
 
@@ -48,8 +50,7 @@ class Process:
 
     def cpu_seconds(self) -> float:
         """User + system CPU time used so far (from /proc; Linux only)."""
-        fields = Path(f"/proc/{self.popen.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return cpu.seconds(self.popen.pid)
 
     def kill(self) -> None:
         """SIGKILL the process and every child it started (a crash, not a shutdown)."""

@@ -268,6 +268,27 @@ async def _dead_letters(env: Env) -> list[Any]:
     return found
 
 
+async def _wait_for_dead_letters(env: Env) -> list[Any]:
+    """The dead queue's messages, once there is at least one (they arrive after the row is settled)."""
+    dead: list[Any] = []
+
+    async def in_dead_queue() -> bool:
+        dead.extend(await _dead_letters(env))
+        return bool(dead)
+
+    await wait_for(in_dead_queue, timeout=10, what="dead letter")
+    return dead
+
+
+async def _queued(env: Env) -> int:
+    """Messages waiting in the notifications queue."""
+    connection = await connect(env.settings.amqp, "test-check")
+    channel = await connection.channel()
+    ok = await channel.queue_declare(env.topology.queue, passive=True)
+    await connection.close()
+    return ok.message_count  # type: ignore[no-any-return]
+
+
 async def test_always_refused_ends_failed_and_dead_lettered(env: Env) -> None:
     user = await make_user(env.pool)
     nid = await notify(env.pool, user, "booking_cancelled", recipient="eve@example.test", message="bye")
@@ -283,13 +304,7 @@ async def test_always_refused_ends_failed_and_dead_lettered(env: Env) -> None:
     assert audit["before"] == {"status": "pending"} and audit["actor_id"] is None
     assert audit["after"] == {"status": "failed", "error": row["last_error"], "type": "booking_cancelled",
                               "attempts": 3, "user_id": str(user)}
-    dead: list[Any] = []
-
-    async def in_dead_queue() -> bool:
-        dead.extend(await _dead_letters(env))
-        return bool(dead)
-
-    await wait_for(in_dead_queue, timeout=10, what="dead letter")
+    dead = await _wait_for_dead_letters(env)
     assert [m.header.properties.message_id for m in dead] == [str(nid)]
     assert env.mailbox.mails == [] and env.mailbox.refused[str(nid)] == 3
 
@@ -313,21 +328,11 @@ async def test_jobs_of_one_message_retry_and_dead_letter_on_their_own(env: Env) 
     mails = env.mailbox.by_id()
     assert sorted(mails) == sorted(str(i) for i in (ids[0], ids[1], ids[3]))
     assert all(len(copies) == 1 for copies in mails.values())
-    dead: list[Any] = []
-
-    async def in_dead_queue() -> bool:
-        dead.extend(await _dead_letters(env))
-        return bool(dead)
-
-    await wait_for(in_dead_queue, timeout=10, what="dead letter")
+    dead = await _wait_for_dead_letters(env)
     assert [m.header.properties.message_id for m in dead] == [str(ids[2])]
     assert [job["id"] for job in json.loads(dead[0].body)["jobs"]] == [str(ids[2])]
     await asyncio.sleep(0.5)
-    connection = await connect(env.settings.amqp, "test-check")
-    channel = await connection.channel()
-    ok = await channel.queue_declare(env.topology.queue, passive=True)
-    await connection.close()
-    assert ok.message_count == 0
+    assert await _queued(env) == 0
 
 
 async def test_permanent_refusal_fails_without_retrying(env: Env) -> None:
@@ -357,9 +362,8 @@ async def test_duplicate_jobs_send_once(env: Env) -> None:
     await env.start_worker()
     await wait_for(lambda: all_settled(env.pool, 1), what="settled")
     await asyncio.sleep(0.5)
-    ok = await channel.queue_declare(env.topology.queue, passive=True)
     await connection.close()
-    assert ok.message_count == 0
+    assert await _queued(env) == 0
     assert len(env.mailbox.by_id()[str(nid)]) == 1
     assert await env.pool.fetchval("select attempts from notifications where id = $1", nid) == 1
 
