@@ -40,7 +40,7 @@ class Batcher(Generic[T, R]):
     async def _run(self) -> None:
         batch: list[tuple[T, asyncio.Future[R]]] = []
         try:
-            if len(self._pending) < self.max_size:
+            if self.max_wait > 0 and len(self._pending) < self.max_size:
                 self._full.clear()
                 try:  # idle until now: give the jobs that arrived with this one a moment to join
                     await asyncio.wait_for(self._full.wait(), self.max_wait)
