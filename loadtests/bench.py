@@ -4,7 +4,8 @@ Starts the platform (`happening serve`) on a throwaway database and prefixes, si
 booking request through the dev issuer and `GET /v1/me`, creates the events through the API, then
 drives `POST /v1/events/{id}/bookings {"seats":1}` with wrk (its own process, `bookings.lua`, an exact
 number of requests; each scenario has its own new token per user, which neither server has verified
-yet, so every booking request pays the full RS256 check):
+yet, so every booking request pays the full RS256 check; `--seen-tokens` measures users who opened a page
+first):
 - flash sale: 10,000 booking requests on one event of 500 slots;
 - mix: 10,000 booking requests spread over 1,000 events.
 It waits for the outbox to drain and runs `happening check-invariants`. Then, in the same run, the
@@ -35,7 +36,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from . import cpu, wrk
 from .baseline_app import ROUTE as BASELINE_ROUTE
-from .population import Population
+from .population import Population, bounded
 from .processes import Platform, Process
 from .report import markdown
 
@@ -66,6 +67,9 @@ async def drive(process: Process, scenario: Scenario, events: list[str], tokens:
                 child_roles: dict[int, str]) -> dict[str, Any]:
     """One wrk run against `process`, with the server's CPU use over the run and where the machine's
     CPU went (`cpu.breakdown` with these `roles`)."""
+    if args.seen_tokens:  # each user opened a page just before (not timed): the server remembers the token
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64)) as session:
+            await bounded(tokens, Population(session, process.url, "").sign_up)
     file = wrk.write_requests(workdir / f"{label}.requests", request_lines(scenario, events, tokens, path))
     metrics_before = await engine_metrics(process)
     procs_before = cpu.snapshot()
@@ -145,6 +149,7 @@ async def bench(args: argparse.Namespace, platform: Platform) -> dict[str, Any]:
     result: dict[str, Any] = {
         "started": started, "smoke": args.smoke, "cores": os.cpu_count(), "threads": args.threads,
         "connections": args.connections, "server_env": args.server_env,
+        "tokens": "seen" if args.seen_tokens else "fresh",
         "note": "wrk, PostgreSQL, Redis, RabbitMQ and the measured process share the machine's cores",
         "scenarios": {s.name: {"requests": s.requests, "events": s.events, "slots": s.slots} for s in runs},
     }
@@ -219,6 +224,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--connections", type=int, default=64, help="wrk connections")
     parser.add_argument("--scenarios", default="flash_sale,mix", help="comma-separated: flash_sale, mix")
     parser.add_argument("--no-baseline", dest="baseline", action="store_false")
+    parser.add_argument("--seen-tokens", action="store_true",
+                        help="before each timed run, each user opens a page (GET /v1/me) on that server, as a"
+                             " user does before booking: its token is then already verified (for 60 s)")
     parser.add_argument("--server-env", action="append", default=[], metavar="NAME=VALUE",
                         help="extra environment for both servers, e.g. HAPPENING_DATABASE_MAX_SIZE=20")
     parser.add_argument("--limit-seconds", type=int, default=300, help="bound on one wrk run gone wrong")

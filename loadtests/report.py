@@ -26,7 +26,8 @@ def markdown(result: dict[str, Any]) -> str:
     lines.append(f"- invariants after the load: {'hold' if inv['ok'] else 'VIOLATED'}"
                  f" ({inv['pending_notifications']} notifications pending)")
     lines.append(f"- {result['cores']} cores shared by wrk ({result['threads']} threads,"
-                 f" {result['connections']} connections), PostgreSQL, Redis, RabbitMQ and the server;"
+                 f" {result['connections']} connections, {result.get('tokens', 'fresh')} tokens),"
+                 " PostgreSQL, Redis, RabbitMQ and the server;"
                  " `happening serve` runs API and engine in one process, outbox relay and notification worker in a"
                  " second")
     return "\n".join(lines) + "\n"
