@@ -4,20 +4,22 @@ Usage: python -m loadtests.engine_bench [--bookings 20000] [--slots 500]
 Prints the figures and, measured in the same run, the baseline: the same bookings done one at a
 time, each in its own PostgreSQL transaction with `SELECT ... FOR UPDATE` on the event row
 (`loadtests.baseline`, shared with the HTTP benchmark `loadtests.bench`).
-Uses a throwaway database and Redis key prefix; durable commits (synchronous_commit on).
+Uses a throwaway database and Redis key prefix; durable commits (synchronous_commit on). The engine
+runs with its default settings; HAPPENING_ENGINE_* variables (e.g. HAPPENING_ENGINE_BATCH_MAX) change them.
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
 import json
+import os
 import time
 import uuid
 
 import asyncpg
 
 from happening_engine.commands import Book
-from happening_engine.config import EngineSettings
+from happening_engine.config import Settings
 from happening_engine.engine import Engine
 from happening_engine.invariants import check
 
@@ -63,7 +65,8 @@ async def main() -> None:
     parser.add_argument("--baseline-bookings", type=int, default=3000)
     args = parser.parse_args()
 
-    async with scratch("bench", EngineSettings(batch_max=512), pool_size=20) as env:
+    engine_settings = Settings.from_env(os.environ).engine  # the defaults, or HAPPENING_ENGINE_* to try others
+    async with scratch("bench", engine_settings, pool_size=20) as env:
         pool, redis, settings = env.pool, env.redis, env.settings
         users, hot, base_event = await _setup(pool, args.bookings, args.slots)
         engine = Engine(pool, redis, settings)
