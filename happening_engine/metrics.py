@@ -14,3 +14,6 @@ BATCH_SIZE = Histogram("happening_actor_batch_size", "Commands decided and commi
 ACTIVE_ACTORS = Gauge("happening_active_actors", "Event actors currently active")
 MAILBOX_DEPTH = Gauge("happening_mailbox_depth", "Commands waiting in actor mailboxes")
 REBUILDS = Counter("happening_cache_rebuilds_total", "Redis seat state rebuilt from PostgreSQL", ["reason"])
+COMMITS_BEHIND = Counter("happening_commits_behind_total",
+                         "Actor batches written while the event's previous batch was still committing",
+                         ["outcome"])  # committed, predecessor_failed, failed

@@ -2,13 +2,16 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import random
 from collections.abc import AsyncIterator
 from typing import Any
+from datetime import UTC, datetime
 from uuid import UUID, uuid4
 
 import asyncpg
 import pytest
+from prometheus_client import REGISTRY
 from redis.asyncio import Redis
 
 from happening_engine.commands import Book, CancelBooking, CancelEvent, UpdateEvent
@@ -16,6 +19,7 @@ from happening_engine.config import Settings
 from happening_engine.engine import Engine
 from happening_engine.errors import AccessUnchecked, Conflict, InvalidInput, NotFound, Unavailable
 from happening_engine.invariants import check
+from happening_engine.store.bookings import BatchWrite, BookingRow, PredecessorFailed, write_after
 
 from .factories import failing_inserts, make_event, make_org, make_users
 
@@ -272,6 +276,116 @@ async def test_postgresql_failure_in_write_path_leaves_redis_and_postgresql_agre
     again = await send_all(engine, [Book(event, u, 1) for u in retry])
     assert all(isinstance(r, dict) for r in again), again
     await assert_invariants(pool, redis, settings, event)
+
+
+@pytest.fixture
+async def small_batches(pool: asyncpg.Pool, redis: Redis, settings: Settings) -> AsyncIterator[Engine]:
+    """An engine deciding at most 10 commands at a time: a burst becomes many batches, each decided
+    while the one before still commits, so batches are written behind one another."""
+    engine = Engine(pool, redis, dataclasses.replace(settings, engine=dataclasses.replace(settings.engine,
+                                                                                          batch_max=10)))
+    await engine.start()
+    yield engine
+    await engine.stop()
+
+
+def commits_behind(outcome: str) -> float:
+    return REGISTRY.get_sample_value("happening_commits_behind_total", {"outcome": outcome}) or 0.0
+
+
+async def stored_counters_agree(pool: asyncpg.Pool, event: UUID) -> bool:
+    """The event's counters equal what its bookings say (a batch's counters go in apart from its rows)."""
+    return bool(await pool.fetchval(
+        "select e.confirmed_seats = coalesce(sum(b.seats) filter (where b.status = 'confirmed'), 0)"
+        " and e.waiting_count = count(*) filter (where b.status = 'waiting')"
+        " from events e left join bookings b on b.event_id = e.id where e.id = $1"
+        " group by e.confirmed_seats, e.waiting_count", event))
+
+
+async def test_batches_committed_behind_one_another_keep_fcfs(small_batches, pool, redis, settings, org):
+    users = await make_users(pool, 400)
+    event = await make_event(pool, org, total=60, max_seats=3)
+    seats = [1 + i % 3 for i in range(len(users))]
+    before = commits_behind("committed")
+    results = await send_all(small_batches, [Book(event, u, s) for u, s in zip(users, seats)])
+    assert commits_behind("committed") > before  # the case under test happened
+    assert not [r for r in results if isinstance(r, BaseException)]
+    assert [r["status"] for r in results] == fcfs(60, seats)
+    waiting = [r for r in results if r["status"] == "waiting"]
+    assert [r["waiting_number"] for r in waiting] == list(range(1, len(waiting) + 1))
+    stored = dict(await pool.fetch("select id::text, status from bookings where event_id = $1", event))
+    assert stored == {r["id"]: r["status"] for r in results}
+    assert await stored_counters_agree(pool, event)
+    await assert_invariants(pool, redis, settings, event)
+
+
+async def test_a_batch_behind_a_failed_commit_is_not_committed(small_batches, pool, redis, settings, org):
+    users = await make_users(pool, 400)
+    event = await make_event(pool, org, total=500, max_seats=2)  # room for all: every seat counts
+    poisoned = list(range(25, 400, 30))  # in batches both committed alone and behind another
+    before = commits_behind("predecessor_failed")
+    async with failing_inserts(pool, "user_id", *(users[i] for i in poisoned)):
+        results = await send_all(small_batches, [Book(event, u, 1 + i % 2) for i, u in enumerate(users)])
+    assert commits_behind("predecessor_failed") > before  # the case under test happened
+    assert all(isinstance(results[i], Unavailable) for i in poisoned)
+    assert not [r for r in results if isinstance(r, BaseException) and not isinstance(r, Unavailable)]
+    told = {r["id"]: r["status"] for r in results if isinstance(r, dict)}
+    stored = dict(await pool.fetch("select id::text, status from bookings where event_id = $1", event))
+    assert told == stored  # every reply was committed; nothing refused was stored
+    assert await stored_counters_agree(pool, event)
+    await assert_invariants(pool, redis, settings, event)
+    # whoever heard 503 books once PostgreSQL takes the write again
+    retry = [users[i] for i, r in enumerate(results) if isinstance(r, Unavailable)]
+    again = await send_all(small_batches, [Book(event, u, 1) for u in retry])
+    assert all(isinstance(r, dict) for r in again), again
+    assert await stored_counters_agree(pool, event)
+    await assert_invariants(pool, redis, settings, event)
+
+
+async def test_cancellations_in_a_burst_of_small_batches_promote_what_was_just_queued(small_batches, pool, redis,
+                                                                                     settings, org):
+    first = await make_users(pool, 30)
+    event = await make_event(pool, org, total=30, max_seats=1)
+    held = await send_all(small_batches, [Book(event, u, 1) for u in first])
+    later = await make_users(pool, 60)
+    # new bookings (they queue) interleaved with cancellations (each promotes the queue's head, often
+    # a booking of the batch just before, possibly still committing)
+    commands: list[Any] = []
+    for i, user in enumerate(later):
+        commands.append(Book(event, user, 1))
+        if i % 2:
+            commands.append(CancelBooking(event, UUID(held[i // 2]["id"]), first[i // 2]))
+    results = await send_all(small_batches, commands)
+    assert not [r for r in results if isinstance(r, BaseException)]
+    await assert_invariants(pool, redis, settings, event)
+    assert await stored_counters_agree(pool, event)
+    statuses = dict(await pool.fetch("select user_id, status from bookings where event_id = $1"
+                                     " and user_id = any($2::uuid[])", event, later))
+    assert sum(1 for s in statuses.values() if s == "confirmed") == 30  # each cancellation promoted one
+
+
+async def test_write_after_commits_only_behind_a_committed_predecessor(pool, org):
+    (user,) = await make_users(pool, 1)
+    event = await make_event(pool, org, total=10)
+
+    def batch() -> BatchWrite:
+        now = datetime.now(UTC)
+        write = BatchWrite(event, org, confirmed_delta=1)
+        booking = uuid4()
+        write.bookings[booking] = BookingRow(booking, user, 1, "confirmed", None, now, None, now, now, new=True)
+        write.history.append((booking, "created", {"status": "confirmed"}, now))
+        return write
+
+    async def outcome(value: bool) -> bool:
+        return value
+
+    async with pool.acquire() as conn:
+        with pytest.raises(PredecessorFailed):
+            await write_after(conn, batch(), outcome(False))
+        assert await conn.fetchval("select count(*) from bookings where event_id = $1", event) == 0
+        await write_after(conn, batch(), outcome(True))
+    assert await pool.fetchval("select count(*) from bookings where event_id = $1", event) == 1
+    assert await pool.fetchval("select confirmed_seats from events where id = $1", event) == 1
 
 
 async def test_cancelling_an_event_cancels_every_active_booking(engine, pool, redis, settings, org):

@@ -26,7 +26,7 @@ from ..config import EngineSettings
 from ..errors import AccessUnchecked, Conflict, DomainError, InvalidInput, NotFound, Unavailable
 from ..metrics import BATCH_SIZE, COMMAND_SECONDS, OUTCOMES, REBUILDS
 from ..seats import Seats, WaitEntry
-from ..store.bookings import BatchWrite, BookingRow, fetch_bookings, seat_state
+from ..store.bookings import BatchWrite, BookingRow, PredecessorFailed, fetch_bookings, seat_state
 from ..store.event_changes import load_event
 from ..store.events import may_see
 from ..timeline import status_at
@@ -99,6 +99,7 @@ class Actor:
         self._id = str(event_id)
         self._stale = True  # Redis must be rebuilt from PostgreSQL before the next decision
         self._committing: asyncio.Task[bool] | None = None
+        self._ahead: asyncio.Task[bool] | None = None  # the commit `_committing` waits for, if any
         self._closing = False
         self._on_retire = on_retire
         self.log = log.bind(event_id=str(event_id))
@@ -154,9 +155,19 @@ class Actor:
                 self.log.warning("rebuild_failed", error=repr(exc))
 
     async def _settle(self) -> bool:
-        """Wait for the commit in flight, if any; False if it failed (Redis is then stale)."""
-        committing, self._committing = self._committing, None
-        return await committing if committing is not None else True
+        """Wait for the commits in flight, if any; False if the last failed (Redis is then stale)."""
+        committing, self._committing, self._ahead = self._committing, None, None
+        return await committing if committing is not None else True  # it waited for the one ahead
+
+    def _may_commit_behind(self, decision: _Decision) -> bool:
+        """Whether `decision` may be written now, behind the commit in flight (`GroupCommit.commit_behind`):
+        only new bookings (an UPDATE would not see rows the one ahead has not committed), only one
+        behind per event, and only while the group commit has a place for it."""
+        committing, ahead = self._committing, self._ahead
+        return (committing is not None and not committing.done() and (ahead is None or ahead.done())
+                and not decision.undecided and bool(decision.write.bookings)
+                and all(row.new for row in decision.write.bookings.values())
+                and self.ctx.committer.reserve_behind())
 
     async def _handle(self, batch: list[Envelope]) -> None:
         booking_batch = isinstance(batch[0].command, (Book, CancelBooking))
@@ -215,11 +226,18 @@ class Actor:
 
         Replies wait for the commit. A decision made on top of a commit that then failed is thrown
         away (Redis rebuilt from PostgreSQL) and made again, so results equal one-by-one processing.
+        A batch of new bookings decided while the previous one still commits may be written at once,
+        behind it (at most two commits of an event in flight): it commits only if that one did, else
+        its callers hear 503 like the first one's.
         """
         pending = batch
         for _ in range(3):
             decision = await self._decide(pending)
             if decision is None:
+                return
+            if self._may_commit_behind(decision):  # written now, committed only after the one in flight
+                self._ahead = self._committing
+                self._committing = asyncio.create_task(self._commit(decision, after=self._ahead))
                 return
             if not await self._settle():  # decided on top of a write that failed: decide again
                 await self._abandon(decision, reply=False)
@@ -298,13 +316,18 @@ class Actor:
                 decision.replies.append((env, self._cancelled(decision.write, cmd, ref, result, now)))
         return decision
 
-    async def _commit(self, decision: _Decision) -> bool:
-        """Write the decision to PostgreSQL, then reply. On failure nobody was told anything."""
+    async def _commit(self, decision: _Decision, after: asyncio.Task[bool] | None = None) -> bool:
+        """Write the decision to PostgreSQL (behind the commit `after`, if given), then reply. On
+        failure nobody was told anything."""
         if decision.write:
             try:
-                await self.ctx.committer.commit(decision.write)
+                if after is None:
+                    await self.ctx.committer.commit(decision.write)
+                else:
+                    await self.ctx.committer.commit_behind(decision.write, after)
             except Exception as exc:  # whatever broke the write, nothing was committed or told
-                self.log.error("booking_write_failed", error=repr(exc), commands=len(decision.replies))
+                (self.log.warning if isinstance(exc, PredecessorFailed) else self.log.error)(
+                    "booking_write_failed", error=repr(exc), commands=len(decision.replies))
                 await self._abandon(decision)
                 for env in decision.undecided:
                     _answer(env, Unavailable(STORAGE_DOWN))

@@ -4,15 +4,20 @@ With many events busy at once (say 1,000 events each taking a booking), each act
 committing each alone would cost one PostgreSQL transaction (and fsync) per booking. Here whatever
 batches arrive while a transaction is running go into the next one. If a group fails, its batches are
 retried one by one, so one bad batch fails only its own actor.
+
+A hot event's next batch need not wait for the group: `commit_behind` writes it on a connection of
+its own while its predecessor commits, and commits it only if the predecessor did (`write_after`).
 """
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 
 import asyncpg
 import structlog
 
-from ..store.bookings import BatchWrite, write_batches
+from ..metrics import COMMITS_BEHIND
+from ..store.bookings import BatchWrite, PredecessorFailed, write_after, write_batches
 
 log = structlog.get_logger(__name__)
 
@@ -22,6 +27,32 @@ class GroupCommit:
         self.pool = pool
         self._pending: list[tuple[BatchWrite, asyncio.Future[None]]] = []
         self._task: asyncio.Task[None] | None = None
+        # A batch behind its predecessor holds a connection while it waits for it: never so many that
+        # the group commit, which those predecessors need, could find the pool empty.
+        self.max_behind = max(0, min(2, pool.get_max_size() - 2))
+        self._behind = 0
+
+    def reserve_behind(self) -> bool:
+        """Take one of the `max_behind` places; `commit_behind` gives it back."""
+        if self._behind >= self.max_behind:
+            return False
+        self._behind += 1
+        return True
+
+    async def commit_behind(self, write: BatchWrite, predecessor: Awaitable[bool]) -> None:
+        """Write `write` while `predecessor` (its event's previous batch) commits; commit it only if that
+        one did, else raise `PredecessorFailed`. Call after `reserve_behind()` returned True."""
+        outcome = "failed"
+        try:
+            async with self.pool.acquire() as conn:
+                await write_after(conn, write, predecessor)
+            outcome = "committed"
+        except PredecessorFailed:
+            outcome = "predecessor_failed"
+            raise
+        finally:
+            self._behind -= 1
+            COMMITS_BEHIND.labels(outcome).inc()
 
     async def commit(self, write: BatchWrite) -> None:
         """Return once `write` is committed; raise what made it fail."""

@@ -5,6 +5,7 @@ changes existing bookings): under load the round trips, not PostgreSQL's work, s
 """
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -62,8 +63,8 @@ where b.id = u.id
 # outbox's `seq` follow it: `order by ord`), and the events' counters. Foreign keys are checked at
 # the end of the statement, so history rows may point at bookings inserted by it. A user's
 # notification names no recipient: the worker sends to the user's address as it is at send time.
-WRITE = """
-with new_bookings as (
+_ROWS = """
+new_bookings as (
     insert into bookings (id, event_id, user_id, seats, status, waiting_number, confirmed_at, cancelled_at,
                           created_at, updated_at)
     select * from unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::int[], $5::text[], $6::bigint[],
@@ -86,17 +87,33 @@ with new_bookings as (
     from unnest($22::uuid[], $23::uuid[], $24::text[], $25::uuid[], $26::text[], $27::jsonb[], $28::jsonb[])
         with ordinality as a(org_id, actor_id, entity, entity_id, action, before, after, ord)
     order by ord
-), counters as (
+)
+"""
+
+
+def _counters(first: int) -> str:
+    """The events' counters, from four arrays starting at parameter `first`."""
+    a, b, c, d = (f"${i}" for i in range(first, first + 4))
+    return f"""
     update events e
     set last_waiting_number = greatest(e.last_waiting_number, coalesce(u.last_waiting_number, 0)),
         confirmed_seats = e.confirmed_seats + u.confirmed_delta,
         waiting_count = e.waiting_count + u.waiting_delta
-    from unnest($29::uuid[], $30::bigint[], $31::int[], $32::int[])
+    from unnest({a}::uuid[], {b}::bigint[], {c}::int[], {d}::int[])
         as u(id, last_waiting_number, confirmed_delta, waiting_delta)
     where e.id = u.id
-)
-select 1
 """
+
+
+WRITE = f"with {_ROWS}, counters as ({_counters(29)})\nselect 1"
+# For a batch committed behind its predecessor (`write_after`): its rows first, its counters once the
+# predecessor committed (the counters' row lock would otherwise be held while waiting for it).
+WRITE_ROWS = f"with {_ROWS}\nselect 1"
+WRITE_COUNTERS = _counters(1)
+
+
+class PredecessorFailed(Exception):
+    """The batch this one was decided on top of was not committed, so neither is this one."""
 
 
 def _columns(rows: list[tuple[Any, ...]], width: int) -> list[list[Any]]:
@@ -107,9 +124,8 @@ async def write_batch(conn: asyncpg.Connection, batch: BatchWrite) -> None:
     await write_batches(conn, [batch])
 
 
-async def write_batches(conn: asyncpg.Connection, batches: list[BatchWrite]) -> None:
-    """Apply batches of any events atomically: one statement, preceded (in a transaction) by the
-    updates of existing bookings when there are any. Joins the caller's transaction, if it has one."""
+def _arguments(batches: list[BatchWrite]) -> tuple[list[BookingRow], list[list[Any]]]:
+    """(existing bookings to update, the 32 arrays of WRITE: 28 for the rows, 4 for the counters)."""
     rows = [(b, batch.event_id) for batch in batches for b in batch.bookings.values()]
     old = [b for b, _ in rows if not b.new]
     new = [(b.id, event, b.user_id, b.seats, b.status, b.waiting_number, b.confirmed_at, b.cancelled_at,
@@ -124,8 +140,14 @@ async def write_batches(conn: asyncpg.Connection, batches: list[BatchWrite]) -> 
             row[1] = max(row[1] or 0, b.last_waiting_number or 0) or None
             row[2] += b.confirmed_delta
             row[3] += b.waiting_delta
-    args = [*_columns(new, 10), *_columns(history, 4), *_columns(notifications, 7), *_columns(audit, 7),
-            *_columns([tuple(r) for r in counters.values()], 4)]
+    return old, [*_columns(new, 10), *_columns(history, 4), *_columns(notifications, 7), *_columns(audit, 7),
+                 *_columns([tuple(r) for r in counters.values()], 4)]
+
+
+async def write_batches(conn: asyncpg.Connection, batches: list[BatchWrite]) -> None:
+    """Apply batches of any events atomically: one statement, preceded (in a transaction) by the
+    updates of existing bookings when there are any. Joins the caller's transaction, if it has one."""
+    old, args = _arguments(batches)
     if not old:
         await conn.execute(WRITE, *args)
         return
@@ -136,6 +158,24 @@ async def write_batches(conn: asyncpg.Connection, batches: list[BatchWrite]) -> 
                            [b.waiting_number for b in old], [b.confirmed_at for b in old],
                            [b.cancelled_at for b in old], [b.updated_at for b in old])
         await conn.execute(WRITE, *args)
+
+
+async def write_after(conn: asyncpg.Connection, batch: BatchWrite, predecessor: Awaitable[bool]) -> None:
+    """Write a batch of new bookings while the batch it was decided on top of is still committing,
+    and commit it only if that one committed (else roll back and raise `PredecessorFailed`).
+
+    Its rows go in at once; its counters, whose row lock the predecessor holds, only after the
+    predecessor's outcome is known, so that nothing the predecessor may still need is locked here.
+    Only new rows: an UPDATE could not see bookings the predecessor inserted but has not committed.
+    """
+    old, args = _arguments([batch])
+    if old:
+        raise ValueError("write_after takes new bookings only")
+    async with conn.transaction():
+        await conn.execute(WRITE_ROWS, *args[:28])
+        if not await predecessor:
+            raise PredecessorFailed(f"the previous batch of event {batch.event_id} was not committed")
+        await conn.execute(WRITE_COUNTERS, *args[28:])
 
 
 async def fetch_bookings(conn: asyncpg.Connection | asyncpg.Pool, ids: list[UUID]) -> dict[UUID, asyncpg.Record]:
