@@ -106,8 +106,9 @@ def _counters(first: int) -> str:
 
 
 WRITE = f"with {_ROWS}, counters as ({_counters(29)})\nselect 1"
-# For a batch committed behind its predecessor (`write_after`): its rows first, its counters once the
-# predecessor committed (the counters' row lock would otherwise be held while waiting for it).
+# For a batch committed behind its predecessor (`write_after`): its rows first, its counters only once
+# the predecessor committed. Taken earlier, the counters' row lock would wait on the predecessor's and,
+# were the predecessor's write retried, hold the very lock that retry needs while waiting for it.
 WRITE_ROWS = f"with {_ROWS}\nselect 1"
 WRITE_COUNTERS = _counters(1)
 
