@@ -342,6 +342,30 @@ async def test_a_batch_behind_a_failed_commit_is_not_committed(small_batches, po
     await assert_invariants(pool, redis, settings, event)
 
 
+async def test_a_batch_failing_behind_a_slow_one_repairs_redis_after_that_one_commits(small_batches, pool, redis,
+                                                                                      settings, org):
+    users = await make_users(pool, 60)
+    event = await make_event(pool, org, total=500, max_seats=2)
+    slow, bad = users[25], users[35]  # batch 3 commits slowly; batch 4, written behind it, fails at once
+    await pool.execute(f"""
+        create function slow_or_failing() returns trigger language plpgsql as $$
+        begin
+            if new.user_id = '{slow}' then perform pg_sleep(0.3); end if;
+            if new.user_id = '{bad}' then raise exception 'injected failure'; end if;
+            return new;
+        end $$;
+        create trigger slow_or_failing before insert on bookings for each row execute function slow_or_failing();
+    """)
+    try:
+        results = await send_all(small_batches, [Book(event, u, 1 + i % 2) for i, u in enumerate(users)])
+    finally:
+        await pool.execute("drop trigger slow_or_failing on bookings; drop function slow_or_failing();")
+    assert isinstance(results[35], Unavailable) and isinstance(results[25], dict)
+    told = {r["id"]: r["status"] for r in results if isinstance(r, dict)}
+    assert told == dict(await pool.fetch("select id::text, status from bookings where event_id = $1", event))
+    await assert_invariants(pool, redis, settings, event)  # Redis counts the slow batch's seats
+
+
 async def test_cancellations_in_a_burst_of_small_batches_promote_what_was_just_queued(small_batches, pool, redis,
                                                                                      settings, org):
     first = await make_users(pool, 30)

@@ -328,6 +328,8 @@ class Actor:
             except Exception as exc:  # whatever broke the write, nothing was committed or told
                 (self.log.warning if isinstance(exc, PredecessorFailed) else self.log.error)(
                     "booking_write_failed", error=repr(exc), commands=len(decision.replies))
+                if after is not None:  # it may fail before the one ahead ends: Redis is rebuilt from
+                    await after  # PostgreSQL only once no write of this event is in flight
                 await self._abandon(decision)
                 for env in decision.undecided:
                     _answer(env, Unavailable(STORAGE_DOWN))
