@@ -5,8 +5,8 @@ import asyncio
 import dataclasses
 import random
 from collections.abc import AsyncIterator
-from typing import Any
 from datetime import UTC, datetime
+from typing import Any
 from uuid import UUID, uuid4
 
 import asyncpg
