@@ -38,14 +38,17 @@ async def make_event(pool: asyncpg.Pool, org: UUID, total: int, *, max_seats: in
 
 
 @contextlib.asynccontextmanager
-async def failing_inserts(pool: asyncpg.Pool, column: str, *values: UUID) -> AsyncIterator[None]:
-    """While inside, PostgreSQL refuses every booking insert whose `column` is one of `values`: a
-    fault injected into the engine's write path."""
+async def failing_inserts(pool: asyncpg.Pool, column: str, *values: UUID, delay: float = 0.0) -> AsyncIterator[None]:
+    """While inside, PostgreSQL refuses every booking insert whose `column` is one of `values` (after
+    `delay` seconds: a slow failure): a fault injected into the engine's write path."""
     listed = ", ".join(f"'{v}'" for v in values)
     await pool.execute(f"""
         create or replace function fail_injected() returns trigger language plpgsql as $$
         begin
-            if new.{column} in ({listed}) then raise exception 'injected failure'; end if;
+            if new.{column} in ({listed}) then
+                perform pg_sleep({delay});
+                raise exception 'injected failure';
+            end if;
             return new;
         end $$;
         create trigger fail_injected before insert on bookings for each row execute function fail_injected();

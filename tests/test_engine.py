@@ -322,9 +322,10 @@ async def test_batches_committed_behind_one_another_keep_fcfs(small_batches, poo
 async def test_a_batch_behind_a_failed_commit_is_not_committed(small_batches, pool, redis, settings, org):
     users = await make_users(pool, 400)
     event = await make_event(pool, org, total=500, max_seats=2)  # room for all: every seat counts
-    poisoned = list(range(25, 400, 30))  # in batches both committed alone and behind another
+    # each failure is slow, so that the next batch is likely written behind the failing one
+    poisoned = [25, 145, 265]
     before = commits_behind("predecessor_failed")
-    async with failing_inserts(pool, "user_id", *(users[i] for i in poisoned)):
+    async with failing_inserts(pool, "user_id", *(users[i] for i in poisoned), delay=0.2):
         results = await send_all(small_batches, [Book(event, u, 1 + i % 2) for i, u in enumerate(users)])
     assert commits_behind("predecessor_failed") > before  # the case under test happened
     assert all(isinstance(results[i], Unavailable) for i in poisoned)
