@@ -44,10 +44,10 @@ def breakdown(before: dict[int, tuple[str, int, int]], after: dict[int, tuple[st
     """CPU seconds per role between the two snapshots, largest first. `roles` names processes by
     pid, `child_roles` names the children of a pid; the rest go by their command name."""
     tick = os.sysconf("SC_CLK_TCK")
-    seconds: dict[str, float] = {}
+    spent: dict[str, float] = {}
     for pid, (name, parent, ticks) in after.items():
         old = before.get(pid)  # by pid alone: kernel workers change their name with their work
         used = ticks - (old[2] if old is not None else 0)
         role = roles.get(pid) or child_roles.get(parent) or ROLES.get(name, "other")
-        seconds[role] = seconds.get(role, 0.0) + used / tick
-    return dict(sorted(((r, round(s, 2)) for r, s in seconds.items() if s > 0), key=lambda i: -i[1]))
+        spent[role] = spent.get(role, 0.0) + used / tick
+    return dict(sorted(((r, round(s, 2)) for r, s in spent.items() if s > 0), key=lambda i: -i[1]))

@@ -14,7 +14,6 @@ from uuid import UUID
 import asyncpg
 
 
-
 @dataclass
 class BookingRow:
     """A booking's state after the batch (new rows are inserted, others updated)."""
@@ -105,7 +104,7 @@ def _counters(first: int) -> str:
 """
 
 
-WRITE = f"with {_ROWS}, counters as ({_counters(29)})\nselect 1"
+WRITE = f"with {_ROWS}, counters as ({_counters(29)})\nselect 1"  # counters after the 28 row arrays
 # For a batch committed behind its predecessor (`write_after`): its rows first, its counters only once
 # the predecessor committed. Taken earlier, the counters' row lock would wait on the predecessor's and,
 # were the predecessor's write retried, hold the very lock that retry needs while waiting for it.
@@ -125,8 +124,8 @@ async def write_batch(conn: asyncpg.Connection, batch: BatchWrite) -> None:
     await write_batches(conn, [batch])
 
 
-def _arguments(batches: list[BatchWrite]) -> tuple[list[BookingRow], list[list[Any]]]:
-    """(existing bookings to update, the 32 arrays of WRITE: 28 for the rows, 4 for the counters)."""
+def _arguments(batches: list[BatchWrite]) -> tuple[list[BookingRow], list[list[Any]], list[list[Any]]]:
+    """(existing bookings to update, the 28 arrays of the rows, the 4 arrays of the counters)."""
     rows = [(b, batch.event_id) for batch in batches for b in batch.bookings.values()]
     old = [b for b, _ in rows if not b.new]
     new = [(b.id, event, b.user_id, b.seats, b.status, b.waiting_number, b.confirmed_at, b.cancelled_at,
@@ -141,16 +140,16 @@ def _arguments(batches: list[BatchWrite]) -> tuple[list[BookingRow], list[list[A
             row[1] = max(row[1] or 0, b.last_waiting_number or 0) or None
             row[2] += b.confirmed_delta
             row[3] += b.waiting_delta
-    return old, [*_columns(new, 10), *_columns(history, 4), *_columns(notifications, 7), *_columns(audit, 7),
-                 *_columns([tuple(r) for r in counters.values()], 4)]
+    return (old, [*_columns(new, 10), *_columns(history, 4), *_columns(notifications, 7), *_columns(audit, 7)],
+            _columns([tuple(r) for r in counters.values()], 4))
 
 
 async def write_batches(conn: asyncpg.Connection, batches: list[BatchWrite]) -> None:
     """Apply batches of any events atomically: one statement, preceded (in a transaction) by the
     updates of existing bookings when there are any. Joins the caller's transaction, if it has one."""
-    old, args = _arguments(batches)
+    old, rows, counters = _arguments(batches)
     if not old:
-        await conn.execute(WRITE, *args)
+        await conn.execute(WRITE, *rows, *counters)
         return
     # A separate statement first: a cancellation must free the one-active-booking slot before a new
     # booking of the same user is inserted (one statement's parts would not see each other's rows).
@@ -158,7 +157,7 @@ async def write_batches(conn: asyncpg.Connection, batches: list[BatchWrite]) -> 
         await conn.execute(UPDATE_BOOKINGS, [b.id for b in old], [b.status for b in old],
                            [b.waiting_number for b in old], [b.confirmed_at for b in old],
                            [b.cancelled_at for b in old], [b.updated_at for b in old])
-        await conn.execute(WRITE, *args)
+        await conn.execute(WRITE, *rows, *counters)
 
 
 async def write_after(conn: asyncpg.Connection, batch: BatchWrite, predecessor: Awaitable[bool]) -> None:
@@ -169,14 +168,14 @@ async def write_after(conn: asyncpg.Connection, batch: BatchWrite, predecessor: 
     predecessor's outcome is known, so that nothing the predecessor may still need is locked here.
     Only new rows: an UPDATE could not see bookings the predecessor inserted but has not committed.
     """
-    old, args = _arguments([batch])
+    old, rows, counters = _arguments([batch])
     if old:
         raise ValueError("write_after takes new bookings only")
     async with conn.transaction():
-        await conn.execute(WRITE_ROWS, *args[:28])
+        await conn.execute(WRITE_ROWS, *rows)
         if not await predecessor:
             raise PredecessorFailed(f"the previous batch of event {batch.event_id} was not committed")
-        await conn.execute(WRITE_COUNTERS, *args[28:])
+        await conn.execute(WRITE_COUNTERS, *counters)
 
 
 async def fetch_bookings(conn: asyncpg.Connection | asyncpg.Pool, ids: list[UUID]) -> dict[UUID, asyncpg.Record]:
