@@ -162,7 +162,7 @@ class Actor:
     def _may_commit_behind(self, decision: _Decision) -> bool:
         """Whether `decision` may be written now, behind the commit in flight (`GroupCommit.commit_behind`):
         only new bookings (an UPDATE would not see rows the one ahead has not committed), only one
-        behind per event, and only while the group commit has a place for it."""
+        behind per event, and only while the group commit has a place for it (which this then takes)."""
         committing, ahead = self._committing, self._ahead
         return (committing is not None and not committing.done() and (ahead is None or ahead.done())
                 and not decision.undecided and bool(decision.write.bookings)
@@ -328,8 +328,6 @@ class Actor:
             except Exception as exc:  # whatever broke the write, nothing was committed or told
                 (self.log.warning if isinstance(exc, PredecessorFailed) else self.log.error)(
                     "booking_write_failed", error=repr(exc), commands=len(decision.replies))
-                if after is not None:  # it may fail before the one ahead ends: Redis is rebuilt from
-                    await after  # PostgreSQL only once no write of this event is in flight
                 await self._abandon(decision)
                 for env in decision.undecided:
                     _answer(env, Unavailable(STORAGE_DOWN))

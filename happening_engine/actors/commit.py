@@ -11,7 +11,6 @@ its own while its predecessor commits, and commits it only if the predecessor di
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
 
 import asyncpg
 import structlog
@@ -39,16 +38,21 @@ class GroupCommit:
         self._behind += 1
         return True
 
-    async def commit_behind(self, write: BatchWrite, predecessor: Awaitable[bool]) -> None:
+    async def commit_behind(self, write: BatchWrite, predecessor: asyncio.Future[bool]) -> None:
         """Write `write` while `predecessor` (its event's previous batch) commits; commit it only if that
-        one did, else raise `PredecessorFailed`. Call after `reserve_behind()` returned True."""
+        one did, else raise `PredecessorFailed`. Call after `reserve_behind()` returned True.
+
+        Returns or raises only once `predecessor` ended, even when `write` fails at once: whoever then
+        repairs the event's Redis keys from PostgreSQL finds no write of the event in flight."""
         outcome = "failed"
         try:
             async with self.pool.acquire() as conn:
                 await write_after(conn, write, predecessor)
             outcome = "committed"
-        except PredecessorFailed:
-            outcome = "predecessor_failed"
+        except Exception as exc:
+            if isinstance(exc, PredecessorFailed):
+                outcome = "predecessor_failed"
+            await asyncio.wait([predecessor])
             raise
         finally:
             self._behind -= 1
