@@ -26,6 +26,7 @@ from happening_engine.errors import Unauthorized
 from happening_engine.store import users
 
 from . import keys
+from .jws import decoder
 
 log = structlog.get_logger(__name__)
 KNOWN_USERS_MAX = 100_000
@@ -36,6 +37,7 @@ ALGORITHMS = ("RS256", "ES256")
 REFRESH_INTERVAL = 5.0
 LEEWAY_SECONDS = 10
 HTTP_TIMEOUT = aiohttp.ClientTimeout(total=5)
+DECODER = decoder()
 
 
 @dataclass(frozen=True)
@@ -141,7 +143,7 @@ class TokenVerifier:
         if key.algorithm_name != alg:
             raise Unauthorized("token algorithm does not match its key")
         try:
-            claims = jwt.decode(
+            claims = DECODER.decode(
                 token, key.key, algorithms=[alg], issuer=self.settings.effective_issuer,
                 leeway=LEEWAY_SECONDS,
                 options={"require": ["exp", "iss", "sub"], "verify_aud": False},

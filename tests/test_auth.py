@@ -7,6 +7,7 @@ import hmac
 import json
 import time
 import asyncio
+import random
 import uuid
 
 import jwt
@@ -15,6 +16,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from api import keys
+from api.auth import DECODER
+from api.jws import HOOK, FastSegmentJWS
 
 
 def _claims(issuer: str, **changes: object) -> dict[str, object]:
@@ -37,6 +40,18 @@ def _unsigned(header: dict[str, object], claims: dict[str, object], key: bytes |
     return f"{signing_input}.{signature}"
 
 
+def _tampered(token: str, change) -> str:
+    signing_input, signature = token.rsplit(".", 1)
+    return f"{signing_input}.{change(signature)}"
+
+
+def _other_spare_bits(signature: str) -> str:
+    """The same signature bytes, encoded with the last character's unused bits set (non-canonical)."""
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    last = alphabet.index(signature[-1])
+    return signature[:-1] + alphabet[last | 0b1111]
+
+
 def _attacks(dev_issuer) -> dict[str, str]:
     iss, key, kid = dev_issuer.issuer, dev_issuer.key, dev_issuer.kid
     good = _claims(iss)
@@ -56,6 +71,8 @@ def _attacks(dev_issuer) -> dict[str, str]:
         "unknown kid": jwt.encode(good, other_key, "RS256", {"kid": "not-a-known-kid"}),
         "known kid, other key": jwt.encode(good, other_key, "RS256", {"kid": kid}),
         "RS512": jwt.encode(good, key, "RS512", {"kid": kid}),
+        "junk in the signature": _tampered(jwt.encode(good, key, "RS256", {"kid": kid}), lambda s: s + "!!!!"),
+        "signature not canonical": _tampered(jwt.encode(good, key, "RS256", {"kid": kid}), _other_spare_bits),
         "garbage": "not.a.token",
         "empty": "",
     }
@@ -76,7 +93,8 @@ async def test_azp_is_accepted_when_aud_differs(api_client, dev_issuer) -> None:
 
 @pytest.mark.parametrize("attack", ["alg none", "HS256 with the public key", "wrong issuer", "wrong audience",
                                     "expired", "nbf in the future", "no exp", "unknown kid",
-                                    "known kid, other key", "RS512", "garbage", "empty"])
+                                    "known kid, other key", "RS512", "junk in the signature",
+                                    "signature not canonical", "garbage", "empty"])
 async def test_token_attacks_are_401(api_client, dev_issuer, pool, attack: str) -> None:
     users_before = await pool.fetchval("select count(*) from users")
     access = _attacks(dev_issuer)[attack]
@@ -137,3 +155,28 @@ async def test_a_token_expires_even_after_it_was_accepted(api_client, dev_issuer
     await asyncio.sleep(1.5)
     response = await api_client.get("/v1/me", headers=headers)
     assert response.status == 401
+
+
+def _segment_outcome(check, segment: bytes) -> bytes | str:
+    try:
+        return check(segment, "x")
+    except jwt.DecodeError:
+        return "rejected"
+
+
+@pytest.mark.skipif(not hasattr(jwt.PyJWS, HOOK), reason="this pyjwt has no segment check to replace")
+def test_fast_segment_check_agrees_with_pyjwts_own() -> None:
+    """The tokens' decoder uses api.jws's segment check; it must accept and reject exactly what
+    the installed pyjwt's own check does (canonical base64url, at most two '=' of valid padding)."""
+    assert isinstance(DECODER._jws, FastSegmentJWS)
+    rng = random.Random(7)
+    valid = [base64.urlsafe_b64encode(rng.randbytes(n)) for n in range(12)]
+    samples = [b"", b"!!!!", b"====", b"A===", b"AA==", b"AAA=", b"AB", b"AB==", b"QQ", b"QR", b"a b", b"a\n"]
+    samples += valid + [v.rstrip(b"=") for v in valid] + [v + b"=" for v in valid]
+    samples += [bytes(rng.choice(b"AQgw-_9z=+/!. ") for _ in range(rng.randrange(9))) for _ in range(20_000)]
+    rejected = 0
+    for segment in samples:
+        expected = _segment_outcome(jwt.PyJWS._decode_base64url_segment, segment)
+        assert _segment_outcome(FastSegmentJWS._decode_base64url_segment, segment) == expected, segment
+        rejected += expected == "rejected"
+    assert 0 < rejected < len(samples)  # both kinds were exercised
