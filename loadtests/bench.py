@@ -51,10 +51,21 @@ class Scenario:
     slots: int
 
 
+SCENARIOS = ("flash_sale", "mix")
+
+
 def scenarios(args: argparse.Namespace) -> list[Scenario]:
     every = [Scenario("flash_sale", args.flash_requests, 1, args.flash_slots),
              Scenario("mix", args.mix_requests, args.mix_events, args.mix_slots)]
-    return [s for s in every if s.name in args.scenarios.split(",")]
+    return [s for s in every if s.name in args.scenarios]
+
+
+def _scenario_names(text: str) -> list[str]:
+    names = text.split(",")
+    unknown = [n for n in names if n not in SCENARIOS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"unknown scenario {', '.join(unknown)}; choose from {', '.join(SCENARIOS)}")
+    return names
 
 
 def request_lines(scenario: Scenario, events: list[str], tokens: list[str], path: str) -> list[tuple[str, str]]:
@@ -222,7 +233,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--mix-slots", type=int, default=8, help="< requests per event, so some wait")
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
     parser.add_argument("--connections", type=int, default=64, help="wrk connections")
-    parser.add_argument("--scenarios", default="flash_sale,mix", help="comma-separated: flash_sale, mix")
+    parser.add_argument("--scenarios", type=_scenario_names, default="flash_sale,mix",
+                        help="comma-separated: flash_sale, mix")
     parser.add_argument("--no-baseline", dest="baseline", action="store_false")
     parser.add_argument("--seen-tokens", action="store_true",
                         help="before each timed run, each user opens a page (GET /v1/me) on that server, as a"
