@@ -34,12 +34,18 @@ async def test_an_idle_batcher_flushes_the_first_item_at_once_and_the_rest_toget
     assert rec.batches == [[0], [1, 2, 3, 4, 5]]
 
 
-async def test_items_arriving_during_a_flush_wait_for_it_and_go_in_the_next() -> None:
+async def _held_first_flush(max_size: int) -> tuple[Recorder, Batcher[int, int], asyncio.Future[int]]:
+    """A batcher whose first item (1) is being flushed, held until `rec.release` is set."""
     rec = Recorder()
-    batcher = Batcher(rec.flush, max_size=3, max_wait=0, name="t")
+    batcher = Batcher(rec.flush, max_size=max_size, max_wait=0, name="t")
     rec.release.clear()
     first = asyncio.ensure_future(batcher.submit(1))
     await asyncio.sleep(0)
+    return rec, batcher, first
+
+
+async def test_items_arriving_during_a_flush_wait_for_it_and_go_in_the_next() -> None:
+    rec, batcher, first = await _held_first_flush(max_size=3)
     later = [asyncio.ensure_future(batcher.submit(i)) for i in range(10, 15)]
     await asyncio.sleep(0.01)
     assert rec.batches == [[1]] and not any(f.done() for f in [first, *later])  # all wait for the flush
@@ -69,11 +75,7 @@ async def test_with_a_wait_items_submitted_together_share_one_flush() -> None:
 
 
 async def test_a_caller_cancelled_during_its_own_flush_does_not_strand_the_others() -> None:
-    rec = Recorder()
-    batcher = Batcher(rec.flush, max_size=100, max_wait=0, name="t")
-    rec.release.clear()
-    first = asyncio.ensure_future(batcher.submit(1))
-    await asyncio.sleep(0)
+    rec, batcher, first = await _held_first_flush(max_size=100)
     second = asyncio.ensure_future(batcher.submit(2))
     await asyncio.sleep(0)
     first.cancel()
