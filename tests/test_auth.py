@@ -13,7 +13,7 @@ import uuid
 import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from api import keys
 from api.auth import DECODER
@@ -145,6 +145,28 @@ async def test_rotated_key_is_picked_up(api_client, dev_issuer, token) -> None:
         dev_issuer.key, dev_issuer.kid = old_key, old_kid
         verifier._fetched_at = float("-inf")
         await verifier.key_for(old_kid)
+
+
+async def test_es256_tokens_of_an_ec_key_in_the_jwks_pass(api_client, dev_issuer) -> None:
+    """Keycloak realms may sign with ES256: such a key in the JWKS verifies its tokens, and a forged
+    or non-canonically encoded signature is refused as for RS256."""
+    verifier = api_client.app[keys.AUTH]
+    ec_key = ec.generate_private_key(ec.SECP256R1())
+    jwk = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(ec_key.public_key()))
+    jwk.update(kid="ec-key", use="sig", alg="ES256")
+    rsa_jwks = dev_issuer.jwks
+    dev_issuer.jwks = lambda: {"keys": [*rsa_jwks()["keys"], jwk]}
+    try:
+        verifier._fetched_at = float("-inf")
+        access = jwt.encode(_claims(dev_issuer.issuer), ec_key, "ES256", {"kid": "ec-key"})
+        forged = jwt.encode(_claims(dev_issuer.issuer), ec.generate_private_key(ec.SECP256R1()), "ES256",
+                            {"kid": "ec-key"})
+        statuses = [(await api_client.get("/v1/me", headers={"Authorization": f"Bearer {t}"})).status
+                    for t in (access, _tampered(access, _other_spare_bits), forged)]
+        assert statuses == [200, 401, 401]
+    finally:
+        del dev_issuer.jwks
+        verifier._fetched_at = float("-inf")
 
 
 async def test_a_token_expires_even_after_it_was_accepted(api_client, dev_issuer) -> None:
