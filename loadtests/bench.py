@@ -84,10 +84,12 @@ async def drive(process: Process, scenario: Scenario, events: list[str], tokens:
     file = wrk.write_requests(workdir / f"{label}.requests", request_lines(scenario, events, tokens, path))
     metrics_before = await engine_metrics(process)
     procs_before = cpu.snapshot()
+    sched_before = cpu.schedstat(process.popen.pid)
     cpu_before, wall_before = process.cpu_seconds(), time.perf_counter()
     result = await wrk.run(process.url, file, threads=args.threads, connections=args.connections,
                            limit_seconds=args.limit_seconds)
     wall = time.perf_counter() - wall_before
+    sched_after = cpu.schedstat(process.popen.pid)
     spent = cpu.breakdown(procs_before, cpu.snapshot(), roles, child_roles)
     spent["wrk"] = result.wrk_cpu_seconds  # it exited before the second snapshot
     file.unlink()
@@ -99,6 +101,9 @@ async def drive(process: Process, scenario: Scenario, events: list[str], tokens:
                                      for role, s in sorted(spent.items(), key=lambda i: -i[1])}
     figures["machine_busy_percent"] = round(100 * sum(spent.values()) / (wall * (os.cpu_count() or 1)))
     figures["load_average_1m_after"] = round(os.getloadavg()[0], 2)  # > cores: something else ran too
+    if sched_before and sched_after:  # the server's event loop: short of CPU, or waiting on I/O?
+        figures["server_loop_running_percent"] = round(100 * (sched_after[0] - sched_before[0]) / wall)
+        figures["server_loop_waiting_for_cpu_percent"] = round(100 * (sched_after[1] - sched_before[1]) / wall)
     metrics = {k: v - metrics_before.get(k, 0.0) for k, v in (await engine_metrics(process)).items()}
     if metrics.get("happening_actor_batch_size_count"):
         figures["mean_actor_batch"] = round(metrics["happening_actor_batch_size_sum"]
@@ -113,8 +118,10 @@ async def drive(process: Process, scenario: Scenario, events: list[str], tokens:
           f" wrk CPU {figures['wrk_cpu_seconds']}s,"
           f" mean actor batch {figures.get('mean_actor_batch', '-')},"
           f" load average {figures['load_average_1m_after']}", flush=True)
+    loop = (f"; server loop running {figures['server_loop_running_percent']}%, waiting for a CPU"
+            f" {figures['server_loop_waiting_for_cpu_percent']}%" if "server_loop_running_percent" in figures else "")
     print(f"    machine {figures['machine_busy_percent']}% busy; CPU ms per request: "
-          + ", ".join(f"{role} {ms}" for role, ms in figures["cpu_ms_per_request"].items()), flush=True)
+          + ", ".join(f"{role} {ms}" for role, ms in figures["cpu_ms_per_request"].items()) + loop, flush=True)
     return figures
 
 

@@ -27,6 +27,17 @@ def seconds(pid: int) -> float:
     return read(pid)[2] / os.sysconf("SC_CLK_TCK")
 
 
+def schedstat(pid: int) -> tuple[float, float] | None:
+    """(seconds on a CPU, seconds runnable but waiting for one) of `pid`'s main thread so far, or None
+    where the kernel keeps no scheduler statistics. Tells a loop that is short of CPU (waiting) from
+    one that waits on I/O (neither running nor waiting)."""
+    try:
+        running, waiting, _ = Path(f"/proc/{pid}/schedstat").read_text().split()
+    except (OSError, ValueError):
+        return None
+    return int(running) / 1e9, int(waiting) / 1e9
+
+
 def snapshot() -> dict[int, tuple[str, int, int]]:
     """pid -> `read(pid)`, for every process."""
     found = {}
