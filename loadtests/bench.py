@@ -63,7 +63,7 @@ def scenarios(args: argparse.Namespace) -> list[Scenario]:
 def _scenario_names(text: str) -> list[str]:
     names = text.split(",")
     unknown = [n for n in names if n not in SCENARIOS]
-    if unknown or not names:
+    if unknown:
         raise argparse.ArgumentTypeError(f"unknown scenario {', '.join(unknown)}; choose from {', '.join(SCENARIOS)}")
     return names
 

@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from api import keys
 from api.auth import DECODER
-from api.jws import HOOK, FastSegmentJWS
+from api.jws import ALPHABET, HOOK, FastSegmentJWS
 
 
 def _claims(issuer: str, **changes: object) -> dict[str, object]:
@@ -47,7 +47,7 @@ def _tampered(token: str, change) -> str:
 
 def _other_spare_bits(signature: str) -> str:
     """The same signature bytes, encoded with the last character's unused bits set (non-canonical)."""
-    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    alphabet = ALPHABET.decode()
     last = alphabet.index(signature[-1])
     return signature[:-1] + alphabet[last | 0b1111]
 
