@@ -2,7 +2,7 @@
 
 One PostgreSQL transaction per booking with `SELECT ... FOR UPDATE` on the event row (so bookings of
 one event run one at a time), no Redis, no batching. It writes what the engine writes per booking: the
-booking row, its `created` history row and a notification row (the outbox), and answers the same
+booking row, its `created` history row, a notification row (the outbox) and an audit row, and answers the same
 decision (confirmed if seats fit, else the tail of the waitlist; a second active booking is a 409).
 Used by `loadtests.engine_bench` (in-process) and `loadtests.baseline_app` (behind the HTTP stack).
 It never touches Redis, so the invariant checker's Redis comparisons do not hold for its events.
@@ -29,6 +29,8 @@ values ($1, $2, $3, $4, $5, case when $4 = 'confirmed' then now() end)
 returning id, status, seats, waiting_number
 """
 INSERT_HISTORY = "insert into booking_history (booking_id, action, details) values ($1, 'created', $2)"
+INSERT_AUDIT = ("insert into audit_log (org_id, actor_id, entity, entity_id, action, after)"
+                " values ($1, $2, 'booking', $3, 'created', $4)")
 INSERT_NOTIFICATION = """
 insert into notifications (user_id, org_id, event_id, booking_id, type, recipient, message)
 select $1, $2, $3, $4, $5, u.email, $6 from users u where u.id = $1
@@ -54,9 +56,11 @@ async def book_for_update(conn: asyncpg.Connection, event_id: UUID, user_id: UUI
         except asyncpg.UniqueViolationError as exc:
             raise Conflict("you already have an active booking for this event") from exc
         position = None if confirmed else waiting_count + 1
-        await conn.execute(INSERT_HISTORY, booking["id"], {"seats": seats, "status": booking["status"]})
+        details = {"status": booking["status"], "seats": seats, "waiting_number": number}
+        await conn.execute(INSERT_HISTORY, booking["id"], {**details, "position": position})
         kind = "booking_confirmed" if confirmed else "booking_waitlisted"
         await conn.execute(INSERT_NOTIFICATION, user_id, event["org_id"], event_id, booking["id"], kind,
                            messages.render(kind, event, seats, position))
+        await conn.execute(INSERT_AUDIT, event["org_id"], user_id, booking["id"], details)
     return {"id": booking["id"], "event_id": event_id, "user_id": user_id, "seats": seats,
             "status": booking["status"], "waiting_number": number, "position": position}
