@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import gc
 import random
+import weakref
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
@@ -215,6 +217,48 @@ async def test_an_unknown_event_is_404_and_its_actor_retires_at_once(engine):
             break
         await asyncio.sleep(0.01)
     assert not set(ids) & set(engine.registry.actors)
+
+
+@pytest.fixture
+async def quick_retirement(pool: asyncpg.Pool, redis: Redis, settings: Settings) -> AsyncIterator[Engine]:
+    """An engine whose actors retire after 0.3 s without a command."""
+    engine = Engine(pool, redis, dataclasses.replace(settings, engine=dataclasses.replace(settings.engine,
+                                                                                          idle_seconds=0.3)))
+    await engine.start()
+    yield engine
+    await engine.stop()
+
+
+async def test_idle_actors_retire_leaving_nothing_behind_and_reactivate_where_they_left_off(
+        quick_retirement, pool, redis, settings, org):
+    """The engine's memory follows its active events: an idle actor retires and every object it held is
+    freed; the next command for its event activates a new actor that carries on from PostgreSQL
+    (seats, waiting numbers, the one-active-booking rule)."""
+    engine = quick_retirement
+    users = await make_users(pool, 3)
+    events = [await make_event(pool, org, total=1, max_seats=1) for _ in range(200)]
+    first = await send_all(engine, [Book(e, users[0], 1) for e in events])
+    assert [r["status"] for r in first] == ["confirmed"] * len(events)
+    actors = [weakref.ref(a) for a in engine.registry.actors.values()]
+    assert len(actors) == len(events)
+
+    for _ in range(300):
+        if not engine.registry.actors:
+            break
+        await asyncio.sleep(0.01)
+    assert engine.registry.actors == {}
+    gc.collect()
+    assert [a for a in actors if a() is not None] == []  # nothing keeps a retired actor (or what it held)
+    assert not [t for t in asyncio.all_tasks() if t.get_name().startswith("actor-")]
+
+    again = await send_all(engine, [Book(e, u, 1) for e in events for u in (users[0], users[1], users[2])])
+    for i in range(len(events)):
+        duplicate, second, third = again[3 * i:3 * i + 3]
+        assert isinstance(duplicate, Conflict)  # still has an active booking: read back from PostgreSQL
+        assert (second["status"], second["waiting_number"], second["position"]) == ("waiting", 1, 1)
+        assert (third["status"], third["waiting_number"], third["position"]) == ("waiting", 2, 2)
+    for event in events[::40]:
+        await assert_invariants(pool, redis, settings, event)
 
 
 async def _flush_our_keys(redis: Redis, prefix: str) -> None:
