@@ -249,7 +249,8 @@ async def test_idle_actors_retire_leaving_nothing_behind_and_reactivate_where_th
     assert engine.registry.actors == {}
     gc.collect()
     assert [a for a in actors if a() is not None] == []  # nothing keeps a retired actor (or what it held)
-    assert not [t for t in asyncio.all_tasks() if t.get_name().startswith("actor-")]
+    ours = {f"actor-{e}" for e in events}
+    assert not [t for t in asyncio.all_tasks() if t.get_name() in ours]
 
     again = await send_all(engine, [Book(e, u, 1) for e in events for u in (users[0], users[1], users[2])])
     for i in range(len(events)):
