@@ -8,7 +8,9 @@ yet, so every booking request pays the full RS256 check; `--seen-tokens` measure
 first):
 - flash sale: 10,000 booking requests on one event of 500 slots;
 - mix: 10,000 booking requests spread over 1,000 events.
-It waits for the outbox to drain and runs `happening check-invariants`. Then, in the same run, the
+After each scenario it waits until that scenario's notifications are delivered (and prints how long
+that took), so the next one starts on a quiet machine; then it runs `happening check-invariants`.
+Then, in the same run, the
 baseline: the same bookings done the common way (one transaction with SELECT ... FOR UPDATE on the
 event row, no Redis: `loadtests.baseline`) behind the same HTTP stack (`loadtests.baseline_app`), on
 fresh events with the same users, while `happening serve` stays up (its relay and worker deliver the
@@ -26,6 +28,7 @@ import json
 import os
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -143,8 +146,23 @@ async def drain(platform: Platform, timeout: float) -> int:
     """Wait until no notification is pending (relayed and delivered); the count left at the deadline."""
     deadline = time.monotonic() + timeout
     while (pending := await platform.pending_notifications()) and time.monotonic() < deadline:
-        await asyncio.sleep(0.5)
+        await asyncio.sleep(0.1)
     return pending
+
+
+async def drive_all(platform: Platform, drive_one: Callable[[Scenario], Awaitable[dict[str, Any]]],
+                    runs: list[Scenario], timeout: float) -> dict[str, dict[str, Any]]:
+    """Each scenario in turn, starting once the notifications of the one before were delivered (so that
+    none pays for another's); how long its own took to deliver after its last response is printed."""
+    out = {}
+    for s in runs:
+        out[s.name] = figures = await drive_one(s)
+        started = time.monotonic()
+        figures["notifications_pending_after"] = await drain(platform, timeout)
+        figures["notifications_delivered_after_s"] = round(time.monotonic() - started, 1)
+        print(f"    notifications: all delivered {figures['notifications_delivered_after_s']}s after the last"
+              f" response ({figures['notifications_pending_after']} still pending)", flush=True)
+    return out
 
 
 async def baseline_oversold(platform: Platform, events: list[str]) -> list[str]:
@@ -195,9 +213,10 @@ async def bench(args: argparse.Namespace, platform: Platform) -> dict[str, Any]:
     workdir = platform.logs_dir
     print("engine (happening serve):", flush=True)
     roles, child_roles = {serve.popen.pid: "api+engine"}, {serve.popen.pid: "notifications"}
-    result["engine"] = {s.name: await drive(serve, s, events[s.name], tokens[s.name], "/v1/events/{event}/bookings",
-                                            workdir, args, s.name, roles, child_roles) for s in runs}
-    left = await drain(platform, args.drain_timeout)
+    result["engine"] = await drive_all(platform, lambda s: drive(
+        serve, s, events[s.name], tokens[s.name], "/v1/events/{event}/bookings", workdir, args, s.name, roles,
+        child_roles), runs, args.drain_timeout)
+    left = await platform.pending_notifications()
     check = platform.happening("check-invariants")
     result["invariants"] = {"ok": check.returncode == 0 and left == 0, "pending_notifications": left,
                             "output": check.stdout.strip().splitlines()}
@@ -207,8 +226,9 @@ async def bench(args: argparse.Namespace, platform: Platform) -> dict[str, Any]:
         base = await platform.start_baseline()
         print("baseline (SELECT ... FOR UPDATE, same HTTP stack):", flush=True)
         roles[base.popen.pid] = "baseline app"
-        result["baseline"] = {s.name: await drive(base, s, base_events[s.name], tokens[s.name], BASELINE_ROUTE, workdir,
-                                                  args, f"baseline_{s.name}", roles, child_roles) for s in runs}
+        result["baseline"] = await drive_all(platform, lambda s: drive(
+            base, s, base_events[s.name], tokens[s.name], BASELINE_ROUTE, workdir, args, f"baseline_{s.name}", roles,
+            child_roles), runs, args.drain_timeout)
         result["baseline_oversold_events"] = await baseline_oversold(
             platform, [e for ids in base_events.values() for e in ids])
         result["ratio"] = {s.name: round(result["engine"][s.name]["requests_per_s"]

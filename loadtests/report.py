@@ -3,8 +3,9 @@ from __future__ import annotations
 
 from typing import Any
 
-HEADER = ("| scenario | system | requests | bookings/s | p50 ms | p95 ms | p99 ms | errors | server CPU | load avg |\n"
-          "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+HEADER = ("| scenario | system | requests | bookings/s | p50 ms | p95 ms | p99 ms | errors | server CPU | load avg"
+          " | notifications delivered after |\n"
+          "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 
 
 def markdown(result: dict[str, Any]) -> str:
@@ -13,7 +14,8 @@ def markdown(result: dict[str, Any]) -> str:
         for name, f in result.get(side, {}).items():
             rows.append(f"| {name} | {label} | {f['requests']} | {f['requests_per_s']} | {f['p50_ms']:.1f}"
                         f" | {f['p95_ms']:.1f} | {f['p99_ms']:.1f} | {f['errors']} | {f['server_cpu_percent']}%"
-                        f" | {f.get('load_average_1m_after', '-')} |")
+                        f" | {f.get('load_average_1m_after', '-')}"
+                        f" | {f.get('notifications_delivered_after_s', '-')} s |")
     lines = [HEADER + "\n".join(rows), ""]
     for side, label in (("engine", "Happening"), ("baseline", "baseline")):
         for name, f in result.get(side, {}).items():
