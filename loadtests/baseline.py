@@ -2,8 +2,9 @@
 
 One PostgreSQL transaction per booking with `SELECT ... FOR UPDATE` on the event row (so bookings of
 one event run one at a time), no Redis, no batching. It writes what the engine writes per booking: the
-booking row, its `created` history row, a notification row (the outbox) and an audit row, and answers the same
-decision (confirmed if seats fit, else the tail of the waitlist; a second active booking is a 409).
+booking row, its `created` history row, a notification row (the outbox) and an audit row, and answers
+the same decision (confirmed if seats fit, else the tail of the waitlist; a second active booking is a
+409).
 Used by `loadtests.engine_bench` (in-process) and `loadtests.baseline_app` (behind the HTTP stack).
 It never touches Redis, so the invariant checker's Redis comparisons do not hold for its events.
 """

@@ -10,12 +10,12 @@ first):
 - mix: 10,000 booking requests spread over 1,000 events.
 After each scenario it waits until that scenario's notifications are delivered (and prints how long
 that took), so the next one starts on a quiet machine; then it runs `happening check-invariants`.
-Then, in the same run, the
-baseline: the same bookings done the common way (one transaction with SELECT ... FOR UPDATE on the
-event row, no Redis: `loadtests.baseline`) behind the same HTTP stack (`loadtests.baseline_app`), on
-fresh events with the same users, while `happening serve` stays up (its relay and worker deliver the
-baseline's notifications too). Everything shares this machine's cores: wrk, PostgreSQL, Redis,
-RabbitMQ and the measured process. Results: loadtests/results/bench-<time>.{json,md}.
+Then, in the same run, the baseline: the same bookings done the common way (one transaction with
+SELECT ... FOR UPDATE on the event row, no Redis: `loadtests.baseline`) behind the same HTTP stack
+(`loadtests.baseline_app`), on fresh events with the same users, while `happening serve` stays up
+(its relay and worker deliver the baseline's notifications too). Everything shares this machine's
+cores: wrk, PostgreSQL, Redis, RabbitMQ and the measured process. Results:
+loadtests/results/bench-<time>.{json,md}.
 
 `--smoke`: tiny counts; checks correctness only (invariants, every request answered 201 or 409),
 never timings; exit status 1 if anything is wrong.
