@@ -10,7 +10,7 @@
 Setup goes through the real API at test start (a first user is orgAdmin of its own org; it creates
 and publishes the events). The issuer is read from `GET /v1/auth/config`. Run it as one process
 (not distributed): the event ids live in this module. Tunables (environment): LOADTEST_STEADY_USERS
-(20), LOADTEST_FLASH_USERS (200), LOADTEST_FLASH_SLOTS (500), LOADTEST_MIX_EVENTS (50),
+(20), LOADTEST_FLASH_USERS (200), LOADTEST_FLASH_SLOTS (500), LOADTEST_MIX_EVENTS (1000),
 LOADTEST_MIX_SLOTS (100), LOADTEST_STAGE_SECONDS (30).
 """
 from __future__ import annotations
