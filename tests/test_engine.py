@@ -16,11 +16,13 @@ import pytest
 from prometheus_client import REGISTRY
 from redis.asyncio import Redis
 
+from happening_engine.actors import registry as registry_module
 from happening_engine.commands import Book, CancelBooking, CancelEvent, UpdateEvent
 from happening_engine.config import Settings
 from happening_engine.engine import Engine
 from happening_engine.errors import AccessUnchecked, Conflict, InvalidInput, NotFound, Unavailable
 from happening_engine.invariants import check
+from happening_engine.memory import release_freed_memory
 from happening_engine.store.bookings import BatchWrite, BookingRow, PredecessorFailed, write_after
 
 from .factories import failing_inserts, make_event, make_org, make_users
@@ -230,11 +232,16 @@ async def quick_retirement(pool: asyncpg.Pool, redis: Redis, settings: Settings)
 
 
 async def test_idle_actors_retire_leaving_nothing_behind_and_reactivate_where_they_left_off(
-        quick_retirement, pool, redis, settings, org):
+        quick_retirement, pool, redis, settings, org, monkeypatch):
     """The engine's memory follows its active events: an idle actor retires and every object it held is
-    freed; the next command for its event activates a new actor that carries on from PostgreSQL
-    (seats, waiting numbers, the one-active-booking rule)."""
+    freed, handed back to the OS once per wave of retirements; the next command for its event activates
+    a new actor that carries on from PostgreSQL (seats, waiting numbers, the one-active-booking rule)."""
     engine = quick_retirement
+    releases: list[bool] = []
+    monkeypatch.setattr(registry_module, "RELEASE_AFTER", 100)
+    monkeypatch.setattr(registry_module, "RELEASE_DELAY", 0.05)
+    monkeypatch.setattr(registry_module, "release_freed_memory",
+                        lambda: releases.append(release_freed_memory()))  # the real call, counted
     users = await make_users(pool, 3)
     events = [await make_event(pool, org, total=1, max_seats=1) for _ in range(200)]
     first = await send_all(engine, [Book(e, users[0], 1) for e in events])
@@ -247,6 +254,8 @@ async def test_idle_actors_retire_leaving_nothing_behind_and_reactivate_where_th
             break
         await asyncio.sleep(0.01)
     assert engine.registry.actors == {}
+    await asyncio.sleep(0.2)
+    assert len(releases) == 1  # 200 retirements, one release once they stopped
     gc.collect()
     assert [a for a in actors if a() is not None] == []  # nothing keeps a retired actor (or what it held)
     ours = {f"actor-{e}" for e in events}
