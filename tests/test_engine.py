@@ -239,7 +239,7 @@ async def test_idle_actors_retire_leaving_nothing_behind_and_reactivate_where_th
     engine = quick_retirement
     releases: list[bool] = []
     monkeypatch.setattr(registry_module, "RELEASE_AFTER", 100)
-    monkeypatch.setattr(registry_module, "RELEASE_DELAY", 0.05)
+    monkeypatch.setattr(registry_module, "RELEASE_DELAY", 0.25)  # longer than any gap within the wave
     monkeypatch.setattr(registry_module, "release_freed_memory",
                         lambda: releases.append(release_freed_memory()))  # the real call, counted
     users = await make_users(pool, 3)
@@ -254,7 +254,7 @@ async def test_idle_actors_retire_leaving_nothing_behind_and_reactivate_where_th
             break
         await asyncio.sleep(0.01)
     assert engine.registry.actors == {}
-    await asyncio.sleep(0.2)
+    await asyncio.sleep(0.5)
     assert len(releases) == 1  # 200 retirements, one release once they stopped
     gc.collect()
     assert [a for a in actors if a() is not None] == []  # nothing keeps a retired actor (or what it held)
