@@ -28,12 +28,20 @@ from happening_engine.store.bookings import BatchWrite, BookingRow, PredecessorF
 from .factories import failing_inserts, make_event, make_org, make_users
 
 
-@pytest.fixture
-async def engine(pool: asyncpg.Pool, redis: Redis, settings: Settings) -> AsyncIterator[Engine]:
-    engine = Engine(pool, redis, settings)
+async def running_engine(pool: asyncpg.Pool, redis: Redis, settings: Settings,
+                         **engine_settings: Any) -> AsyncIterator[Engine]:
+    """A started engine (with these `EngineSettings` changed), stopped afterwards: a fixture's body."""
+    engine = Engine(pool, redis, dataclasses.replace(settings, engine=dataclasses.replace(settings.engine,
+                                                                                          **engine_settings)))
     await engine.start()
     yield engine
     await engine.stop()
+
+
+@pytest.fixture
+async def engine(pool: asyncpg.Pool, redis: Redis, settings: Settings) -> AsyncIterator[Engine]:
+    async for engine in running_engine(pool, redis, settings):
+        yield engine
 
 
 @pytest.fixture
@@ -224,11 +232,8 @@ async def test_an_unknown_event_is_404_and_its_actor_retires_at_once(engine):
 @pytest.fixture
 async def quick_retirement(pool: asyncpg.Pool, redis: Redis, settings: Settings) -> AsyncIterator[Engine]:
     """An engine whose actors retire after 0.3 s without a command."""
-    engine = Engine(pool, redis, dataclasses.replace(settings, engine=dataclasses.replace(settings.engine,
-                                                                                          idle_seconds=0.3)))
-    await engine.start()
-    yield engine
-    await engine.stop()
+    async for engine in running_engine(pool, redis, settings, idle_seconds=0.3):
+        yield engine
 
 
 async def test_idle_actors_retire_leaving_nothing_behind_and_reactivate_where_they_left_off(
@@ -336,11 +341,8 @@ async def test_postgresql_failure_in_write_path_leaves_redis_and_postgresql_agre
 async def small_batches(pool: asyncpg.Pool, redis: Redis, settings: Settings) -> AsyncIterator[Engine]:
     """An engine deciding at most 10 commands at a time: a burst becomes many batches, each decided
     while the one before still commits, so batches are written behind one another."""
-    engine = Engine(pool, redis, dataclasses.replace(settings, engine=dataclasses.replace(settings.engine,
-                                                                                          batch_max=10)))
-    await engine.start()
-    yield engine
-    await engine.stop()
+    async for engine in running_engine(pool, redis, settings, batch_max=10):
+        yield engine
 
 
 def commits_behind(outcome: str) -> float:
