@@ -44,7 +44,7 @@ SCHEMAS: dict[str, Any] = {
         "status": {"type": "string", "enum": ["pending", "accepted", "revoked", "expired"]},
         "token": {"type": "string", "description": "only in the 201 response"}}},
     "Event": {"type": "object", "properties": {
-        **EVENT_FIELDS, "id": UUID, "org_id": UUID, "available_slots": {"type": "integer"},
+        **EVENT_FIELDS, "id": UUID, "org_id": UUID, "org_name": {"type": "string"}, "available_slots": {"type": "integer"},
         "waitlist_length": {"type": "integer"},
         "status": {"type": "string", "enum": ["draft", "upcoming", "ongoing", "completed", "cancelled"]}}},
     "Booking": {"type": "object", "properties": {
@@ -84,7 +84,9 @@ def _q(name: str, schema: dict[str, Any]) -> dict[str, Any]:
 
 PAGE = [_q("limit", {"type": "integer", "minimum": 1, "maximum": 200, "default": 50}),
         _q("cursor", {"type": "string"})]
-EVENT_LIST = [_q("category", CATEGORY), _q("from", TIME), _q("to", TIME), _q("org", UUID)]
+EVENT_LIST = [_q("category", CATEGORY), _q("from", TIME), _q("to", TIME), _q("org", UUID),
+              _q("q", {"type": "string", "minLength": 1, "maxLength": 200,
+                       "description": "only events whose name contains this text (case ignored)"})]
 AUDIT_LIST = [_q("entity", {"type": "string"}), _q("actor", UUID), _q("from", TIME), _q("to", TIME)]
 STATUS = [_q("status", {"type": "string", "enum": ["confirmed", "waiting", "cancelled"]})]
 IDEMPOTENCY = {"name": "Idempotency-Key", "in": "header", "required": False,

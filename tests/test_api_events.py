@@ -104,3 +104,18 @@ async def test_an_orgs_event_paths_are_for_its_members(api_client, make_user, ma
     scoped = await api_client.get(f"/v1/organizations/{organizer.org_id}/events/{event['id']}",
                                   headers=stranger.headers)
     assert scoped.status == 404
+
+
+async def test_listing_searches_names_and_names_the_organization(api_client, make_user, make_event) -> None:
+    organizer, viewer = await make_user(), await make_user()
+    tag = uuid.uuid4().hex[:8]
+    wanted = await make_event(organizer, name=f"Jazz {tag} Night")
+    await make_event(organizer, name=f"Rock {tag}")
+    org_name = (await (await api_client.get("/v1/me", headers=organizer.headers)).json())["memberships"][0]["org_name"]
+    response = await api_client.get("/v1/events", params={"q": f"jazz {tag.upper()}"}, headers=viewer.headers)
+    assert response.status == 200, await response.text()
+    items = (await response.json())["items"]
+    assert [e["id"] for e in items] == [wanted["id"]]
+    assert items[0]["org_name"] == org_name
+    response = await api_client.get("/v1/events", params={"q": ""}, headers=viewer.headers)
+    assert response.status == 422 and (await response.json())["field"] == "q"

@@ -30,10 +30,10 @@ FIELDS = {
 REQUIRED = ("name", "category", "starts_at", "ends_at", "total_slots")
 CREATE_BODY = {k: Field(f.kind, k in REQUIRED, f.min, f.max, f.choices) for k, f in FIELDS.items()}
 LIST_QUERY = {**pagination.QUERY, "category": FIELDS["category"], "from": Field("datetime"),
-              "to": Field("datetime"), "org": Field("uuid")}
+              "to": Field("datetime"), "org": Field("uuid"), "q": Field("str", min=1, max=200)}
 COLUMNS = ("id", "org_id", "name", "description", "category", "status", "starts_at", "ends_at", "total_slots",
            "available_slots", "waitlist_length", "max_seats_per_booking", "visibility", "published_at",
-           "cancelled_at", "created_at", "updated_at")
+           "cancelled_at", "created_at", "updated_at", "org_name")
 
 
 def event_json(row: asyncpg.Record) -> dict[str, Any]:
@@ -110,7 +110,7 @@ async def list_visible(request: web.Request) -> web.Response:
     return ok(await pagination.time_page(
         q, lambda after, limit: events.list_visible(
             pool, user_id, category=q.get("category"), starts_from=q.get("from"), starts_to=q.get("to"),
-            org_id=q.get("org"), after=after, limit=limit),
+            org_id=q.get("org"), text=q.get("q"), after=after, limit=limit),
         event_json, time="starts_at"))
 
 

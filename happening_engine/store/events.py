@@ -18,8 +18,8 @@ SELECT = """
 select e.id, e.org_id, e.name, e.description, e.category, e.status, e.starts_at, e.ends_at,
        e.total_slots, e.total_slots - e.confirmed_seats as available_slots,
        e.waiting_count as waitlist_length, e.max_seats_per_booking, e.visibility,
-       e.published_at, e.cancelled_at, e.created_at, e.updated_at
-from events e
+       e.published_at, e.cancelled_at, e.created_at, e.updated_at, o.name as org_name
+from events e join organizations o on o.id = e.org_id
 """
 
 
@@ -44,9 +44,10 @@ async def create_draft(conn: asyncpg.Connection, org_id: UUID, actor_id: UUID,
 
 
 async def list_visible(db: Executor, user_id: UUID, *, category: str | None, starts_from: datetime | None,
-                       starts_to: datetime | None, org_id: UUID | None,
+                       starts_to: datetime | None, org_id: UUID | None, text: str | None = None,
                        after: tuple[datetime, UUID] | None, limit: int) -> list[asyncpg.Record]:
-    """Published events the user may see (public, or members-only of an org they belong to)."""
+    """Published events the user may see (public, or members-only of an org they belong to);
+    `text`: only those whose name contains it, ignoring case."""
     return await db.fetch(
         SELECT + """
         where e.status = any($2::text[])
@@ -57,9 +58,10 @@ async def list_visible(db: Executor, user_id: UUID, *, category: str | None, sta
           and ($5::timestamptz is null or e.starts_at < $5)
           and ($6::uuid is null or e.org_id = $6)
           and ($7::timestamptz is null or (e.starts_at, e.id) > ($7, $8))
+          and ($10::text is null or strpos(lower(e.name), lower($10)) > 0)
         order by e.starts_at, e.id limit $9""",
         user_id, list(PUBLISHED), category, starts_from, starts_to, org_id,
-        after[0] if after else None, after[1] if after else None, limit + 1)
+        after[0] if after else None, after[1] if after else None, limit + 1, text)
 
 
 async def list_for_org(db: Executor, org_id: UUID, *, include_drafts: bool,
