@@ -6,6 +6,7 @@ resource is a `cleanup_ctx` generator: set up, yield, close.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Collection
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -14,7 +15,7 @@ from happening_engine.config import Settings
 from happening_engine.connections import create_redis
 from happening_engine.db import create_pool
 
-from . import health, keys
+from . import health, keys, webapp
 from .auth import auth_ctx
 from .middlewares import MIDDLEWARES
 from .routes import setup_routes
@@ -115,4 +116,6 @@ def create_app(settings: Settings, parts: Collection[str] = ALL_PARTS) -> web.Ap
     if "api" in parts:
         app.cleanup_ctx.append(auth_ctx)
         setup_routes(app)
+        web_root = settings.http.web_root
+        webapp.setup(app, Path(web_root) if web_root else webapp.DEFAULT_ROOT)
     return app

@@ -58,6 +58,7 @@ class HttpSettings:
     port: int = 8080
     worker_port: int = 0  # /healthz and /metrics of `serve`'s notification process (0: any free port)
     max_body_bytes: int = 64 * 1024
+    web_root: str | None = None  # the web app's static export; None: web/out beside the code
 
 
 @dataclass(frozen=True)
