@@ -34,7 +34,8 @@ SCHEMAS: dict[str, Any] = {
                                             "memberships": {"type": "array", "items": {"type": "object", "properties": {
                                                 "org_id": UUID, "org_name": {"type": "string"}, "role": ROLE}}}}},
     "AuthConfig": {"type": "object", "properties": {"issuer": {"type": "string"}, "audience": {"type": "string"},
-                                                    "client_id": {"type": "string"}}},
+                                                    "client_id": {"type": "string"},
+                                                    "web_client_id": {"type": "string"}}},
     "Organization": {"type": "object", "properties": {"id": UUID, "name": {"type": "string"}, "created_at": TIME,
                                                       "role": ROLE}},
     "Member": {"type": "object", "properties": {"user_id": UUID, "email": {"type": "string"},

@@ -33,6 +33,7 @@ class OidcSettings:
     issuer: str | None = None  # None: use the bundled dev issuer
     audience: str = "happening-api"
     client_id: str = "happening-api"
+    web_client_id: str = "happening-web"  # the web app's public client (authorization code + PKCE)
     internal_url: str | None = None  # where this service reaches the issuer, if not at `issuer`
     dev_host: str = "127.0.0.1"
     dev_port: int = 8081

@@ -19,4 +19,5 @@ async def me(request: web.Request) -> web.Response:
 
 async def auth_config(request: web.Request) -> web.Response:
     oidc = request.app[keys.SETTINGS].oidc
-    return ok({"issuer": oidc.effective_issuer, "audience": oidc.audience, "client_id": oidc.client_id})
+    return ok({"issuer": oidc.effective_issuer, "audience": oidc.audience, "client_id": oidc.client_id,
+               "web_client_id": oidc.web_client_id})
