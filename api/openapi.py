@@ -45,14 +45,14 @@ SCHEMAS: dict[str, Any] = {
         "status": {"type": "string", "enum": ["pending", "accepted", "revoked", "expired"]},
         "token": {"type": "string", "description": "only in the 201 response"}}},
     "Event": {"type": "object", "properties": {
-        **EVENT_FIELDS, "id": UUID, "org_id": UUID, "org_name": {"type": "string"}, "available_slots": {"type": "integer"},
-        "waitlist_length": {"type": "integer"},
+        **EVENT_FIELDS, "id": UUID, "org_id": UUID, "org_name": {"type": "string"},
+        "available_slots": {"type": "integer"}, "waitlist_length": {"type": "integer"},
         "status": {"type": "string", "enum": ["draft", "upcoming", "ongoing", "completed", "cancelled"]}}},
     "Booking": {"type": "object", "properties": {
         "id": UUID, "event_id": UUID, "user_id": UUID, "seats": {"type": "integer"},
         "status": {"type": "string", "enum": ["confirmed", "waiting", "cancelled"]},
         "waiting_number": {"type": ["integer", "null"]}, "position": {"type": ["integer", "null"]},
-        "created_at": TIME, "updated_at": TIME}},
+        "created_at": TIME, "updated_at": TIME, "event_name": {"type": "string"}}},
     "HistoryEntry": {"type": "object", "properties": {"action": {"type": "string"}, "details": {"type": "object"},
                                                       "created_at": TIME}},
     "Notification": {"type": "object", "properties": {
@@ -154,7 +154,8 @@ PATHS: dict[str, dict[str, Any]] = {
     "/v1/events/{event}/bookings": {
         "post": op("Book seats (optional Idempotency-Key)", 201, "Booking", params=[IDEMPOTENCY],
                    body=_obj({"seats": {"type": "integer", "minimum": 1}}, ("seats",)))},
-    "/v1/bookings": {"get": op("My bookings", 200, "BookingPage", params=PAGE)},
+    "/v1/bookings": {"get": op("My bookings, newest first", 200, "BookingPage",
+                               params=PAGE + STATUS + [_q("event", UUID)])},
     "/v1/bookings/{booking}": {"get": op("One booking (owner or organizer)", 200, "Booking")},
     "/v1/bookings/{booking}/history": {"get": op("A booking's history", 200, "HistoryEntryPage", params=PAGE)},
     "/v1/bookings/{booking}/cancel": {"post": op("Cancel a booking (owner or organizer)", 200, "Booking")},

@@ -160,3 +160,20 @@ async def test_booking_an_event_you_may_not_see_is_404_and_writes_nothing(api_cl
     assert (await _book(api_client, organizer, members["id"], 1)).status == 201
     assert await pool.fetchval("select count(*) from bookings where event_id = any($1::uuid[])",
                                [uuid.UUID(draft["id"]), uuid.UUID(members["id"])]) == 1
+
+
+async def test_my_bookings_filter_by_event_and_status_and_name_the_event(api_client, make_user, make_event) -> None:
+    organizer, user = await make_user(), await make_user()
+    first = await make_event(organizer, name="First show", total_slots=1)
+    second = await make_event(organizer, name="Second show", total_slots=5)
+    for event in (first, second):
+        response = await api_client.post(f"/v1/events/{event['id']}/bookings", json={"seats": 1}, headers=user.headers)
+        assert response.status == 201, await response.text()
+    response = await api_client.get("/v1/bookings", params={"event": second["id"]}, headers=user.headers)
+    items = (await response.json())["items"]
+    assert [(b["event_id"], b["event_name"], b["status"]) for b in items] == [
+        (second["id"], "Second show", "confirmed")]
+    response = await api_client.get("/v1/bookings", params={"status": "waiting"}, headers=user.headers)
+    assert (await response.json())["items"] == []
+    response = await api_client.get("/v1/bookings", params={"event": "nope"}, headers=user.headers)
+    assert response.status == 422 and (await response.json())["field"] == "event"

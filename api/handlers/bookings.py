@@ -24,7 +24,9 @@ from ..validation import Field, json_body, path_uuid, query
 
 BOOK_BODY = {"seats": Field("int", required=True, min=1, max=10_000)}
 STATUS_QUERY = {**pagination.QUERY, "status": Field("enum", choices=("confirmed", "waiting", "cancelled"))}
-COLUMNS = ("id", "event_id", "user_id", "seats", "status", "waiting_number", "position", "created_at", "updated_at")
+COLUMNS = ("id", "event_id", "user_id", "seats", "status", "waiting_number", "position", "created_at", "updated_at",
+           "event_name")
+MINE_QUERY = {**STATUS_QUERY, "event": Field("uuid")}
 
 
 def booking_json(row: asyncpg.Record) -> dict[str, Any]:
@@ -120,10 +122,11 @@ async def cancel(request: web.Request) -> web.Response:
 
 
 async def list_mine(request: web.Request) -> web.Response:
-    q = query(request, pagination.QUERY)
+    q = query(request, MINE_QUERY)
     pool, user_id = request.app[keys.POOL], current_user(request).id
     return ok(await pagination.time_page(
-        q, lambda after, limit: bookings_read.list_for_user(pool, user_id, after, limit), booking_json))
+        q, lambda after, limit: bookings_read.list_for_user(pool, user_id, after, limit, event_id=q.get("event"),
+                                                            status=q.get("status")), booking_json))
 
 
 def _org(request: web.Request) -> UUID | None:

@@ -15,8 +15,8 @@ select b.id, b.event_id, b.user_id, b.seats, b.status, b.waiting_number,
        case when b.status = 'waiting' then (
            select count(*) from bookings w where w.event_id = b.event_id and w.status = 'waiting'
              and w.waiting_number <= b.waiting_number)::int end as position,
-       b.created_at, b.updated_at
-from bookings b
+       b.created_at, b.updated_at, e.name as event_name
+from bookings b join events e on e.id = b.event_id
 """
 
 
@@ -24,12 +24,14 @@ async def get(db: Executor, booking_id: UUID) -> asyncpg.Record | None:
     return await db.fetchrow(SELECT + " where b.id = $1", booking_id)
 
 
-async def list_for_user(db: Executor, user_id: UUID, after: tuple[datetime, UUID] | None,
-                        limit: int) -> list[asyncpg.Record]:
+async def list_for_user(db: Executor, user_id: UUID, after: tuple[datetime, UUID] | None, limit: int, *,
+                        event_id: UUID | None = None, status: str | None = None) -> list[asyncpg.Record]:
+    """The user's bookings, newest first; only one event's, or one status, when given."""
     return await db.fetch(
         SELECT + " where b.user_id = $1 and ($2::timestamptz is null or (b.created_at, b.id) < ($2, $3))"
+        " and ($5::uuid is null or b.event_id = $5) and ($6::text is null or b.status = $6)"
         " order by b.created_at desc, b.id desc limit $4",
-        user_id, after[0] if after else None, after[1] if after else None, limit + 1)
+        user_id, after[0] if after else None, after[1] if after else None, limit + 1, event_id, status)
 
 
 async def list_for_event(db: Executor, event_id: UUID, status: str | None,
@@ -47,8 +49,9 @@ async def waitlist(db: Executor, event_id: UUID, after_number: int | None, limit
         """select * from (
                select b.id, b.event_id, b.user_id, b.seats, b.status, b.waiting_number,
                       (row_number() over (order by b.waiting_number))::int as position,
-                      b.created_at, b.updated_at
-               from bookings b where b.event_id = $1 and b.status = 'waiting') w
+                      b.created_at, b.updated_at, e.name as event_name
+               from bookings b join events e on e.id = b.event_id
+               where b.event_id = $1 and b.status = 'waiting') w
            where ($2::bigint is null or w.waiting_number > $2)
            order by w.waiting_number limit $3""",
         event_id, after_number, limit + 1)
