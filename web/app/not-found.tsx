@@ -1,0 +1,5 @@
+import { NotFound } from "@/components/States";
+
+export default function Missing() {
+  return <NotFound />;
+}
