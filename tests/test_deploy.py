@@ -386,6 +386,30 @@ def test_realm_client(realm):
     assert audience == "happening-api" == EXPECTED_HAPPENING_ENV["HAPPENING_OIDC_AUDIENCE"]
 
 
+def test_realm_web_client(realm):
+    """The browser app signs in with the authorization code flow + PKCE S256 only, to exact URIs, and
+    its access tokens carry the API audience (the API checks `aud`, the web client is only `azp`)."""
+    [client] = [c for c in realm["clients"] if c["clientId"] == Settings().oidc.web_client_id == "happening-web"]
+    assert client["enabled"] is True and client["protocol"] == "openid-connect"
+    assert client["publicClient"] is True
+    assert client["standardFlowEnabled"] is True
+    assert client["directAccessGrantsEnabled"] is False
+    assert client["implicitFlowEnabled"] is False
+    assert client.get("serviceAccountsEnabled", False) is False
+    assert client["attributes"]["pkce.code.challenge.method"] == "S256"
+    app_origins = ["http://127.0.0.1:8080", "http://localhost:8080"]
+    assert client["redirectUris"] == [f"{origin}/auth/callback" for origin in app_origins]
+    assert all("*" not in uri for uri in client["redirectUris"])
+    assert client["webOrigins"] == app_origins
+    assert client["attributes"]["post.logout.redirect.uris"].split("##") == [f"{origin}/" for origin in app_origins]
+    assert {"basic", "profile", "email", "web-origins"} <= set(client["defaultClientScopes"])
+    [mapper] = [m for m in client["protocolMappers"] if m["protocolMapper"] == "oidc-audience-mapper"]
+    assert mapper["protocol"] == "openid-connect"
+    assert mapper["config"]["access.token.claim"] == "true"
+    assert mapper["config"]["included.custom.audience"] == EXPECTED_HAPPENING_ENV["HAPPENING_OIDC_AUDIENCE"]
+    assert len({c["clientId"] for c in realm["clients"]}) == len(realm["clients"]) == 2
+
+
 def test_realm_identity_providers(realm):
     providers = {p["alias"]: p for p in realm["identityProviders"]}
     assert set(providers) == {"google", "github"}
