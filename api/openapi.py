@@ -44,6 +44,9 @@ SCHEMAS: dict[str, Any] = {
         "id": UUID, "org_id": UUID, "email": {"type": "string"}, "role": ROLE, "expires_at": TIME,
         "status": {"type": "string", "enum": ["pending", "accepted", "revoked", "expired"]},
         "token": {"type": "string", "description": "only in the 201 response"}}},
+    "InvitePreview": {"type": "object", "properties": {
+        "org_id": UUID, "org_name": {"type": "string"}, "role": ROLE, "email": {"type": "string"},
+        "status": {"type": "string", "enum": ["pending", "accepted", "revoked", "expired"]}, "expires_at": TIME}},
     "Event": {"type": "object", "properties": {
         **EVENT_FIELDS, "id": UUID, "org_id": UUID, "org_name": {"type": "string"},
         "available_slots": {"type": "integer"}, "waitlist_length": {"type": "integer"},
@@ -70,9 +73,15 @@ SCHEMAS: dict[str, Any] = {
         "waiting_seats": {"type": "integer"}, "cancelled_bookings": {"type": "integer"},
         "promotions": {"type": "integer", "description": "waitlist promotions of the event's bookings, ever"},
         "fill_rate": {"type": "number", "minimum": 0, "maximum": 1,
-                      "description": "confirmed_seats / total_slots, 4 decimals"}},
+                      "description": "confirmed_seats / total_slots, 4 decimals"},
+        "timeline": {"type": "array", "description": "from the booking history, oldest first, at most 60 points:"
+                     " the counts after the last change (`at`) of each bucket", "items": _obj(
+                         {"at": TIME, "confirmed_seats": {"type": "integer"},
+                          "waiting_bookings": {"type": "integer"}}, ("at", "confirmed_seats", "waiting_bookings"))},
+        "timeline_bucket_seconds": {"type": "integer", "description": "width of the timeline's buckets"}},
         "required": ["event_id", "total_slots", "confirmed_seats", "confirmed_bookings", "waiting_bookings",
-                     "waiting_seats", "cancelled_bookings", "promotions", "fill_rate"]},
+                     "waiting_seats", "cancelled_bookings", "promotions", "fill_rate", "timeline",
+                     "timeline_bucket_seconds"]},
 }
 for _name in ("Organization", "Member", "Invite", "Event", "Booking", "HistoryEntry", "Notification", "AuditEntry"):
     SCHEMAS[_name + "Page"] = _obj({"items": {"type": "array", "items": ref(_name)},
@@ -143,6 +152,8 @@ PATHS: dict[str, dict[str, Any]] = {
              "role": {"type": "string", "enum": ["organizer", "user"]}}, ("email", "role"))),
         "get": op("Invites (orgAdmin)", 200, "InvitePage", params=PAGE)},
     "/v1/organizations/{org}/invites/{invite}": {"delete": op("Revoke an invite (orgAdmin)", 204)},
+    "/v1/invites/{token}": {"get": op("Preview an invite: its organization and role (email must match, else 404)",
+                                      200, "InvitePreview")},
     "/v1/invites/{token}/accept": {"post": op("Accept an invite (email must match)", 200, "Member")},
     "/v1/organizations/{org}/audit-log": {"get": op("Audit log (orgAdmin)", 200, "AuditEntryPage",
                                                     params=PAGE + AUDIT_LIST)},

@@ -27,6 +27,7 @@ def setup_routes(app: web.Application) -> None:
     r.add_post(ORG + "/invites", invites.create)
     r.add_get(ORG + "/invites", invites.list_for_org)
     r.add_delete(ORG + "/invites/{invite}", invites.revoke)
+    r.add_get("/v1/invites/{token}", invites.preview)
     r.add_post("/v1/invites/{token}/accept", invites.accept)
     r.add_get(ORG + "/audit-log", audit.list_for_org)
 

@@ -29,6 +29,7 @@ MATRIX = [
     ("POST", ORG + "/invites", {"email": "matrix@example.test", "role": "user"}, (401, 404, 403, 403, 201), None),
     ("GET", ORG + "/invites", None, ADMIN_ONLY, None),
     ("DELETE", ORG + "/invites/{invite}", None, (401, 404, 403, 403, 204), "invite"),
+    ("GET", "/v1/invites/{token}", None, (401, 404, 404, 404, 404), "invite"),  # only the invited email sees it
     ("POST", "/v1/invites/{token}/accept", None, (401, 403, 403, 403, 403), "invite"),
     ("GET", ORG + "/audit-log", None, ADMIN_ONLY, None),
     ("POST", ORG + "/events", NEW_EVENT, (401, 404, 403, 201, 201), None),

@@ -44,7 +44,8 @@ async def test_stats_match_a_scenario_with_every_kind_of_booking(api_client, mak
     for path in (f"/v1/events/{event['id']}/stats", f"/v1/organizations/{admin.org_id}/events/{event['id']}/stats"):
         response = await api_client.get(path, headers=admin.headers)
         assert response.status == 200, await response.text()
-        assert await response.json() == expected
+        body = await response.json()
+        assert {k: v for k, v in body.items() if not k.startswith("timeline")} == expected
     # a capacity raise promotes e: counted as well
     response = await api_client.patch(f"/v1/events/{event['id']}", headers=admin.headers, json={"total_slots": 8})
     assert response.status == 200
@@ -71,7 +72,28 @@ async def test_empty_event_has_zero_counts(api_client, make_user, make_event) ->
     stats = await (await api_client.get(f"/v1/events/{event['id']}/stats", headers=admin.headers)).json()
     assert stats == {"event_id": event["id"], "total_slots": 10, "confirmed_seats": 0, "confirmed_bookings": 0,
                      "waiting_bookings": 0, "waiting_seats": 0, "cancelled_bookings": 0, "promotions": 0,
-                     "fill_rate": 0.0}
+                     "fill_rate": 0.0, "timeline": [], "timeline_bucket_seconds": 60}
+
+
+async def test_timeline_replays_the_history(api_client, make_user, make_event, pool) -> None:
+    admin, _, event, bookings = await _scenario(api_client, make_user, make_event)
+    stats = await (await api_client.get(f"/v1/events/{event['id']}/stats", headers=admin.headers)).json()
+    # everything happened within a minute: one bucket, the final counts
+    assert stats["timeline_bucket_seconds"] == 60
+    assert [(p["confirmed_seats"], p["waiting_bookings"]) for p in stats["timeline"]] == [(5, 1)]
+    # spread the history over 3 hours: a (3) and b (2) confirmed at 0 and 10 min; c, d, e, f waiting at
+    # 20-50 min; at 3 h a cancels (c and d promoted) and f cancels
+    ids = [uuid.UUID(bookings[n]["id"]) for n in "abcdef"]
+    await pool.execute(
+        "update booking_history h set created_at = now() - interval '3 hours'"
+        " + (array_position($1::uuid[], h.booking_id) - 1) * interval '10 minutes'"
+        " where h.booking_id = any($1::uuid[]) and h.action = 'created'", ids)
+    stats = await (await api_client.get(f"/v1/events/{event['id']}/stats", headers=admin.headers)).json()
+    assert stats["timeline_bucket_seconds"] == 180  # 3 h over at most 60 buckets of whole minutes
+    points = [(p["confirmed_seats"], p["waiting_bookings"]) for p in stats["timeline"]]
+    assert points == [(3, 0), (5, 0), (5, 1), (5, 2), (5, 3), (5, 4), (5, 1)]
+    times = [p["at"] for p in stats["timeline"]]
+    assert times == sorted(times) and len(stats["timeline"]) <= reports.MAX_POINTS
 
 
 async def test_bookings_csv_streams_every_booking_in_pages(api_client, make_user, make_event, monkeypatch) -> None:

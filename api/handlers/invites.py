@@ -1,4 +1,4 @@
-"""Invites: create (token returned once, emailed as `org_invite`), list, revoke, accept."""
+"""Invites: create (token returned once, emailed as `org_invite`), list, revoke, preview, accept."""
 from __future__ import annotations
 
 from typing import Any
@@ -61,10 +61,25 @@ async def revoke(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
-async def accept(request: web.Request) -> web.Response:
+def _token(request: web.Request) -> str:
     token = request.match_info["token"]
     if not 10 <= len(token) <= 200:
         raise InvalidInput("token is malformed", field="token")
+    return token
+
+
+async def preview(request: web.Request) -> web.Response:
+    """What accepting would do (organization, role), shown to the invited person before they accept."""
+    token = _token(request)
+    query(request, {})
+    user = current_user(request)
+    await expire_due(request, token=token)
+    invite = await invites.preview(request.app[keys.POOL], token, user.token_email, user.email_verified)
+    return ok({name: invite[name] for name in ("org_id", "org_name", "role", "email", "status", "expires_at")})
+
+
+async def accept(request: web.Request) -> web.Response:
+    token = _token(request)
     await json_body(request, {})
     user = current_user(request)
     await expire_due(request, token=token)

@@ -1,4 +1,4 @@
-"""Reports for the organizers and orgAdmins of an event's org: counts, and the bookings as CSV.
+"""Reports for the organizers and orgAdmins of an event's org: counts and their timeline, and the bookings as CSV.
 
 The CSV is streamed (chunked) one page of rows at a time. Once the first bytes are out the status
 cannot change, so a failure half way aborts the connection: the client sees a truncated download,
@@ -40,7 +40,9 @@ async def _managed_event(request: web.Request) -> asyncpg.Record:
 
 async def stats(request: web.Request) -> web.Response:
     event = await _managed_event(request)
-    result = await reports.stats(request.app[keys.POOL], event["id"])
+    async with request.app[keys.POOL].acquire() as conn, \
+            conn.transaction(isolation="repeatable_read", readonly=True):  # counts and timeline agree
+        result = await reports.stats(conn, event["id"])
     if result is None:  # deleted between the two reads
         raise NotFound("event not found")
     return ok(result)

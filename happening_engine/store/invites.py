@@ -104,6 +104,19 @@ async def revoke(conn: asyncpg.Connection, org_id: UUID, invite_id: UUID, actor_
                        action="revoked", before={"status": "pending"}, after={"status": "revoked"})
 
 
+async def preview(db: asyncpg.Pool | asyncpg.Connection, token: str, email: str,
+                  email_verified: bool) -> asyncpg.Record:
+    """The invite with its organization's name, for the invited person only: an unknown token and
+    another (or unverified) email are both 404, so a token found elsewhere tells a stranger nothing."""
+    invite = await db.fetchrow(
+        "select i.org_id, o.name as org_name, i.email, i.role, i.expires_at,"
+        " case when i.status = 'pending' and i.expires_at <= now() then 'expired' else i.status end as status"
+        " from org_invites i join organizations o on o.id = i.org_id where i.token_hash = $1", hash_token(token))
+    if invite is None or not email_verified or invite["email"].lower() != email.lower():
+        raise NotFound("invite not found")
+    return invite
+
+
 async def accept(conn: asyncpg.Connection, token: str, user_id: UUID, email: str,
                  email_verified: bool) -> asyncpg.Record:
     """Join the org with the invited role; single use; the caller's verified email must match."""

@@ -1,6 +1,6 @@
-"""Reports on one event for its organizers: seat and booking counts, and the bookings export.
+"""Reports on one event for its organizers: seat and booking counts, their timeline, and the bookings export.
 
-Reads only. The counts come from one statement (one snapshot); the export is read in keyset pages
+Reads only. The counts and the timeline are read in one snapshot; the export is read in keyset pages
 on (created_at, id), so a large event never sits in memory and no connection is held while a slow
 client downloads: each booking appears once, in the state its page was read in.
 """
@@ -27,6 +27,39 @@ from events e left join bookings b on b.event_id = e.id
 where e.id = $1
 group by e.id
 """
+# The timeline replays booking_history: each row changes the confirmed seats and the waiting count
+# (created, promoted, cancelled by its previous status). Rows are grouped in buckets of whole minutes,
+# wide enough that there are at most $2 of them; each point is the state after its bucket's last change.
+TIMELINE = """
+with changes as (
+    select h.created_at,
+           case when h.action = 'promoted' or (h.action = 'created' and h.details->>'status' = 'confirmed')
+                    then b.seats
+                when h.action in ('cancelled', 'event_cancelled') and h.details->>'previous_status' = 'confirmed'
+                    then -b.seats
+                else 0 end as seats,
+           case when h.action = 'created' and h.details->>'status' = 'waiting' then 1
+                when h.action = 'promoted'
+                     or (h.action in ('cancelled', 'event_cancelled') and h.details->>'previous_status' = 'waiting')
+                    then -1
+                else 0 end as waiting
+    from booking_history h join bookings b on b.id = h.booking_id
+    where b.event_id = $1
+), span as (
+    select min(created_at) as first,
+           interval '1 minute' * greatest(1, ceil(extract(epoch from max(created_at) - min(created_at)) / 60 / $2))
+               as width
+    from changes
+), buckets as (
+    select date_bin(s.width, c.created_at, s.first) as bucket, max(c.created_at) as at,
+           sum(c.seats) as seats, sum(c.waiting) as waiting, extract(epoch from s.width)::int as width
+    from changes c cross join span s
+    group by 1, s.width
+)
+select at, (sum(seats) over w)::int as confirmed_seats, (sum(waiting) over w)::int as waiting_bookings, width
+from buckets window w as (order by bucket) order by bucket
+"""
+MAX_POINTS = 60
 EXPORT_PAGE = """
 select b.id, u.email, u.full_name, b.seats, b.status, b.waiting_number, b.created_at, b.updated_at
 from bookings b join users u on u.id = b.user_id
@@ -37,12 +70,19 @@ limit $4
 
 
 async def stats(db: asyncpg.Pool | asyncpg.Connection, event_id: UUID) -> dict[str, Any] | None:
-    """The event's counts and `fill_rate` (confirmed seats / total slots, 0..1); None if no such event."""
+    """The event's counts, `fill_rate` (confirmed seats / total slots, 0..1) and `timeline` (at most
+    MAX_POINTS points `{at, confirmed_seats, waiting_bookings}`, oldest first, the bucket width in
+    `timeline_bucket_seconds`); None if no such event. For one snapshot, pass a connection in a
+    repeatable-read transaction."""
     row = await db.fetchrow(STATS, event_id)
+    points = await db.fetch(TIMELINE, event_id, MAX_POINTS)
     if row is None:
         return None
     out = dict(row)
     out["fill_rate"] = round(row["confirmed_seats"] / row["total_slots"], 4)
+    out["timeline"] = [{"at": p["at"], "confirmed_seats": p["confirmed_seats"],
+                        "waiting_bookings": p["waiting_bookings"]} for p in points]
+    out["timeline_bucket_seconds"] = points[0]["width"] if points else 60
     return out
 
 
