@@ -105,7 +105,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     worker.add_argument("--relay", action="store_true", help="also run the outbox relay")
     worker.add_argument("--port", type=int, help="HTTP port for /healthz and /metrics (0: any free port)")
     sub.add_parser("dev-issuer", help="the Keycloak-compatible dev token issuer")
-    check = sub.add_parser("check-invariants", help="verify CONTRACT.md section 4 invariants")
+    check = sub.add_parser("check-invariants", help="verify the booking invariants of docs/contract.md section 4")
     check.add_argument("--event", help="only this event id")
     args = parser.parse_args(argv)
 

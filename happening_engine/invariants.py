@@ -1,4 +1,4 @@
-"""The booking invariants of CONTRACT.md §4, checked against PostgreSQL and Redis.
+"""The booking invariants of docs/contract.md §4, checked against PostgreSQL and Redis.
 
 Meaningful whenever no command is in flight. Missing Redis keys are a cold cache (the actor rebuilds
 them before its next decision), not a violation; keys that exist must agree with PostgreSQL.

@@ -191,7 +191,7 @@ async def _rabbitmqctl(*args: str) -> None:
 
 @pytest.mark.skipif(shutil.which("rabbitmqctl") is None, reason="needs rabbitmqctl to restart the broker")
 async def test_a_broker_restart_loses_no_notification_and_sends_none_twice(env: Env) -> None:
-    """CONTRACT.md §4 invariant 5: RabbitMQ stops in the middle of 1,000 deliveries (jobs queued, in
+    """docs/contract.md §4 invariant 5: RabbitMQ stops in the middle of 1,000 deliveries (jobs queued, in
     flight, not relayed yet), 200 more rows are written while it is down, then it starts again:
     every row still ends `sent`, and each mail arrives once."""
     users = [await make_user(env.pool, f"restart{i}@example.test") for i in range(10)]
