@@ -448,8 +448,12 @@ def test_dockerfile_final_stage():
     instructions = dockerfile_instructions(DOCKERFILE)
     froms = [i for i, (kw, _) in enumerate(instructions) if kw == "FROM"]
     assert froms, "no FROM"
-    assert instructions[froms[0]][1].split()[0] == "python:3.11-slim"
+    assert instructions[froms[-1]][1].split()[0] == "python:3.11-slim"
     final = instructions[froms[-1]:]
+    # the web app's static export is built in a Node stage and served by the API from web/out
+    assert instructions[froms[0]][1].split() == ["node:20-slim", "AS", "web"]
+    assert ("RUN", "npm ci --no-audit --no-fund") in instructions and ("RUN", "npm run build") in instructions
+    assert ("COPY", "--from=web /web/out /app/web/out") in final
     keywords = [kw for kw, _ in final]
     assert keywords.count("CMD") == 1 and keywords.count("HEALTHCHECK") == 1
     assert "ENTRYPOINT" not in keywords  # compose commands start with `happening`
