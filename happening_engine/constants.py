@@ -45,3 +45,14 @@ def amqp_name(prefix: str, name: str) -> str:
 
 def shard_queue(prefix: str, shard: int) -> str:
     return amqp_name(prefix, f"engine.shard.{shard}")
+
+
+def live_channel(prefix: str, event_id: UUID | str) -> str:
+    """`live:event:{<id>}`: Redis pub/sub channel of an event's committed changes (the live streams)."""
+    return f"{prefix}live:event:{{{event_id}}}"
+
+
+def live_pattern(prefix: str) -> str:
+    """The pattern of every event's live channel under `prefix` (glob characters in it escaped)."""
+    escaped = "".join(f"\\{c}" if c in "*?[]\\" else c for c in prefix)
+    return f"{escaped}live:event:*"

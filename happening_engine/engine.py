@@ -12,6 +12,7 @@ from .actors.commit import GroupCommit
 from .actors.registry import Registry
 from .commands import Command
 from .config import Settings
+from .live import LivePublisher
 from .seats import Seats
 
 log = structlog.get_logger(__name__)
@@ -23,7 +24,8 @@ class Engine:
     def __init__(self, pool: asyncpg.Pool, redis: Redis, settings: Settings) -> None:
         self.settings = settings
         self.seats = Seats(redis, settings.redis.prefix, settings.engine.lock_ttl_seconds)
-        self.registry = Registry(ActorContext(pool, self.seats, settings.engine, GroupCommit(pool)))
+        self.live = LivePublisher(redis, settings.redis.prefix)  # committed changes, to the live streams
+        self.registry = Registry(ActorContext(pool, self.seats, settings.engine, GroupCommit(pool), self.live))
 
     async def start(self) -> None:
         """Drop the seat keys this shard left in Redis: after a crash they may hold decisions that were
@@ -35,6 +37,7 @@ class Engine:
 
     async def stop(self) -> None:
         await self.registry.stop()
+        await self.live.stop()
 
     async def send(self, command: Command) -> dict[str, Any]:
         return await self.registry.send(command)

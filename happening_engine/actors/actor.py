@@ -24,9 +24,10 @@ from redis.exceptions import RedisError
 from ..commands import Book, CancelBooking
 from ..config import EngineSettings
 from ..errors import AccessUnchecked, Conflict, DomainError, InvalidInput, NotFound, Unavailable
+from ..live import LiveChange, LivePublisher
 from ..metrics import BATCH_SIZE, COMMAND_SECONDS, OUTCOMES, REBUILDS
 from ..seats import Seats, WaitEntry
-from ..store.bookings import BatchWrite, BookingRow, PredecessorFailed, fetch_bookings, seat_state
+from ..store.bookings import BatchWrite, BookingRow, Counters, PredecessorFailed, fetch_bookings, seat_state
 from ..store.event_changes import load_event
 from ..store.events import may_see
 from ..timeline import status_at
@@ -45,6 +46,7 @@ class ActorContext:
     seats: Seats
     settings: EngineSettings
     committer: GroupCommit
+    live: LivePublisher | None = None  # where committed changes are announced to the live streams
 
 
 def _json(value: Any) -> Any:
@@ -212,6 +214,8 @@ class Actor:
             {r["user_id"]: r["id"] for r in active})
         self._stale = False
         REBUILDS.labels(reason).inc()
+        if reason in ("write_failed", "stale"):  # streams may have seen a state that was never committed
+            self.publish_live(Counters(ev["total_slots"], ev["total_slots"] - confirmed, len(waiting)), moved=True)
         (self.log.debug if reason == "activation" else self.log.info)(
             "seat_cache_rebuilt", reason=reason, confirmed=confirmed, waiting=len(waiting))
 
@@ -318,13 +322,14 @@ class Actor:
 
     async def _commit(self, decision: _Decision, after: asyncio.Task[bool] | None = None) -> bool:
         """Write the decision to PostgreSQL (behind the commit `after`, if given), then reply. On
-        failure nobody was told anything."""
+        failure nobody was told anything. Once committed, the change is announced to the live streams."""
+        counters = None
         if decision.write:
             try:
                 if after is None:
-                    await self.ctx.committer.commit(decision.write)
+                    counters = await self.ctx.committer.commit(decision.write)
                 else:
-                    await self.ctx.committer.commit_behind(decision.write, after)
+                    counters = await self.ctx.committer.commit_behind(decision.write, after)
             except Exception as exc:  # whatever broke the write, nothing was committed or told
                 (self.log.warning if isinstance(exc, PredecessorFailed) else self.log.error)(
                     "booking_write_failed", error=repr(exc), commands=len(decision.replies))
@@ -335,7 +340,14 @@ class Actor:
                 return False
         for env, outcome in decision.replies:
             _answer(env, outcome)
+        if decision.write.bookings:
+            self.publish_live(counters, write=decision.write)
         return True
+
+    def publish_live(self, counters: Counters | None, **change: Any) -> None:
+        """Announce a committed change of this event (fire-and-forget: see `happening_engine.live`)."""
+        if self.ctx.live is not None and self.event is not None:
+            self.ctx.live.publish(LiveChange(self.event_id, self.event["status"], counters, **change))
 
     async def _abandon(self, decision: _Decision, reply: bool = True) -> None:
         """Undo a decision that will not be committed: Redis is rebuilt from PostgreSQL before its

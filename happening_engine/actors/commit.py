@@ -11,12 +11,13 @@ its own while its predecessor commits, and commits it only if the predecessor di
 from __future__ import annotations
 
 import asyncio
+from uuid import UUID
 
 import asyncpg
 import structlog
 
 from ..metrics import COMMITS_BEHIND
-from ..store.bookings import BatchWrite, PredecessorFailed, write_after, write_batches
+from ..store.bookings import BatchWrite, Counters, PredecessorFailed, write_after, write_batches
 
 log = structlog.get_logger(__name__)
 
@@ -24,7 +25,7 @@ log = structlog.get_logger(__name__)
 class GroupCommit:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
-        self._pending: list[tuple[BatchWrite, asyncio.Future[None]]] = []
+        self._pending: list[tuple[BatchWrite, asyncio.Future[Counters | None]]] = []
         self._task: asyncio.Task[None] | None = None
         # A batch behind its predecessor holds a connection while it waits for it: never so many that
         # the group commit, which those predecessors need, could find the pool empty.
@@ -38,17 +39,19 @@ class GroupCommit:
         self._behind += 1
         return True
 
-    async def commit_behind(self, write: BatchWrite, predecessor: asyncio.Future[bool]) -> None:
+    async def commit_behind(self, write: BatchWrite, predecessor: asyncio.Future[bool]) -> Counters | None:
         """Write `write` while `predecessor` (its event's previous batch) commits; commit it only if that
-        one did, else raise `PredecessorFailed`. Call after `reserve_behind()` returned True.
+        one did, else raise `PredecessorFailed`. Call after `reserve_behind()` returned True. Returns the
+        event's counters after it.
 
         Returns or raises only once `predecessor` ended, even when `write` fails at once: whoever then
         repairs the event's Redis keys from PostgreSQL finds no write of the event in flight."""
         outcome = "failed"
         try:
             async with self.pool.acquire() as conn:
-                await write_after(conn, write, predecessor)
+                counters = await write_after(conn, write, predecessor)
             outcome = "committed"
+            return counters
         except Exception as exc:
             if isinstance(exc, PredecessorFailed):
                 outcome = "predecessor_failed"
@@ -58,19 +61,19 @@ class GroupCommit:
             self._behind -= 1
             COMMITS_BEHIND.labels(outcome).inc()
 
-    async def commit(self, write: BatchWrite) -> None:
-        """Return once `write` is committed; raise what made it fail."""
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    async def commit(self, write: BatchWrite) -> Counters | None:
+        """Return the event's counters once `write` is committed; raise what made it fail."""
+        future: asyncio.Future[Counters | None] = asyncio.get_running_loop().create_future()
         self._pending.append((write, future))
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._run(), name="group-commit")
-        await future
+        return await future
 
     async def _run(self) -> None:
         while self._pending:
             group, self._pending = self._pending, []
             try:
-                await self._write([w for w, _ in group])
+                counters = await self._write([w for w, _ in group])
             except Exception as exc:  # retried one by one below; each caller gets its own outcome
                 if len(group) == 1:
                     _settle(group[0][1], exc)
@@ -78,24 +81,25 @@ class GroupCommit:
                 log.warning("group_commit_failed", batches=len(group), error=repr(exc))
                 for write, future in group:
                     try:
-                        await self._write([write])
+                        counters = await self._write([write])
                     except Exception as single:  # this batch's own failure, reported to its actor
                         _settle(future, single)
                     else:
-                        _settle(future, None)
+                        _settle(future, None, counters.get(write.event_id))
             else:
-                for _, future in group:
-                    _settle(future, None)
+                for write, future in group:
+                    _settle(future, None, counters.get(write.event_id))
 
-    async def _write(self, writes: list[BatchWrite]) -> None:
+    async def _write(self, writes: list[BatchWrite]) -> dict[UUID, Counters]:
         async with self.pool.acquire() as conn:
-            await write_batches(conn, writes)  # atomic: one statement, or its own transaction
+            return await write_batches(conn, writes)  # atomic: one statement, or its own transaction
 
 
-def _settle(future: asyncio.Future[None], error: BaseException | None) -> None:
+def _settle(future: asyncio.Future[Counters | None], error: BaseException | None,
+            counters: Counters | None = None) -> None:
     if future.done():
         return
     if error is None:
-        future.set_result(None)
+        future.set_result(counters)
     else:
         future.set_exception(error)

@@ -8,8 +8,9 @@ import asyncpg
 
 from ..commands import AdvanceLifecycle, CancelEvent, PublishEvent, UpdateEvent
 from ..errors import Conflict, InvalidInput, Unavailable
+from ..live import LiveBooking
 from ..store.audit import record
-from ..store.bookings import BatchWrite, write_batch
+from ..store.bookings import BatchWrite, Counters, write_batch
 from ..store.event_changes import active_bookers, cancel_bookings, update_event
 from ..timeline import status_at
 from . import messages
@@ -27,6 +28,10 @@ FIXED_ONCE_STARTED = {"total_slots", "max_seats_per_booking", "starts_at", "ends
 
 def event_dict(row: asyncpg.Record) -> dict[str, Any]:
     return {k: _json(v) for k, v in row.items()}
+
+
+def _counters(row: asyncpg.Record) -> Counters:
+    return Counters(row["total_slots"], row["total_slots"] - row["confirmed_seats"], row["waiting_count"])
 
 
 async def run_event_command(actor: Actor, cmd: Any) -> dict[str, Any]:
@@ -60,6 +65,7 @@ async def _publish(actor: Actor, cmd: PublishEvent, now: datetime) -> dict[str, 
         await record(conn, org_id=ev["org_id"], actor_id=cmd.actor_id, entity="event", entity_id=actor.event_id,
                      action="published", before={"status": "draft"}, after={"status": status})
     actor.event = row
+    actor.publish_live(_counters(row))
     return event_dict(row)
 
 
@@ -101,11 +107,12 @@ async def _update(actor: Actor, cmd: UpdateEvent, now: datetime) -> dict[str, An
             raise Conflict(f"capacity cannot go below the {result[1]} confirmed seats", field="total_slots",
                            confirmed_seats=int(result[1]))
         actor._promoted(write, result[1:], now, cause="capacity", actor_id=cmd.actor_id)
+    promoted = write
     try:
         async with actor.ctx.pool.acquire() as conn, conn.transaction():
             row = await update_event(conn, actor.event_id, changes, now)
             actor.event = row
-            await write_batch(conn, write)
+            counters = await write_batch(conn, write) or _counters(row)
             if ev["status"] != "draft":
                 bookers = await active_bookers(conn, actor.event_id)
                 write = BatchWrite(actor.event_id, ev["org_id"])
@@ -122,6 +129,7 @@ async def _update(actor: Actor, cmd: UpdateEvent, now: datetime) -> dict[str, An
         actor.event = ev
         actor._stale = True  # the capacity script may have run: rebuild before the next decision
         raise
+    actor.publish_live(counters, write=promoted)
     return event_dict(row)
 
 
@@ -136,13 +144,14 @@ async def _refresh_cache(actor: Actor, reason: str) -> None:
 
 
 async def _cancel_bookings(actor: Actor, conn: asyncpg.Connection, statuses: tuple[str, ...], reason: str,
-                           actor_id: Any, now: datetime) -> None:
+                           actor_id: Any, now: datetime) -> list[LiveBooking]:
     """Cancel the event's bookings in `statuses` for `reason`, each with its history row, one
-    notification to its booker and its audit row."""
+    notification to its booker and its audit row; returns them for the live streams."""
     ev = actor.event
     assert ev is not None
     write = BatchWrite(actor.event_id, ev["org_id"])
-    for b in await cancel_bookings(conn, actor.event_id, statuses, now):
+    cancelled = await cancel_bookings(conn, actor.event_id, statuses, now)
+    for b in cancelled:
         write.history.append((b["id"], "cancelled", {"previous_status": b["previous_status"], "reason": reason},
                               now))
         write.notifications.append((b["user_id"], b["id"], "booking_cancelled",
@@ -151,6 +160,7 @@ async def _cancel_bookings(actor: Actor, conn: asyncpg.Connection, statuses: tup
         write.audit.append((ev["org_id"], actor_id, "booking", b["id"], "cancelled",
                             {"status": b["previous_status"]}, {"status": "cancelled"}))
     await write_batch(conn, write)
+    return [LiveBooking(b["id"], b["user_id"], "cancelled", b["seats"]) for b in cancelled]
 
 
 async def _cancel(actor: Actor, cmd: CancelEvent, now: datetime) -> dict[str, Any]:
@@ -161,10 +171,12 @@ async def _cancel(actor: Actor, cmd: CancelEvent, now: datetime) -> dict[str, An
     async with actor.ctx.pool.acquire() as conn, conn.transaction():
         row = await update_event(conn, actor.event_id, {"status": "cancelled", "cancelled_at": now,
                                                         "confirmed_seats": 0, "waiting_count": 0}, now)
-        await _cancel_bookings(actor, conn, ("confirmed", "waiting"), "event_cancelled", cmd.actor_id, now)
+        cancelled = await _cancel_bookings(actor, conn, ("confirmed", "waiting"), "event_cancelled", cmd.actor_id,
+                                           now)
         await record(conn, org_id=ev["org_id"], actor_id=cmd.actor_id, entity="event", entity_id=actor.event_id,
                      action="cancelled", before={"status": ev["status"]}, after={"status": "cancelled"})
     actor.event = row
+    actor.publish_live(_counters(row), bookings=cancelled, moved=bool(cancelled))
     await _refresh_cache(actor, "event_cancelled")
     return event_dict(row)
 
@@ -179,11 +191,11 @@ async def _advance(actor: Actor, now: datetime) -> dict[str, Any]:
     async with actor.ctx.pool.acquire() as conn, conn.transaction():
         changes: dict[str, Any] = {"status": status, **({"waiting_count": 0} if closing else {})}
         row = await update_event(conn, actor.event_id, changes, now)
-        if closing:
-            await _cancel_bookings(actor, conn, ("waiting",), "waitlist_closed", None, now)
+        cancelled = await _cancel_bookings(actor, conn, ("waiting",), "waitlist_closed", None, now) if closing else []
         await record(conn, org_id=ev["org_id"], actor_id=None, entity="event", entity_id=actor.event_id,
                      action="status_changed", before={"status": ev["status"]}, after={"status": status})
     actor.event = row
+    actor.publish_live(_counters(row), bookings=cancelled, moved=bool(cancelled))
     if closing:
         await _refresh_cache(actor, "waitlist_closed")
     return event_dict(row)

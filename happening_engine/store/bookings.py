@@ -49,6 +49,15 @@ class BatchWrite:
         return bool(self.bookings or self.history or self.notifications or self.audit)
 
 
+@dataclass(frozen=True, slots=True)
+class Counters:
+    """An event's seat counters as a write committed them (what the live streams show)."""
+
+    total_slots: int
+    available_slots: int
+    waitlist_length: int
+
+
 UPDATE_BOOKINGS = """
 update bookings b set status = u.status, waiting_number = u.waiting_number,
     confirmed_at = u.confirmed_at, cancelled_at = u.cancelled_at, updated_at = u.updated_at
@@ -101,10 +110,12 @@ def _counters(first: int) -> str:
     from unnest({a}::uuid[], {b}::bigint[], {c}::int[], {d}::int[])
         as u(id, last_waiting_number, confirmed_delta, waiting_delta)
     where e.id = u.id
+    returning e.id, e.total_slots, e.total_slots - e.confirmed_seats, e.waiting_count
 """
 
 
-WRITE = f"with {_ROWS}, counters as ({_counters(29)})\nselect 1"  # counters after the 28 row arrays
+# counters after the 28 row arrays; each changed event's new counters come back (for the live streams)
+WRITE = f"with {_ROWS}, counters as ({_counters(29)})\nselect * from counters"
 # For a batch committed behind its predecessor (`write_after`): its rows first, its counters only once
 # the predecessor committed. Taken earlier, the counters' row lock would wait on the predecessor's and,
 # were the predecessor's write retried, hold the very lock that retry needs while waiting for it.
@@ -120,8 +131,12 @@ def _columns(rows: list[tuple[Any, ...]], width: int) -> list[list[Any]]:
     return [list(col) for col in zip(*rows)] if rows else [[] for _ in range(width)]
 
 
-async def write_batch(conn: asyncpg.Connection, batch: BatchWrite) -> None:
-    await write_batches(conn, [batch])
+async def write_batch(conn: asyncpg.Connection, batch: BatchWrite) -> Counters | None:
+    return (await write_batches(conn, [batch])).get(batch.event_id)
+
+
+def _by_event(rows: list[asyncpg.Record]) -> dict[UUID, Counters]:
+    return {r[0]: Counters(r[1], r[2], r[3]) for r in rows}
 
 
 def _arguments(batches: list[BatchWrite]) -> tuple[list[BookingRow], list[list[Any]], list[list[Any]]]:
@@ -134,8 +149,8 @@ def _arguments(batches: list[BatchWrite]) -> tuple[list[BookingRow], list[list[A
     notifications = [(n[0], batch.org_id, batch.event_id, *n[1:]) for batch in batches for n in batch.notifications]
     audit = [a for batch in batches for a in batch.audit]
     counters: dict[UUID, list[Any]] = {}  # per event: one row of UPDATE ... FROM may change it once
-    for b in batches:
-        if b.last_waiting_number is not None or b.confirmed_delta or b.waiting_delta:
+    for b in batches:  # every batch that changed bookings, so that its counters come back
+        if b.bookings or b.last_waiting_number is not None or b.confirmed_delta or b.waiting_delta:
             row = counters.setdefault(b.event_id, [b.event_id, None, 0, 0])
             row[1] = max(row[1] or 0, b.last_waiting_number or 0) or None
             row[2] += b.confirmed_delta
@@ -144,23 +159,24 @@ def _arguments(batches: list[BatchWrite]) -> tuple[list[BookingRow], list[list[A
             _columns([tuple(r) for r in counters.values()], 4))
 
 
-async def write_batches(conn: asyncpg.Connection, batches: list[BatchWrite]) -> None:
+async def write_batches(conn: asyncpg.Connection, batches: list[BatchWrite]) -> dict[UUID, Counters]:
     """Apply batches of any events atomically: one statement, preceded (in a transaction) by the
-    updates of existing bookings when there are any. Joins the caller's transaction, if it has one."""
+    updates of existing bookings when there are any. Joins the caller's transaction, if it has one.
+    Returns the new counters of each event whose bookings changed."""
     old, rows, counters = _arguments(batches)
     if not old:
-        await conn.execute(WRITE, *rows, *counters)
-        return
+        return _by_event(await conn.fetch(WRITE, *rows, *counters))
     # A separate statement first: a cancellation must free the one-active-booking slot before a new
     # booking of the same user is inserted (one statement's parts would not see each other's rows).
     async with conn.transaction():
         await conn.execute(UPDATE_BOOKINGS, [b.id for b in old], [b.status for b in old],
                            [b.waiting_number for b in old], [b.confirmed_at for b in old],
                            [b.cancelled_at for b in old], [b.updated_at for b in old])
-        await conn.execute(WRITE, *rows, *counters)
+        return _by_event(await conn.fetch(WRITE, *rows, *counters))
 
 
-async def write_after(conn: asyncpg.Connection, batch: BatchWrite, predecessor: Awaitable[bool]) -> None:
+async def write_after(conn: asyncpg.Connection, batch: BatchWrite,
+                      predecessor: Awaitable[bool]) -> Counters | None:
     """Write a batch of new bookings while the batch it was decided on top of is still committing,
     and commit it only if that one committed (else roll back and raise `PredecessorFailed`).
 
@@ -175,7 +191,7 @@ async def write_after(conn: asyncpg.Connection, batch: BatchWrite, predecessor: 
         await conn.execute(WRITE_ROWS, *rows)
         if not await predecessor:
             raise PredecessorFailed(f"the previous batch of event {batch.event_id} was not committed")
-        await conn.execute(WRITE_COUNTERS, *counters)
+        return _by_event(await conn.fetch(WRITE_COUNTERS, *counters)).get(batch.event_id)
 
 
 async def fetch_bookings(conn: asyncpg.Connection | asyncpg.Pool, ids: list[UUID]) -> dict[UUID, asyncpg.Record]:

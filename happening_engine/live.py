@@ -1,0 +1,129 @@
+"""Live updates, the engine's side: one Redis pub/sub message per committed change of an event.
+
+After a commit, the actor hands the change to `LivePublisher.publish`, which only queues it: the
+messages of everything committed meanwhile go out in one pipelined round trip from a task of their
+own, so a booking's reply never waits for them. Pub/sub is fire-and-forget (a message nobody listens
+to is dropped; a failed publish is logged and counted, never retried): the streams resynchronise from
+PostgreSQL when their subscription breaks, and every later change carries the full counters again.
+
+A message (JSON) holds the event's new counters and status, the bookings whose status changed
+(with the waitlist position of new waiting ones), whether anyone left the waitlist (`moved`: the
+positions behind them dropped) and `committed_at` (epoch seconds, for latency measurement).
+"""
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import UUID
+
+import orjson
+import structlog
+from prometheus_client import Counter
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from .constants import live_channel
+from .store.bookings import BatchWrite, Counters
+
+log = structlog.get_logger(__name__)
+PUBLISHED = Counter("happening_live_published_total", "Live update messages published to Redis")
+PUBLISH_FAILED = Counter("happening_live_publish_failed_total", "Live update messages lost (Redis error, backlog)")
+MAX_BACKLOG = 10_000  # messages queued while Redis is slow or down; older ones are dropped beyond this
+
+
+@dataclass(frozen=True, slots=True)
+class LiveBooking:
+    """A booking whose status changed, as the streams show it."""
+
+    id: UUID
+    user_id: UUID
+    status: str
+    seats: int
+    waiting_number: int | None = None
+    position: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LiveChange:
+    """One committed change of an event: either a batch write, or bookings listed directly."""
+
+    event_id: UUID
+    status: str
+    counters: Counters | None
+    write: BatchWrite | None = None
+    bookings: Sequence[LiveBooking] = ()
+    moved: bool = False
+    committed_at: float = field(default_factory=time.time)
+
+    def message(self) -> dict[str, Any]:
+        bookings, moved = list(self.bookings), self.moved
+        if self.write is not None:
+            more, write_moved = _from_write(self.write)
+            bookings += more
+            moved = moved or write_moved
+        counters = self.counters
+        return {"event_id": str(self.event_id), "status": self.status, "committed_at": self.committed_at,
+                "total_slots": counters.total_slots if counters else None,
+                "available_slots": counters.available_slots if counters else None,
+                "waitlist_length": counters.waitlist_length if counters else None,
+                "moved": moved,
+                "bookings": [{"id": str(b.id), "user_id": str(b.user_id), "status": b.status, "seats": b.seats,
+                              "waiting_number": b.waiting_number, "position": b.position} for b in bookings]}
+
+
+def _from_write(write: BatchWrite) -> tuple[list[LiveBooking], bool]:
+    """The bookings a batch changed, and whether any of them left the waitlist."""
+    positions: dict[UUID, int] = {}
+    moved = False
+    for booking_id, action, details, _ in write.history:
+        if action == "created" and details.get("position") is not None:
+            positions[booking_id] = details["position"]
+        elif action == "promoted" or (action == "cancelled" and details.get("previous_status") == "waiting"):
+            moved = True
+    return [LiveBooking(b.id, b.user_id, b.status, b.seats, b.waiting_number, positions.get(b.id))
+            for b in write.bookings.values()], moved
+
+
+class LivePublisher:
+    """Queues changes and publishes them in order, one pipeline per flush, off the caller's path."""
+
+    def __init__(self, redis: Redis, prefix: str) -> None:
+        self.redis = redis
+        self.prefix = prefix
+        self._pending: list[LiveChange] = []
+        self._task: asyncio.Task[None] | None = None
+
+    def publish(self, change: LiveChange) -> None:
+        """Queue `change`; never blocks and never raises."""
+        self._pending.append(change)
+        if len(self._pending) > MAX_BACKLOG:
+            dropped = len(self._pending) - MAX_BACKLOG
+            del self._pending[:dropped]
+            PUBLISH_FAILED.inc(dropped)
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._flush(), name="live-publish")
+
+    async def _flush(self) -> None:
+        try:
+            while self._pending:
+                batch, self._pending = self._pending, []
+                try:
+                    async with self.redis.pipeline(transaction=False) as pipe:
+                        for change in batch:
+                            pipe.publish(live_channel(self.prefix, change.event_id),
+                                         orjson.dumps(change.message()))
+                        await pipe.execute()
+                    PUBLISHED.inc(len(batch))
+                except (TimeoutError, RedisError, OSError) as exc:
+                    PUBLISH_FAILED.inc(len(batch))
+                    log.warning("live_publish_failed", messages=len(batch), error=repr(exc))
+        finally:
+            self._task = None
+
+    async def stop(self) -> None:
+        """Let the messages already queued go out (an engine stopping after its last commits)."""
+        if self._task is not None:
+            await asyncio.wait([self._task], timeout=2)
