@@ -21,3 +21,25 @@ export type Notification = {
   created_at: string; channel?: string; delivered_via?: string | null;
 };
 export const CATEGORIES = ["concert", "webinar", "hackathon"] as const;
+// Organizations, members, invites, audit and event stats (the org pages).
+export type Organization = { id: string; name: string; created_at: string; role?: Role };
+export type Member = { user_id: string; email: string; full_name: string; role: Role; joined_at?: string };
+export type InviteStatus = "pending" | "accepted" | "revoked" | "expired";
+export type Invite = {
+  id: string; org_id: string; email: string; role: Role; status: InviteStatus; expires_at: string;
+  created_at?: string; token?: string;
+};
+export type InvitePreview = {
+  org_id: string; org_name: string; role: Role; email: string; status: InviteStatus; expires_at: string;
+};
+export type AuditEntry = {
+  id: number; org_id: string; actor_id: string | null; entity: string; entity_id: string | null;
+  action: string; before: unknown; after: unknown; created_at: string;
+};
+export const AUDIT_ENTITIES = ["organization", "membership", "invite", "event", "booking", "notification"] as const;
+export type TimelinePoint = { at: string; confirmed_seats: number; waiting_bookings: number };
+export type EventStats = {
+  event_id: string; total_slots: number; confirmed_seats: number; confirmed_bookings: number;
+  waiting_bookings: number; waiting_seats: number; cancelled_bookings: number; promotions: number;
+  fill_rate: number; timeline: TimelinePoint[]; timeline_bucket_seconds: number;
+};

@@ -1,0 +1,10 @@
+import OrgView from "./view";
+
+// One exported page serves every organization id (api/webapp.py maps /orgs/<id> to it).
+export function generateStaticParams() {
+  return [{ org: "_" }];
+}
+
+export default function Page() {
+  return <OrgView />;
+}
