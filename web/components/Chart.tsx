@@ -5,8 +5,9 @@ import { useId } from "react";
 import { formatTime } from "@/lib/format";
 import type { TimelinePoint } from "@/lib/types";
 
-const W = 400, H = 200, LEFT = 34, RIGHT = 8, TOP = 10, BOTTOM = 24;
-const shortTime = new Intl.DateTimeFormat(undefined, { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" });
+// The plot is drawn in a 100 x 100 box stretched to the figure (strokes keep their width); the labels
+// are HTML beside it, so they stay readable at any width.
+const TOP = 6, BOTTOM = 96;
 
 type Props = { points: TimelinePoint[]; capacity: number };
 
@@ -17,8 +18,9 @@ export default function Chart({ points, capacity }: Props) {
   const start = times[0] - 60_000; // the counts were zero before the first change
   const end = Math.max(times[times.length - 1], Date.now());
   const top = Math.max(capacity, ...points.map((p) => Math.max(p.confirmed_seats, p.waiting_bookings)), 1);
-  const x = (t: number) => LEFT + ((t - start) / Math.max(end - start, 1)) * (W - LEFT - RIGHT);
-  const y = (v: number) => TOP + (1 - v / top) * (H - TOP - BOTTOM);
+  const ticks = [...new Set([0, Math.round(top / 2), top])];
+  const x = (t: number) => ((t - start) / Math.max(end - start, 1)) * 100;
+  const y = (v: number) => BOTTOM - (v / top) * (BOTTOM - TOP);
   const steps = (value: (p: TimelinePoint) => number) => {
     let d = `M${x(start)},${y(0)}`;
     points.forEach((p, i) => { d += ` H${x(times[i])} V${y(value(p))}`; });
@@ -31,21 +33,22 @@ export default function Chart({ points, capacity }: Props) {
 
   return (
     <figure className="chart">
-      <svg viewBox={`0 0 ${W} ${H}`} role="img" aria-labelledby={`${id}-t ${id}-d`}>
-        <title id={`${id}-t`}>Confirmed seats and waiting bookings over time</title>
-        <desc id={`${id}-d`}>{summary}</desc>
-        {[0, top / 2, top].map((v) => (
-          <g key={v}>
-            <line x1={LEFT} x2={W - RIGHT} y1={y(v)} y2={y(v)} stroke="#e4e4ec" />
-            <text x={LEFT - 4} y={y(v) + 4} textAnchor="end" fontSize="11" fill="#5a5a6e">{Math.round(v)}</text>
-          </g>
-        ))}
-        <line x1={LEFT} x2={W - RIGHT} y1={y(capacity)} y2={y(capacity)} stroke="#5a5a6e" strokeDasharray="4 3" />
-        <path d={steps((p) => p.waiting_bookings)} fill="none" stroke="#8a5300" strokeWidth="2" strokeDasharray="6 2" />
-        <path d={steps((p) => p.confirmed_seats)} fill="none" stroke="#17663a" strokeWidth="2.5" />
-        <text x={LEFT} y={H - 6} fontSize="11" fill="#5a5a6e">{shortTime.format(start)}</text>
-        <text x={W - RIGHT} y={H - 6} fontSize="11" fill="#5a5a6e" textAnchor="end">{shortTime.format(end)}</text>
-      </svg>
+      <div className="chart-plot">
+        {ticks.map((v) => <span key={v} className="chart-y" style={{ top: `${y(v)}%` }} aria-hidden="true">{v}</span>)}
+        <svg viewBox="0 0 100 100" preserveAspectRatio="none" role="img" aria-labelledby={`${id}-t ${id}-d`}>
+          <title id={`${id}-t`}>Confirmed seats and waiting bookings over time</title>
+          <desc id={`${id}-d`}>{summary}</desc>
+          {ticks.map((v) => <line key={v} x1={0} x2={100} y1={y(v)} y2={y(v)} stroke="#e4e4ec" vectorEffect="non-scaling-stroke" />)}
+          <line x1={0} x2={100} y1={y(capacity)} y2={y(capacity)} stroke="#5a5a6e" strokeDasharray="4 3"
+            vectorEffect="non-scaling-stroke" />
+          <path d={steps((p) => p.waiting_bookings)} fill="none" stroke="#8a5300" strokeWidth="2" strokeDasharray="6 2"
+            vectorEffect="non-scaling-stroke" />
+          <path d={steps((p) => p.confirmed_seats)} fill="none" stroke="#17663a" strokeWidth="2.5"
+            vectorEffect="non-scaling-stroke" />
+        </svg>
+      </div>
+      <div className="chart-x" aria-hidden="true"><span>{formatTime(new Date(start).toISOString())}</span>
+        <span>{formatTime(new Date(end).toISOString())}</span></div>
       <figcaption className="legend">
         <span><span className="swatch confirmed" aria-hidden="true" /> Confirmed seats</span>
         <span><span className="swatch waiting" aria-hidden="true" /> Waiting bookings</span>

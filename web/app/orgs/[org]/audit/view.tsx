@@ -5,7 +5,7 @@ import { useState } from "react";
 import { qs } from "@/lib/api";
 import { capitalize, formatTime } from "@/lib/format";
 import { apiOrg, localZone, orgPath } from "@/lib/orgs";
-import { AUDIT_ENTITIES, type AuditEntry, type Organization } from "@/lib/types";
+import { AUDIT_ENTITIES, type AuditEntry, type Member, type Organization, type Page } from "@/lib/types";
 import { useApi } from "@/lib/useApi";
 import { usePaged } from "@/lib/usePaged";
 import { usePathSegment } from "@/lib/usePathId";
@@ -35,6 +35,8 @@ function Audit({ org }: { org: string }) {
   const admin = organization.data?.role === "orgAdmin";
   const path = apiOrg(org, `/audit-log${qs({ entity, from: dayStart(from), to: dayStart(to, true), limit: 50 })}`);
   const list = usePaged<AuditEntry>(admin ? path : null);
+  const members = useApi<Page<Member>>(admin ? apiOrg(org, "/members?limit=200") : null); // actors by email
+  const emails = new Map((members.data?.items ?? []).map((m) => [m.user_id, m.email]));
 
   if (organization.error) return <Failure error={organization.error} what="page" />;
   if (!organization.data) return <Loading what="Loading the audit log" />;
@@ -72,7 +74,8 @@ function Audit({ org }: { org: string }) {
                 {list.items.map((a) => (
                   <tr key={a.id}>
                     <td>{formatTime(a.created_at)}</td>
-                    <td>{a.actor_id ? <span title={a.actor_id}>{a.actor_id.slice(0, 8)}</span> : <span className="muted">system</span>}</td>
+                    <td>{a.actor_id ? <span title={a.actor_id}>{emails.get(a.actor_id) ?? a.actor_id.slice(0, 8)}</span>
+                      : <span className="muted">system</span>}</td>
                     <td>{capitalize(a.entity)}{a.entity_id && <span className="muted" title={a.entity_id}> {a.entity_id.slice(0, 8)}</span>}</td>
                     <td>{a.action}</td>
                     <td><Compact value={a.before} /></td>

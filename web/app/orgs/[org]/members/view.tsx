@@ -111,7 +111,7 @@ function MemberTable({ org, list }: { org: string; list: Paged<Member> }) {
                   <td>{m.full_name || "—"}{m.user_id === me && <span className="muted"> (you)</span>}</td>
                   <td>{m.email}</td>
                   <td>
-                    <select aria-label={`Role for ${m.email}`} value={chosen[m.user_id] ?? m.role} disabled={busy}
+                    <select aria-label={`Role for ${m.email}`} value={chosen[m.user_id] ?? m.role}
                       aria-invalid={errors[m.user_id] ? true : undefined}
                       aria-describedby={errors[m.user_id] ? errorId : undefined}
                       onChange={(e) => void changeRole(m, e.target.value as Role)}>

@@ -77,8 +77,11 @@ function Manage({ org, id }: { org: string; id: string }) {
         <span>{e.waitlist_length} waiting</span>
       </div>
       {e.status !== "draft" && <p><Link href={`/events/${e.id}`}>See the attendees’ page</Link></p>}
-      <Lifecycle event={e} base={base} onChanged={changed} />
-      <Capacity event={e} base={base} onChanged={changed} />
+      <section aria-labelledby="manage-title">
+        <h2 id="manage-title">Manage</h2>
+        <Lifecycle event={e} base={base} onChanged={changed} />
+        <Capacity event={e} base={base} onChanged={changed} />
+      </section>
       <Stats stats={stats} base={base} event={e} />
       <BookingsTable list={bookings} />
       <WaitlistTable list={waitlist} />

@@ -1,6 +1,7 @@
 "use client";
 // Create a draft event. The browser's own checks run here first (noValidate, so every message looks
 // the same); the server's 422 problems then show under the field they name.
+import Link from "next/link";
 import { useRouter } from "next/navigation";
 import { useState } from "react";
 import { api, ApiError } from "@/lib/api";
@@ -92,7 +93,7 @@ function NewEvent({ org }: { org: string }) {
   return (
     <>
       <h1>New event</h1>
-      <p className="muted">For {organization.data.name}. The event starts as a draft; publish it when it is ready.</p>
+      <p className="muted">For <Link href={orgPath(org)}>{organization.data.name}</Link>. The event starts as a draft; publish it when it is ready.</p>
       <form onSubmit={submit} noValidate>
         <Field id="name" label="Name" error={errors.name}>
           {(p) => <input {...p} type="text" required maxLength={200} value={form.name} onChange={set("name")} />}
