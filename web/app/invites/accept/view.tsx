@@ -12,7 +12,8 @@ import { useApi } from "@/lib/useApi";
 import { ErrorMessage, Loading, SignedIn } from "@/components/States";
 
 const ROLE_WORDS: Record<string, string> = {
-  orgAdmin: "administrator", organizer: "organizer (create and manage its events)", user: "member (book its members-only events)",
+  orgAdmin: "You will manage its members, invites and events.", organizer: "You will create and manage its events.",
+  user: "You will be able to book its members-only events.",
 };
 
 export default function AcceptInvite() {
@@ -57,7 +58,7 @@ function Preview({ token }: { token: string }) {
 
   return (
     <>
-      <p>You are invited to join <strong>{i.org_name}</strong> as <strong>{i.role}</strong>, {ROLE_WORDS[i.role] ?? i.role}.</p>
+      <p>You are invited to join <strong>{i.org_name}</strong> as <strong>{i.role}</strong>. {ROLE_WORDS[i.role]}</p>
       <p className="muted">Sent to {i.email}
         {i.status === "pending" && <>; valid until {formatTime(i.expires_at)}</>}
         {i.status === "expired" && <>; it expired on {formatTime(i.expires_at)}</>}.</p>
