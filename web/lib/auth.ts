@@ -1,6 +1,6 @@
 // Sign-in: OIDC authorization code flow with PKCE through oidc-client-ts, against the issuer the API
 // names at /v1/auth/config (Keycloak, or the dev issuer). Tokens renew silently with the refresh token.
-import { UserManager, WebStorageStateStore, type User } from "oidc-client-ts";
+import { UserManager, WebStorageStateStore } from "oidc-client-ts";
 
 export type AuthConfig = { issuer: string; audience: string; client_id: string; web_client_id?: string };
 
@@ -33,10 +33,7 @@ export function userManager(): Promise<UserManager> {
   return manager;
 }
 
-export async function currentUser(): Promise<User | null> {
-  const user = await (await userManager()).getUser();
-  return user && !user.expired ? user : null;
-}
+let renewing: Promise<string | null> | null = null;
 
 /** A fresh access token, renewing it first if it has expired; null when signed out. */
 export async function accessToken(): Promise<string | null> {
@@ -44,12 +41,17 @@ export async function accessToken(): Promise<string | null> {
   const user = await mgr.getUser();
   if (!user) return null;
   if (!user.expired) return user.access_token;
-  try {
-    return (await mgr.signinSilent())?.access_token ?? null;
-  } catch {
-    await mgr.removeUser();
-    return null;
-  }
+  // One renewal for every caller: refresh tokens rotate, so a second use of the same one would fail.
+  renewing ??= mgr.signinSilent()
+    .then((renewed) => renewed?.access_token ?? null)
+    .catch(async () => {
+      await mgr.removeUser();
+      return null;
+    })
+    .finally(() => {
+      renewing = null;
+    });
+  return renewing;
 }
 
 export async function signIn(): Promise<void> {

@@ -2,7 +2,7 @@
 // Who is signed in, and their memberships (GET /v1/me), for every page.
 import { createContext, useCallback, useContext, useEffect, useState, type ReactNode } from "react";
 import { api } from "./api";
-import { currentUser, signIn, signOut, userManager } from "./auth";
+import { accessToken, signIn, signOut, userManager } from "./auth";
 import type { Me } from "./types";
 
 type Session = {
@@ -23,7 +23,7 @@ export function SessionProvider({ children }: { children: ReactNode }) {
 
   const refresh = useCallback(async () => {
     try {
-      if (!(await currentUser())) {
+      if (!(await accessToken())) { // renews an expired token with the refresh token first
         setMe(null);
         setStatus("signedOut");
         return;

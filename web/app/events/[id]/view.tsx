@@ -48,8 +48,10 @@ function EventDetails({ id }: { id: string }) {
   if (!event.data) return <Loading what="Loading event" />;
   const e = event.data;
   const active = mine.data?.items.find((b) => b.status !== "cancelled") ?? null;
-  const booked = (booking: Booking) =>
+  const booked = (booking: Booking) => {
     setMine((current) => ({ items: [booking, ...(current?.items ?? [])], next_cursor: current?.next_cursor ?? null }));
+    event.reload(); // the counts now include this booking, whether or not the stream is connected
+  };
 
   return (
     <article>
