@@ -17,6 +17,7 @@ from happening_engine.db import create_pool
 
 from . import health, keys, webapp
 from .auth import auth_ctx
+from .live import setup_live
 from .middlewares import MIDDLEWARES
 from .routes import setup_routes
 
@@ -115,6 +116,7 @@ def create_app(settings: Settings, parts: Collection[str] = ALL_PARTS) -> web.Ap
     app.add_routes(health.routes)
     if "api" in parts:
         app.cleanup_ctx.append(auth_ctx)
+        setup_live(app)
         setup_routes(app)
         web_root = settings.http.web_root
         webapp.setup(app, Path(web_root) if web_root else webapp.DEFAULT_ROOT)

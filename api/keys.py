@@ -19,6 +19,7 @@ ENGINE = web.AppKey("engine", "EngineClient")
 REMOTE_ENGINE = web.AppKey("remote_engine", "EngineClient")  # over RabbitMQ, where this process has one
 AUTH = web.AppKey("auth", object)  # api.auth.TokenVerifier
 KNOWN_USERS = web.AppKey("known_users", object)  # cachetools.TTLCache: token sub -> users row
+FANOUT = web.AppKey("fanout", "Fanout")  # api.fanout.Fanout: live updates to open streams
 
 # per-request storage
 USER = web.RequestKey("user", "CurrentUser")  # api.auth.CurrentUser, set by the auth middleware

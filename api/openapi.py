@@ -127,6 +127,35 @@ CSV_OP["responses"] = {"200": {
                                              "created_at", "updated_at")) + "`, then one line per booking,"
                    " oldest first (chunked; a failure half way truncates the download)",
     "content": {"text/csv": {"schema": {"type": "string"}}}}, **CSV_OP["responses"]}
+LIVE_BOOKING = {"id": UUID, "event_id": UUID, "user_id": UUID, "seats": {"type": "integer"},
+                "status": {"type": "string", "enum": ["confirmed", "waiting", "cancelled"]},
+                "waiting_number": {"type": ["integer", "null"]}, "position": {"type": ["integer", "null"]},
+                "updated_at": TIME}
+COMMITTED_AT = {"type": ["string", "null"], "format": "date-time",
+                "description": "when the change was committed (null in a snapshot read at connect)"}
+SCHEMAS.update({
+    "LiveState": _obj({"event_id": UUID, "status": SCHEMAS["Event"]["properties"]["status"],
+                       "total_slots": {"type": "integer"}, "available_slots": {"type": "integer"},
+                       "waitlist_length": {"type": "integer"}, "committed_at": COMMITTED_AT},
+                      ("event_id", "status", "total_slots", "available_slots", "waitlist_length", "committed_at")),
+    "LiveBooking": _obj({**LIVE_BOOKING, "committed_at": COMMITTED_AT}, (*LIVE_BOOKING, "committed_at")),
+    "LiveSnapshot": _obj({"items": {"type": "array", "items": _obj(LIVE_BOOKING, tuple(LIVE_BOOKING))}}, ("items",)),
+})
+
+
+def live_op(summary: str, events: str, messages: dict[str, str]) -> dict[str, Any]:
+    """A Server-Sent Events stream: `event: <name>` and one `data:` line of JSON per message."""
+    out = op(summary, None)
+    out["responses"] = {"200": {"description": events + " Heartbeat: a `: ping` comment every ~15 s. The"
+                                " stream ends at shutdown and when the token expires; reconnect with a fresh"
+                                " token (each connection starts with the current state).",
+                                "content": {"text/event-stream": {
+                                    "schema": {"type": "string"},
+                                    "x-sse-events": {name: ref(schema) for name, schema in messages.items()}}}},
+                        **out["responses"]}
+    return out
+
+
 EVENT_OPS = {
     "get": op("Get an event the caller may see", 200, "Event"),
     "patch": op("Update an event (via the engine)", 200, "Event", body=_obj(EVENT_FIELDS)),
@@ -171,6 +200,16 @@ PATHS: dict[str, dict[str, Any]] = {
     "/v1/bookings/{booking}/history": {"get": op("A booking's history", 200, "HistoryEntryPage", params=PAGE)},
     "/v1/bookings/{booking}/cancel": {"post": op("Cancel a booking (owner or organizer)", 200, "Booking")},
     "/v1/notifications": {"get": op("My notifications", 200, "NotificationPage", params=PAGE)},
+    "/v1/me/live": {"get": live_op(
+        "Live updates of my bookings (Server-Sent Events)",
+        "First `snapshot` (my confirmed and waiting bookings, with positions), then a `booking` message"
+        " whenever one of my bookings changes status or waitlist position.",
+        {"snapshot": "LiveSnapshot", "booking": "LiveBooking"})},
+    "/v1/events/{event}/live": {"get": live_op(
+        "Live updates of an event's seats and waitlist (Server-Sent Events; who may see the event)",
+        "First `state` (the current counters), then a `state` message whenever the status, capacity,"
+        " available seats or waitlist length change (several changes within ~0.1 s arrive as the newest).",
+        {"state": "LiveState"})},
 }
 for _base in ("/v1/events/{event}", "/v1/organizations/{org}/events/{event}"):
     PATHS.setdefault(_base, {}).update(EVENT_OPS)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from . import openapi
+from . import live, openapi
 from .handlers import audit, bookings, events, invites, me, notifications, orgs, reports
 
 ORG = "/v1/organizations/{org}"
@@ -16,6 +16,7 @@ def setup_routes(app: web.Application) -> None:
     r.add_get("/v1/openapi.json", openapi.serve)
     r.add_get("/v1/auth/config", me.auth_config)
     r.add_get("/v1/me", me.me)
+    r.add_get("/v1/me/live", live.my_stream)
 
     r.add_post("/v1/organizations", orgs.create)
     r.add_get("/v1/organizations", orgs.list_mine)
@@ -44,6 +45,7 @@ def setup_routes(app: web.Application) -> None:
         r.add_get(base + "/waitlist", bookings.waitlist)
         r.add_get(base + "/stats", reports.stats)
         r.add_get(base + "/bookings.csv", reports.bookings_csv)
+    r.add_get(EVENT + "/live", live.event_stream)
     r.add_post(EVENT + "/bookings", bookings.book)
 
     r.add_get("/v1/bookings", bookings.list_mine)

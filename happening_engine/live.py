@@ -36,12 +36,14 @@ MAX_BACKLOG = 10_000  # messages queued while Redis is slow or down; older ones 
 
 @dataclass(frozen=True, slots=True)
 class LiveBooking:
-    """A booking whose status changed, as the streams show it."""
+    """A booking whose status changed, as the streams show it; `updated_at` (epoch seconds, as written to
+    PostgreSQL) orders it against a snapshot the stream read."""
 
     id: UUID
     user_id: UUID
     status: str
     seats: int
+    updated_at: float
     waiting_number: int | None = None
     position: int | None = None
 
@@ -71,7 +73,8 @@ class LiveChange:
                 "waitlist_length": counters.waitlist_length if counters else None,
                 "moved": moved,
                 "bookings": [{"id": str(b.id), "user_id": str(b.user_id), "status": b.status, "seats": b.seats,
-                              "waiting_number": b.waiting_number, "position": b.position} for b in bookings]}
+                              "waiting_number": b.waiting_number, "position": b.position,
+                              "updated_at": b.updated_at} for b in bookings]}
 
 
 def _from_write(write: BatchWrite) -> tuple[list[LiveBooking], bool]:
@@ -83,7 +86,8 @@ def _from_write(write: BatchWrite) -> tuple[list[LiveBooking], bool]:
             positions[booking_id] = details["position"]
         elif action == "promoted" or (action == "cancelled" and details.get("previous_status") == "waiting"):
             moved = True
-    return [LiveBooking(b.id, b.user_id, b.status, b.seats, b.waiting_number, positions.get(b.id))
+    return [LiveBooking(b.id, b.user_id, b.status, b.seats, b.updated_at.timestamp(), b.waiting_number,
+                        positions.get(b.id))
             for b in write.bookings.values()], moved
 
 

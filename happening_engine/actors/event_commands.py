@@ -160,7 +160,7 @@ async def _cancel_bookings(actor: Actor, conn: asyncpg.Connection, statuses: tup
         write.audit.append((ev["org_id"], actor_id, "booking", b["id"], "cancelled",
                             {"status": b["previous_status"]}, {"status": "cancelled"}))
     await write_batch(conn, write)
-    return [LiveBooking(b["id"], b["user_id"], "cancelled", b["seats"]) for b in cancelled]
+    return [LiveBooking(b["id"], b["user_id"], "cancelled", b["seats"], now.timestamp()) for b in cancelled]
 
 
 async def _cancel(actor: Actor, cmd: CancelEvent, now: datetime) -> dict[str, Any]:

@@ -61,3 +61,9 @@ async def history(db: Executor, booking_id: UUID, after_id: int | None, limit: i
     return await db.fetch(
         "select id, action, details, created_at from booking_history where booking_id = $1"
         " and ($2::bigint is null or id > $2) order by id limit $3", booking_id, after_id, limit + 1)
+
+
+async def active_for_user(db: Executor, user_id: UUID) -> list[asyncpg.Record]:
+    """The user's confirmed and waiting bookings, with positions (a live stream's snapshot)."""
+    return await db.fetch(SELECT + " where b.user_id = $1 and b.status in ('confirmed', 'waiting')"
+                          " order by b.created_at, b.id", user_id)
