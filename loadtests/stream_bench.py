@@ -30,7 +30,7 @@ from typing import Any
 
 import aiohttp
 
-from . import wrk
+from . import cpu, wrk
 from .population import Population
 from .processes import Platform, Process
 
@@ -61,7 +61,8 @@ class Clients:
             spec.write_text(json.dumps({"url": url, "streams": streams[i::count]}))
             self.procs.append(await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "loadtests.stream_clients", str(spec), stdin=asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.PIPE, stderr=(workdir / f"streams-{i}.err").open("wb")))
+                stdout=asyncio.subprocess.PIPE, stderr=(workdir / f"streams-{i}.err").open("wb"),
+                limit=1 << 28))  # a report carries every latency sample on one line
         ready = [await asyncio.wait_for(self._line(p), 600) for p in self.procs]
         return sum(int(line.split()[1]) for line in ready)
 
@@ -104,14 +105,20 @@ class Clients:
 
 
 async def flash(serve: Process, event: str, tokens: list[str], args: argparse.Namespace, workdir: Path,
-                label: str) -> dict[str, Any]:
+                label: str, clients: tuple[int, ...] = ()) -> dict[str, Any]:
+    """One wrk flash sale, with the CPU the server (API+engine process) and the stream clients used."""
     lines = [(f"/v1/events/{event}/bookings", token) for token in tokens]
-    file = wrk.write_requests(workdir / f"{label}.requests", lines)
+    file = wrk.write_requests(workdir / f"{label.replace(' ', '-')}.requests", lines)
+    server_before, clients_before = serve.cpu_seconds(), sum(cpu.seconds(pid) for pid in clients)
     result = await wrk.run(serve.url, file, threads=2, connections=args.connections, limit_seconds=300)
     file.unlink()
     figures = result.as_dict()
+    figures["server_cpu_ms_per_request"] = round(1000 * (serve.cpu_seconds() - server_before) / result.requests, 3)
+    figures["clients_cpu_s"] = round(sum(cpu.seconds(pid) for pid in clients) - clients_before, 2)
     print(f"  {label}: {figures['requests']} requests in {figures['seconds']}s = {figures['requests_per_s']}/s,"
-          f" p50 {figures['p50_ms']} ms, p99 {figures['p99_ms']} ms, errors {figures['errors']}", flush=True)
+          f" p50 {figures['p50_ms']} ms, p99 {figures['p99_ms']} ms, errors {figures['errors']}; server CPU"
+          f" {figures['server_cpu_ms_per_request']} ms/request, stream clients' CPU {figures['clients_cpu_s']}s",
+          flush=True)
     return figures
 
 
@@ -156,7 +163,8 @@ async def run(args: argparse.Namespace, platform: Platform) -> dict[str, Any]:
         await asyncio.sleep(args.settle)
         result["rss_mb_with_streams"] = rss_mb(serve.popen.pid)
         await clients.ask("reset")
-        result["with_streams"] = await flash(serve, live_event, live_tokens, args, workdir, "flash sale, streams open")
+        result["with_streams"] = await flash(serve, live_event, live_tokens, args, workdir, "flash sale, streams open",
+                                             tuple(p.pid for p in clients.procs))
         async with aiohttp.ClientSession() as session:
             expected = await final_state(session, serve, admin, live_event)
         deadline = time.monotonic() + 30

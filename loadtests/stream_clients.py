@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Any
 
 import aiohttp
+import orjson
 
 OPEN_AT_ONCE = 100
 
@@ -47,7 +48,7 @@ class Holder:
                 if line.startswith("event:"):
                     event = line[6:].strip()
                 elif line.startswith("data:"):
-                    self._message(index, event, json.loads(line[5:]))
+                    self._message(index, event, orjson.loads(line[5:]))
                     if opening:
                         opening = False
                         gate.release()

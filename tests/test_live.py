@@ -10,12 +10,15 @@ import dataclasses
 import uuid
 
 import aiohttp
+import aiormq
+from aiohttp.test_utils import TestClient, TestServer
 
 from api import keys
 from api.app import create_app
 from happening_engine import invariants
 from happening_engine.config import DatabaseSettings
 from happening_engine.connections import create_redis
+from happening_engine.constants import shard_queue
 from tests.conftest import RUN_ID, create_database, drop_database, serve_on_free_port
 from tests.helpers import wait_until
 from tests.live_client import Stream
@@ -211,3 +214,33 @@ async def test_shutdown_ends_open_streams_cleanly(settings, token) -> None:
             await client.delete(*stale)
         await client.aclose()
         await drop_database(name)
+
+
+async def test_streams_work_with_the_engine_in_another_process(settings, token) -> None:
+    """`happening api` + `happening engine`: the engine's messages reach the API's streams via Redis."""
+    amqp = dataclasses.replace(settings.amqp, prefix=settings.amqp.prefix + ".live")
+    split = dataclasses.replace(settings, amqp=amqp)
+    engine = TestServer(create_app(split, {"engine"}))
+    await engine.start_server()
+    api = TestClient(TestServer(create_app(split, {"api"})))
+    await api.start_server()
+    try:
+        headers = {"Authorization": f"Bearer {await token('live-split@example.test')}"}
+        org = (await (await api.get("/v1/me", headers=headers)).json())["memberships"][0]["org_id"]
+        body = {"name": "Split", "category": "webinar", "starts_at": "2031-01-01T10:00:00Z",
+                "ends_at": "2031-01-01T12:00:00Z", "total_slots": 1}
+        event = (await (await api.post(f"/v1/organizations/{org}/events", json=body, headers=headers)).json())["id"]
+        assert (await api.post(f"/v1/events/{event}/publish", headers=headers)).status == 200
+        stream = Stream(await api.get(f"/v1/events/{event}/live", headers=headers))
+        assert (await stream.next()).data["available_slots"] == 1  # type: ignore[union-attr]
+        booked = await api.post(f"/v1/events/{event}/bookings", json={"seats": 1}, headers=headers)
+        assert booked.status == 201, await booked.text()
+        await stream.until(lambda m: m.data["available_slots"] == 0)
+        stream.close()
+    finally:
+        await api.close()
+        await engine.close()
+        connection = await aiormq.connect(split.amqp.url)
+        channel = await connection.channel()
+        await channel.queue_delete(shard_queue(split.amqp.prefix, 0))
+        await connection.close()
