@@ -41,6 +41,8 @@ MATRIX = [
     ("GET", "/v1/bookings/{booking}/history", None, MEMBER, None),
     ("POST", "/v1/bookings/{booking}/cancel", None, MEMBER, "booking"),
     ("GET", "/v1/notifications", None, ANY_USER, None),
+    ("GET", "/v1/me/live", None, ANY_USER, None),
+    ("GET", EV + "/live", None, MEMBER, None),
 ]
 for base in (EV, OEV):
     MATRIX += [
@@ -100,6 +102,9 @@ async def test_matrix(api_client, world, row) -> None:
             assert response.content_type == "application/problem+json", (role, await response.text())
         elif path.endswith(".csv"):
             assert response.content_type == "text/csv", (role, response.content_type)
+        elif path.endswith("/live"):
+            assert response.content_type == "text/event-stream", (role, response.content_type)
+            response.close()  # a stream never ends by itself
         got.append(response.status)
     assert tuple(got) == expected, dict(zip(ROLES, got))
 
