@@ -33,10 +33,10 @@ function BookingTable() {
     return { ...current, items: current.items.map((b) => (b.id === changed.id ? { ...b, ...changed } : b)) };
   }), [setList]);
   const onLive = useCallback((message: LiveMessage) => {
-    const data = message.data as Partial<Booking>;
-    if (data.id && data.status) replace(data as Booking);
-    else if (message.event === "booking_created") list.reload();
-  }, [replace, list]);
+    // `snapshot` (on every connect) lists my active bookings; `booking` is one that changed
+    const changed = message.event === "snapshot" ? (message.data as { items: Booking[] }).items : [message.data as Booking];
+    for (const booking of changed) if (booking.id && booking.status) replace(booking);
+  }, [replace]);
   useLive("/v1/me/live", onLive);
 
   async function confirmCancel() {

@@ -32,14 +32,18 @@ function EventDetails({ id }: { id: string }) {
     });
   }, [id, setEvent]);
   const onMine = useCallback((message: LiveMessage) => {
-    const data = message.data as Partial<Booking>;
-    if (data.event_id !== id || !data.id || !data.status) return;
-    setMine((current) => {
-      const items = current?.items ?? [];
-      const known = items.some((b) => b.id === data.id);
-      const merged = known ? items.map((b) => (b.id === data.id ? { ...b, ...data } : b)) : [data as Booking, ...items];
-      return { items: merged, next_cursor: current?.next_cursor ?? null };
-    });
+    // `snapshot` (on every connect) lists my active bookings; `booking` is one that changed
+    const changed = message.event === "snapshot"
+      ? (message.data as { items: Booking[] }).items
+      : [message.data as Booking];
+    for (const data of changed.filter((b) => b.event_id === id && b.id && b.status)) {
+      setMine((current) => {
+        const items = current?.items ?? [];
+        const known = items.some((b) => b.id === data.id);
+        const merged = known ? items.map((b) => (b.id === data.id ? { ...b, ...data } : b)) : [data, ...items];
+        return { items: merged, next_cursor: current?.next_cursor ?? null };
+      });
+    }
   }, [id, setMine]);
   useLive(event.data ? `/v1/events/${encodeURIComponent(id)}/live` : null, onEvent);
   useLive(event.data ? "/v1/me/live" : null, onMine);
@@ -89,7 +93,7 @@ function MyBooking({ booking }: { booking: Booking }) {
       <strong>{waiting ? "Waitlisted" : "Confirmed"}</strong>
       {waiting && booking.position !== null && <>, position {booking.position}</>}
       {" — "}{plural(booking.seats, "seat", "seats")}.{" "}
-      <Link href="/bookings">See my bookings</Link>
+      <Link href="/bookings">All your bookings</Link>
     </div>
   );
 }
