@@ -107,6 +107,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub.add_parser("dev-issuer", help="the Keycloak-compatible dev token issuer")
     check = sub.add_parser("check-invariants", help="verify the booking invariants of docs/contract.md section 4")
     check.add_argument("--event", help="only this event id")
+    notifications = sub.add_parser("notifications", help="dead-lettered notifications: list, replay")
+    ops = notifications.add_subparsers(dest="action", required=True)
+    dead = ops.add_parser("dead", help="list the notifications the worker gave up on, with their reasons")
+    dead.add_argument("--limit", type=int, default=1000)
+    replay = ops.add_parser("replay", help="send failed notifications round again (outbox, worker)")
+    replay.add_argument("ids", nargs="*", metavar="ID")
+    replay.add_argument("--all", action="store_true", dest="replay_all", help="every failed notification")
     args = parser.parse_args(argv)
 
     settings = Settings.from_env(os.environ)
@@ -138,6 +145,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     elif args.command == "check-invariants":
         from .invariants import check_main
         return asyncio.run(check_main(settings, args.event))
+    elif args.command == "notifications":
+        from .worker import deadletters
+        if args.action == "dead":
+            return asyncio.run(deadletters.dead_main(settings, args.limit))
+        if bool(args.ids) == args.replay_all:
+            parser.error("notifications replay: give notification ids or --all, not both")
+        return asyncio.run(deadletters.replay_main(settings, args.ids, args.replay_all))
     return 0
 
 
