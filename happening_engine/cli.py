@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import structlog
 from aiohttp import web
 
-from .config import Settings
+from .config import HttpSettings, Settings
 from .logs import configure_logging
 
 log = structlog.get_logger(__name__)
@@ -43,9 +43,11 @@ async def _supervise(argv: list[str], stop: asyncio.Event) -> None:
 
 
 async def _run_sites(apps: Sequence[tuple[web.Application, str, int]],
-                     children: Sequence[list[str]] = ()) -> None:
+                     children: Sequence[list[str]] = (), http: HttpSettings | None = None) -> None:
     """Serve each app on its host:port (and run each child command) until SIGINT/SIGTERM, then shut
     down cleanly."""
+    from api.app import make_runner
+
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -54,7 +56,7 @@ async def _run_sites(apps: Sequence[tuple[web.Application, str, int]],
     supervisors = []
     try:
         for app, host, port in apps:
-            runner = web.AppRunner(app, access_log=None, handle_signals=False)
+            runner = make_runner(app, http or HttpSettings())
             await runner.setup()
             runners.append(runner)
             site = web.TCPSite(runner, host, port)
@@ -80,7 +82,19 @@ def _serve(settings: Settings, parts: frozenset[str], with_dev_issuer: bool,
         issuer = dev_issuer.from_settings(settings.oidc)
         apps.append((issuer.app(), settings.oidc.dev_host, settings.oidc.dev_port))
     apps.append((create_app(settings, parts), settings.http.host, settings.http.port))
-    _run(_run_sites(apps, children))
+    _run(_run_sites(apps, children, settings.http))
+
+
+def _dev_issuer(settings: Settings, command: str, dev_flag: bool) -> bool:
+    """Whether to start the dev issuer; exits with status 2 and a clear message when there is no
+    issuer to trust (see happening_engine.issuer_policy)."""
+    from .issuer_policy import IssuerMissing, start_dev_issuer
+    try:
+        return start_dev_issuer(settings, command, dev_flag)
+    except IssuerMissing as exc:
+        log.error("no_issuer", command=command)
+        print(exc, file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 def _run(coro: object) -> None:
@@ -95,9 +109,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="happening", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("migrate", help="apply pending SQL migrations")
-    sub.add_parser("serve", help="API, engine, lifecycle (and dev issuer) in this process; outbox relay and"
-                                 " worker in a child process")
-    sub.add_parser("api", help="the HTTP API alone (engine reached over RabbitMQ)")
+    serve = sub.add_parser("serve", help="API, engine, lifecycle (and dev issuer) in this process; outbox relay"
+                                         " and worker in a child process")
+    api = sub.add_parser("api", help="the HTTP API alone (engine reached over RabbitMQ)")
+    for part in (serve, api):
+        part.add_argument("--dev-issuer", action="store_true",
+                          help="without HAPPENING_OIDC_ISSUER, run the dev token issuer (development only)")
     engine = sub.add_parser("engine", help="one engine shard: actors, outbox relay, lifecycle")
     engine.add_argument("--shard", type=int, default=0)
     engine.add_argument("--shards", type=int, default=1)
@@ -127,9 +144,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Notifications run in a second process of the group, so that a burst's deliveries use the
         # other core instead of competing with the API and the engine for this one.
         notifier = ["worker", "--relay", "--port", str(settings.http.worker_port)]
-        _serve(settings, frozenset({"api", "engine", "lifecycle"}), with_dev_issuer=True, children=[notifier])
+        _serve(settings, frozenset({"api", "engine", "lifecycle"}), children=[notifier],
+               with_dev_issuer=_dev_issuer(settings, "serve", args.dev_issuer))
     elif args.command == "api":
-        _serve(settings, frozenset({"api"}), with_dev_issuer=False)
+        _serve(settings, frozenset({"api"}), with_dev_issuer=_dev_issuer(settings, "api", args.dev_issuer))
     elif args.command == "engine":
         engine_settings = dataclasses.replace(settings.engine, shard=args.shard, shards=args.shards)
         settings = dataclasses.replace(settings, engine=engine_settings)

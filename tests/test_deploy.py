@@ -444,29 +444,35 @@ def test_prometheus_scrapes_every_role(services):
 # --------------------------------------------------------------------------- image
 
 
-def test_dockerfile_final_stage():
+def test_dockerfile_stages():
+    """web (Node) -> build (virtualenv) -> slim runtime: no build tools in the final image, non-root, and a
+    default command that refuses to run without an issuer instead of starting the dev one."""
     instructions = dockerfile_instructions(DOCKERFILE)
     froms = [i for i, (kw, _) in enumerate(instructions) if kw == "FROM"]
-    assert froms, "no FROM"
-    assert instructions[froms[-1]][1].split()[0] == "python:3.11-slim"
+    stages = [instructions[i][1].split() for i in froms]
+    assert stages == [["node:20-slim", "AS", "web"], ["python:3.11-slim", "AS", "build"],
+                      ["python:3.11-slim", "AS", "runtime"]]
     final = instructions[froms[-1]:]
     # the web app's static export is built in a Node stage and served by the API from web/out
-    assert instructions[froms[0]][1].split() == ["node:20-slim", "AS", "web"]
     assert ("RUN", "npm ci --no-audit --no-fund") in instructions and ("RUN", "npm run build") in instructions
     assert ("COPY", "--from=web /web/out /app/web/out") in final
+    assert ("COPY", "--from=build /opt/venv /opt/venv") in final and ("COPY", "--from=build /app /app") in final
+    build = instructions[froms[1]:froms[2]]
+    assert any("pip install --no-cache-dir --no-deps -e /app" in args for kw, args in build if kw == "RUN")
+    final_runs = " ".join(args for kw, args in final if kw == "RUN")
+    assert "pip install" not in final_runs and "apt-get" not in final_runs
     keywords = [kw for kw, _ in final]
     assert keywords.count("CMD") == 1 and keywords.count("HEALTHCHECK") == 1
-    assert "ENTRYPOINT" not in keywords  # compose commands start with `happening`
-    cmd = dict(final)["CMD"]
-    assert json.loads(cmd) == ["happening", "serve"]
+    assert "ENTRYPOINT" not in keywords  # compose and Kubernetes commands start with `happening`
+    assert json.loads(dict(final)["CMD"]) == ["happening", "api"]  # refuses without HAPPENING_OIDC_ISSUER
+    env = " ".join(args for kw, args in final if kw == "ENV")
+    assert "HAPPENING_HTTP_HOST=0.0.0.0" in env and "PYTHONDONTWRITEBYTECODE=1" in env
+    assert "HAPPENING_OIDC_ISSUER" not in env
     healthcheck = dict(final)["HEALTHCHECK"]
     assert "urllib" in healthcheck and "/healthz" in healthcheck
     assert "${HAPPENING_HTTP_PORT:-8080}" in healthcheck
     users = [args for kw, args in final if kw == "USER"]
-    assert users and users[-1].split(":")[0] not in {"root", "0"}, "runs as root"
-    runs = " ".join(args for kw, args in final if kw == "RUN")
-    assert "pip install --no-cache-dir -e /app" in runs
-    assert ("COPY", ". /app") in final
+    assert users and users[-1] == "10001:10001", "runs as root"
 
 
 def test_dockerignore_keeps_what_the_package_needs():
