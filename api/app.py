@@ -60,20 +60,30 @@ async def _engine_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _remote_engine_ctx(app: web.Application) -> AsyncIterator[None]:
-    """The engine reached over RabbitMQ (a process without an engine of its own, or a sharded one)."""
+    """The engine reached over RabbitMQ (a process without an engine of its own, or a sharded one).
+    An API without an engine watches the shards' heartbeats, to fail a dead shard's commands at once."""
     from happening_engine.routing import AmqpEngineClient
+    from happening_engine.shard_health import ShardHealth
 
-    client = AmqpEngineClient(app[keys.SETTINGS])
+    settings = app[keys.SETTINGS]
+    health = None
+    if keys.ENGINE not in app:
+        health = ShardHealth(app[keys.REDIS], settings.redis.prefix, settings.engine.shards)
+        await health.start()
+        app[keys.SHARD_HEALTH] = health
+    client = AmqpEngineClient(settings, health)
     await client.start()
     app[keys.REMOTE_ENGINE] = client
     app.setdefault(keys.ENGINE, client)
     yield
     await client.stop()
+    if health is not None:
+        await health.stop()
 
 
 def _shard_consumer(app: web.Application) -> Any:
-    from happening_engine.routing import ShardConsumer
-    return ShardConsumer(app[keys.ENGINE], app[keys.SETTINGS])
+    from happening_engine.shard_consumer import ShardConsumer
+    return ShardConsumer(app[keys.ENGINE], app[keys.SETTINGS], app[keys.REDIS])
 
 
 def _lifecycle(app: web.Application) -> Any:

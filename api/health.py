@@ -44,6 +44,9 @@ async def readyz(request: web.Request) -> web.Response:
             return name, f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
     results = dict(await asyncio.gather(*(run(name) for name in CHECKS)))
+    health = request.app.get(keys.SHARD_HEALTH)
+    if health is not None:  # an API without an engine: each shard without a live engine is named
+        results.update({f"engine-shard-{s}": "no live engine" for s in sorted(health.down)})
     down = sorted(name for name, error in results.items() if error)
     body = {"status": "ok" if not down else "unavailable", "down": down,
             "checks": {name: error or "ok" for name, error in results.items()}}

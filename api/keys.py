@@ -17,6 +17,7 @@ POOL = web.AppKey("pool", asyncpg.Pool)
 REDIS = web.AppKey("redis", Redis)
 ENGINE = web.AppKey("engine", "EngineClient")
 REMOTE_ENGINE = web.AppKey("remote_engine", "EngineClient")  # over RabbitMQ, where this process has one
+SHARD_HEALTH = web.AppKey("shard_health", "ShardHealth")  # an API's view of which engine shards are live
 AUTH = web.AppKey("auth", object)  # api.auth.TokenVerifier
 KNOWN_USERS = web.AppKey("known_users", object)  # cachetools.TTLCache: token sub -> users row
 FANOUT = web.AppKey("fanout", "Fanout")  # api.fanout.Fanout: live updates to open streams

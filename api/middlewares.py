@@ -74,6 +74,8 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         if exc.status < 400:
             raise
         headers = {k: v for k, v in exc.headers.items() if k.lower() in ("allow", "www-authenticate")}
+        if exc.retry_after is not None:  # a 503 says when a retry may succeed
+            headers = {"Retry-After": str(exc.retry_after)}
         return problem(exc.status, exc.text if exc.text and not exc.text.startswith(f"{exc.status}:") else None,
                        title=exc.reason, headers=headers)
     except Exception:

@@ -117,7 +117,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                           help="without HAPPENING_OIDC_ISSUER, run the dev token issuer (development only)")
     engine = sub.add_parser("engine", help="one engine shard: actors, outbox relay, lifecycle")
     engine.add_argument("--shard", type=int, default=0)
-    engine.add_argument("--shards", type=int, default=1)
+    engine.add_argument("--shards", type=int, default=None,
+                        help="shard count (default: HAPPENING_ENGINE_SHARDS, as the APIs read it)")
     worker = sub.add_parser("worker", help="the notification worker")
     worker.add_argument("--relay", action="store_true", help="also run the outbox relay")
     worker.add_argument("--port", type=int, help="HTTP port for /healthz and /metrics (0: any free port)")
@@ -149,7 +150,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     elif args.command == "api":
         _serve(settings, frozenset({"api"}), with_dev_issuer=_dev_issuer(settings, "api", args.dev_issuer))
     elif args.command == "engine":
-        engine_settings = dataclasses.replace(settings.engine, shard=args.shard, shards=args.shards)
+        engine_settings = dataclasses.replace(settings.engine, shard=args.shard,
+                                              shards=args.shards or settings.engine.shards)
         settings = dataclasses.replace(settings, engine=engine_settings)
         _serve(settings, frozenset({"engine", "relay", "lifecycle"}), with_dev_issuer=False)
     elif args.command == "worker":

@@ -39,6 +39,12 @@ def booking_lock_key(prefix: str, event_id: UUID | str, user_id: UUID | str) -> 
     return f"{prefix}booking:{{{event_id}}}:{user_id}"
 
 
+def engine_alive_key(prefix: str, shard: int) -> str:
+    """`engine:{shards}:<K>:alive`: refreshed by every live engine of shard K, expiring when none is.
+    One hash tag for all shards, so an API reads them all with one MGET, also on a Redis Cluster."""
+    return f"{prefix}engine:{{shards}}:{shard}:alive"
+
+
 def amqp_name(prefix: str, name: str) -> str:
     return f"{prefix}.{name}" if prefix else name
 

@@ -9,6 +9,7 @@ class DomainError(Exception):
 
     status = 400
     title = "Bad Request"
+    retry_after: int | None = None  # seconds, sent as Retry-After (503s: when a retry may succeed)
 
     def __init__(self, detail: str, *, field: str | None = None, **extra: Any) -> None:
         super().__init__(detail)
@@ -45,6 +46,19 @@ class Forbidden(DomainError):
 class Unavailable(DomainError):
     status = 503
     title = "Service Unavailable"
+    retry_after = 1
+
+
+class ShardDown(Unavailable):
+    """The event's engine shard has no live engine: refused at once, nothing was sent."""
+
+
+class Expired(Unavailable):
+    """The command reached the engine past its deadline and was dropped with no effect."""
+
+
+class Refused(Unavailable):
+    """The engine would not run the command: not its shard under its map, or a bad signature."""
 
 
 class AccessUnchecked(NotFound):
@@ -53,5 +67,5 @@ class AccessUnchecked(NotFound):
 
 ERROR_TYPES: dict[str, type[DomainError]] = {
     cls.__name__: cls for cls in (InvalidInput, NotFound, Conflict, Unauthorized, Forbidden, Unavailable,
-                                  AccessUnchecked)
+                                  AccessUnchecked, ShardDown, Expired, Refused)
 }

@@ -22,11 +22,13 @@ import asyncpg
 from happening_engine.amqp import Topology, connect, delete_topology
 from happening_engine.config import RedisSettings, Settings
 from happening_engine.connections import create_redis
+from happening_engine.constants import shard_queue
 
 from . import cpu
 
 ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 READY_TIMEOUT = 60.0
+MAX_SHARDS = 8  # teardown deletes the command queues of shards 0 .. MAX_SHARDS-1
 
 
 def free_port() -> int:
@@ -80,6 +82,7 @@ class Platform:
     extra_env: dict[str, str] = field(default_factory=dict)  # for experiments (pool size, batch size)
     serve: Process | None = None
     baseline: Process | None = None
+    parts: list[Process] = field(default_factory=list)  # the split layout's processes (`start_part`)
 
     @property
     def database(self) -> str:
@@ -133,6 +136,22 @@ class Platform:
         await wait_ready(self.serve)
         return self.serve
 
+    async def start_part(self, name: str, *args: str, ready: str | None = "/readyz", **env: str) -> Process:
+        """`happening <args>` as one process of a split layout (api, engine, worker, dev-issuer); waits
+        until `ready` answers 200 on its HTTP port (None: does not wait). Migrate first."""
+        process = self._start(name, [sys.executable, "-m", "happening_engine.cli", *args], **env)
+        self.parts.append(process)
+        if ready is not None:
+            await wait_ready(process, path=ready)
+        return process
+
+    async def start_dev_issuer(self) -> Process:
+        """The dev issuer alone, on this run's `dev_port` (the split layout's token source)."""
+        process = self._start("dev-issuer", [sys.executable, "-m", "happening_engine.cli", "dev-issuer"])
+        self.parts.append(process)
+        await wait_ready(process, url=f"{self.issuer}/.well-known/openid-configuration")
+        return process
+
     async def start_baseline(self) -> Process:
         """The baseline app (`loadtests.baseline_app`), validating tokens of the serve process's issuer."""
         self.baseline = self._start("baseline", [sys.executable, "-m", "loadtests.baseline_app"],
@@ -149,7 +168,7 @@ class Platform:
 
     async def teardown(self) -> None:
         """Stop the processes; drop the database, the Redis keys and the RabbitMQ names of this run."""
-        for process in (self.baseline, self.serve):
+        for process in (self.baseline, self.serve, *self.parts):
             if process is not None:
                 process.stop()
         admin = await asyncpg.connect(ADMIN_DSN)
@@ -167,20 +186,24 @@ class Platform:
         settings = Settings.from_env(self.env())  # the run's own notify settings name its retry queues
         connection = await connect(settings.amqp, "bench-teardown")
         try:
-            await delete_topology(await connection.channel(), Topology.for_settings(settings.amqp, settings.notify))
+            channel = await connection.channel()
+            await delete_topology(channel, Topology.for_settings(settings.amqp, settings.notify))
+            for shard in range(MAX_SHARDS):
+                await channel.queue_delete(shard_queue(self.amqp_prefix, shard))
         finally:
             await connection.close()
 
 
-async def wait_ready(process: Process, timeout: float = READY_TIMEOUT) -> None:
-    """Poll /readyz until it answers 200 (PostgreSQL, Redis and RabbitMQ reachable)."""
+async def wait_ready(process: Process, timeout: float = READY_TIMEOUT, path: str = "/readyz",
+                     url: str | None = None) -> None:
+    """Poll /readyz (or `path`, or `url`) until it answers 200 (PostgreSQL, Redis and RabbitMQ reachable)."""
     deadline = asyncio.get_running_loop().time() + timeout
     async with aiohttp.ClientSession() as session:
         while True:
             if process.popen.poll() is not None:
                 raise RuntimeError(f"{process.name} exited with {process.popen.returncode}; see {process.log.name}")
             try:
-                async with session.get(f"{process.url}/readyz") as response:
+                async with session.get(url or f"{process.url}{path}") as response:
                     if response.status == 200:
                         return
             except aiohttp.ClientError:

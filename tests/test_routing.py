@@ -1,6 +1,7 @@
 """Scale-out: an API process without an engine reaches the event's shard over RabbitMQ."""
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from uuid import UUID
 
@@ -27,6 +28,8 @@ async def test_api_process_routes_bookings_to_engine_shards_over_rabbitmq(settin
     api = TestClient(TestServer(create_app(sharded, {"api"})))
     await api.start_server()
     try:
+        while (await api.get("/readyz")).status != 200:  # until both shards' engines beat
+            await asyncio.sleep(0.05)
         headers = {"Authorization": f"Bearer {await token('router-admin@example.test')}"}
         me = await (await api.get("/v1/me", headers=headers)).json()
         org = me["memberships"][0]["org_id"]
