@@ -11,7 +11,7 @@ from typing import Any
 
 from aiohttp import web
 
-from happening_engine.config import Settings
+from happening_engine.config import HttpSettings, Settings
 from happening_engine.connections import create_redis
 from happening_engine.db import create_pool
 
@@ -21,6 +21,7 @@ from .live import setup_live
 from .middlewares import MIDDLEWARES
 from .routes import setup_routes
 
+LINGER_SECONDS = 2.0
 ALL_PARTS = frozenset({"api", "engine", "relay", "worker", "lifecycle"})
 
 
@@ -101,6 +102,16 @@ def _relay(app: web.Application) -> Any:
 def _worker(app: web.Application) -> Any:
     from happening_engine.worker.consumer import NotificationWorker
     return NotificationWorker(app[keys.POOL], app[keys.SETTINGS])
+
+
+def make_runner(app: web.Application, http: HttpSettings) -> web.AppRunner:
+    """The runner every process serves through. aiohttp has no header read timeout of its own: its
+    keep-alive timer closes a connection whose request has not fully arrived (headers trickled, or
+    nothing sent) `keepalive_timeout` seconds after it opened or last answered, so that is the
+    slow-header (slowloris) deadline; a slow body is bounded where it is read (`json_body`), and
+    what is left of a body nobody read is drained for at most `LINGER_SECONDS` (aiohttp: 10)."""
+    return web.AppRunner(app, access_log=None, handle_signals=False, keepalive_timeout=http.header_timeout,
+                         lingering_time=LINGER_SECONDS)
 
 
 def create_app(settings: Settings, parts: Collection[str] = ALL_PARTS) -> web.Application:

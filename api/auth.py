@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import re
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from happening_engine.store import users
 
 from . import keys
 from .jws import decoder
+from .validation import is_email
 
 log = structlog.get_logger(__name__)
 KNOWN_USERS_MAX = 100_000
@@ -35,9 +37,12 @@ VERIFIED_MAX = 100_000
 VERIFIED_TTL = 60.0  # seconds
 ALGORITHMS = ("RS256", "ES256")
 REFRESH_INTERVAL = 5.0
+MAX_HEADER_CHARS = 2048  # a JOSE header is a few short members; anything longer is not ours
 LEEWAY_SECONDS = 10
 HTTP_TIMEOUT = aiohttp.ClientTimeout(total=5)
 DECODER = decoder()
+MAX_NAME = 200
+CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff\u2028\u2029]")  # dropped from a token's name
 
 
 @dataclass(frozen=True)
@@ -165,13 +170,31 @@ def _header(token: str) -> dict[str, Any]:
     which validates the whole token's encoding character by character in Python (~50 us), as
     `jwt.decode` then does again; nothing in the header is trusted before `jwt.decode` verifies it."""
     segment = token.split(".", 1)[0]
+    if len(segment) > MAX_HEADER_CHARS:
+        raise Unauthorized("malformed token")
     try:
         header = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, RecursionError) as exc:  # RecursionError: JSON nested too deep
         raise Unauthorized("malformed token") from exc
     if not isinstance(header, dict):
         raise Unauthorized("malformed token")
     return header
+
+
+def identity(claims: dict[str, Any]) -> tuple[str, str]:
+    """The (email, name) a verified token vouches for, as we store them: an email that is not one
+    address is refused (401); a name loses control characters and is cut to 200 characters."""
+    email = claims.get("email")
+    email = email.strip().lower() if isinstance(email, str) else ""
+    if not is_email(email):
+        raise Unauthorized("token has no valid email")
+    name = claims.get("name")
+    full_name = _clean_name(name) if isinstance(name, str) else ""
+    return email, full_name
+
+
+def _clean_name(name: str) -> str:
+    return " ".join(CONTROL.sub(" ", name).split())[:MAX_NAME]
 
 
 def _bearer(request: web.Request) -> str:
@@ -185,15 +208,11 @@ def _bearer(request: web.Request) -> str:
 async def authenticate(request: web.Request) -> CurrentUser:
     """Verify the bearer token, then find the user (signing them up on their first request)."""
     claims = await request.app[keys.AUTH].verify(_bearer(request))
-    email = claims.get("email")
-    if not isinstance(email, str) or "@" not in email:
-        raise Unauthorized("token has no email")
-    name = claims.get("name")
-    full_name = name if isinstance(name, str) else ""
+    email, full_name = identity(claims)
     known = request.app[keys.KNOWN_USERS]
     row = known.get(claims["sub"])
     if row is None:
-        row = await users.get_or_sign_up(request.app[keys.POOL], claims["sub"], email.strip().lower(), full_name)
+        row = await users.get_or_sign_up(request.app[keys.POOL], claims["sub"], email, full_name)
         known[claims["sub"]] = row
     return CurrentUser(id=row["id"], email=row["email"], full_name=row["full_name"], claims=claims)
 

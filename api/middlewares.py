@@ -5,6 +5,7 @@ Order (outermost first): access log -> errors -> auth. Domain errors and aiohttp
 """
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -26,6 +27,7 @@ REQUESTS = Histogram("happening_http_request_seconds", "HTTP requests by method,
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 PUBLIC_PATHS = frozenset({"/v1/auth/config", "/v1/openapi.json"})
 _MAX_REQUEST_ID = 128
+CLIENT_CLOSED = 499  # nginx's status for a request its client abandoned; logged and counted as such
 
 
 def _request_id(request: web.Request) -> str:
@@ -51,6 +53,9 @@ async def access_log(request: web.Request, handler: Handler) -> web.StreamRespon
         status = response.status
         response.headers["X-Request-ID"] = request_id
         return response
+    except asyncio.CancelledError:  # the client went away and the server cancelled its handler
+        status = CLIENT_CLOSED
+        raise
     finally:
         elapsed = time.perf_counter() - started
         log.info("request", method=request.method, path=request.path, status=status,
@@ -69,15 +74,18 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         return await handler(request)
     except DomainError as exc:
         headers = {"WWW-Authenticate": 'Bearer error="invalid_token"'} if exc.status == 401 else None
+        if exc.retry_after is not None:  # a 503 says when a retry may succeed
+            headers = {"Retry-After": str(exc.retry_after)}
         return problem(exc.status, exc.detail, title=exc.title, headers=headers, field=exc.field, **exc.extra)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
         headers = {k: v for k, v in exc.headers.items() if k.lower() in ("allow", "www-authenticate")}
-        if exc.retry_after is not None:  # a 503 says when a retry may succeed
-            headers = {"Retry-After": str(exc.retry_after)}
         return problem(exc.status, exc.text if exc.text and not exc.text.startswith(f"{exc.status}:") else None,
                        title=exc.reason, headers=headers)
+    except ConnectionResetError:  # the client went away mid-request (e.g. mid-body): not our error
+        log.info("client_disconnected", method=request.method, path=request.path)
+        return problem(CLIENT_CLOSED, "the client closed the connection", title="Client Closed Request")
     except Exception:
         log.exception("unhandled_error", method=request.method, path=request.path)
         return problem(500, "internal error")

@@ -13,6 +13,7 @@ from .validation import Field
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1  # a PostgreSQL bigint: cursors past it never reach SQL
 QUERY = {"limit": Field("int", min=1, max=MAX_LIMIT), "cursor": Field("str", min=1, max=500)}
 
 
@@ -68,6 +69,6 @@ def decode_int(cursor: str | None) -> int | None:
     values = decode(cursor, 1)
     if values is None:
         return None
-    if isinstance(values[0], bool) or not isinstance(values[0], int):
+    if isinstance(values[0], bool) or not isinstance(values[0], int) or not INT64_MIN <= values[0] <= INT64_MAX:
         raise InvalidInput("cursor is malformed", field="cursor")
     return values[0]

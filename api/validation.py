@@ -5,10 +5,11 @@ query strings, and the error must name the field in our problem format.
 """
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from dataclasses import dataclass
-from datetime import datetime, UTC
+from datetime import datetime, timedelta, UTC
 from typing import Any
 from uuid import UUID
 
@@ -16,18 +17,48 @@ from aiohttp import web
 
 from happening_engine.errors import InvalidInput
 
-EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+from . import keys
+
+# One RFC 5322 addr-spec in dot-atom form (letters may be Unicode, RFC 6531): no display name, no
+# quoted local part, no comments, no commas or lists; a domain of at least two labels.
+_ATOM = r"[\w!#$%&'*+/=?^`{|}~-]+"
+_LABEL = r"[^\W_](?:[\w-]*[^\W_])?"
+EMAIL_RE = re.compile(rf"{_ATOM}(?:\.{_ATOM})*@{_LABEL}(?:\.{_LABEL})+")
+# Characters no text field takes: C0/C1 controls (NUL included) and lone surrogates, which
+# PostgreSQL cannot store; one-line fields also refuse line and paragraph separators.
+_BAD_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+_BAD_LINE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff\u2028\u2029]")
+MAX_JSON_DEPTH = 32
+# Datetimes stay a day inside Python's range, so conversion to UTC (and a day either side) never overflows.
+MIN_TIME = datetime(1, 1, 2, tzinfo=UTC)
+MAX_TIME = datetime(9999, 12, 30, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
 class Field:
-    """One input field: `kind` is str, int, enum, datetime, email or uuid."""
+    """One input field: `kind` is str, int, enum, datetime, email or uuid. A str is one line unless
+    `multiline` (which still refuses other control characters)."""
 
     kind: str
     required: bool = False
     min: int | None = None
     max: int | None = None
     choices: tuple[str, ...] = ()
+    multiline: bool = False
+
+
+def check_text(name: str, value: str, *, multiline: bool = False) -> str:
+    """`value` if it holds no control character (CR/LF allowed only when `multiline`) and no lone
+    surrogate; else 422 naming the field."""
+    if (_BAD_TEXT if multiline else _BAD_LINE).search(value):
+        what = "control characters" if multiline else "control characters or line breaks"
+        raise InvalidInput(f"{name} must not contain {what}", field=name)
+    return value
+
+
+def is_email(value: str) -> bool:
+    """One addr-spec (see EMAIL_RE), at most 254 characters."""
+    return len(value) <= 254 and EMAIL_RE.fullmatch(value) is not None and len(value.split("@")[0]) <= 64
 
 
 def _check_range(name: str, value: int, f: Field, what: str) -> None:
@@ -46,6 +77,10 @@ def parse_datetime(name: str, value: Any) -> datetime:
         raise InvalidInput(f"{name} must be an RFC 3339 date-time", field=name) from None
     if parsed.tzinfo is None or "T" not in value.upper():
         raise InvalidInput(f"{name} must be an RFC 3339 date-time with a time zone", field=name)
+    offset = parsed.utcoffset() or timedelta(0)
+    local = parsed.replace(tzinfo=None)
+    if not MIN_TIME.replace(tzinfo=None) + offset <= local <= MAX_TIME.replace(tzinfo=None) + offset:
+        raise InvalidInput(f"{name} must be between 0001-01-02T00:00:00Z and 9999-12-30T00:00:00Z", field=name)
     return parsed.astimezone(UTC)
 
 
@@ -69,11 +104,11 @@ def convert(name: str, value: Any, f: Field) -> Any:
             return value
         if f.kind == "email":
             value = value.strip().lower()
-            if not EMAIL_RE.match(value) or len(value) > 254:
-                raise InvalidInput(f"{name} must be an email address", field=name)
+            if not is_email(value):
+                raise InvalidInput(f"{name} must be one email address (local@domain)", field=name)
             return value
         _check_range(name, len(value), f, "length")
-        return value
+        return check_text(name, value, multiline=f.multiline)
     if f.kind == "int":
         if isinstance(value, bool) or not isinstance(value, int):
             raise InvalidInput(f"{name} must be an integer", field=name)
@@ -104,12 +139,44 @@ def parse_object(data: Any, spec: dict[str, Field]) -> dict[str, Any]:
 
 async def json_body(request: web.Request, spec: dict[str, Field]) -> dict[str, Any]:
     """The request's JSON object, validated against `spec` (413 for bodies over client_max_size)."""
-    raw = await request.read()
     try:
-        data = json.loads(raw) if raw.strip() else {}
-    except (ValueError, UnicodeDecodeError):
-        raise InvalidInput("the body is not valid JSON", field="body") from None
-    return parse_object(data, spec)
+        async with asyncio.timeout(request.app[keys.SETTINGS].http.body_timeout):
+            raw = await request.read()
+    except TimeoutError:
+        raise web.HTTPRequestTimeout(text="the body did not arrive in time") from None
+    return parse_object(loads(raw, "body") if raw.strip() else {}, spec)
+
+
+def loads(raw: bytes | str, name: str, max_depth: int = MAX_JSON_DEPTH) -> Any:
+    """JSON nested at most `max_depth` deep (deeper input would exhaust the parser's recursion);
+    422 naming `name` otherwise. The stdlib parser keeps lone surrogates, so the field holding one
+    is named by its own check."""
+    if _deeper_than(raw, max_depth):
+        raise InvalidInput(f"{name} is nested more than {max_depth} deep", field=name)
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise InvalidInput(f"{name} is not valid JSON", field=name) from None
+
+
+_STRINGS = re.compile(rb'"(?:[^"\\]|\\.)*"')
+
+
+def _deeper_than(raw: bytes | str, limit: int) -> bool:
+    """Whether brackets outside strings nest deeper than `limit` (counted only when there are more
+    brackets than that at all: most bodies are flat)."""
+    data = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw
+    if data.count(b"[") + data.count(b"{") <= limit:
+        return False
+    depth = 0
+    for byte in _STRINGS.sub(b"", data):
+        if byte in b"[{":
+            depth += 1
+            if depth > limit:
+                return True
+        elif byte in b"]}":
+            depth -= 1
+    return False
 
 
 def path_uuid(request: web.Request, name: str) -> UUID:

@@ -59,6 +59,10 @@ class HttpSettings:
     port: int = 8080
     worker_port: int = 0  # /healthz and /metrics of `serve`'s notification process (0: any free port)
     max_body_bytes: int = 64 * 1024
+    # A connection must send a request's headers within this many seconds of opening (or of its last
+    # response); aiohttp's keep-alive timer enforces it, so it is also the idle keep-alive limit.
+    header_timeout: float = 20.0
+    body_timeout: float = 30.0  # reading a request's body, once its headers arrived
     web_root: str | None = None  # the web app's static export; None: web/out beside the code
 
 

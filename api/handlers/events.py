@@ -1,6 +1,7 @@
 """Events: create a draft (plain SQL), read and list; update, publish and cancel via the engine."""
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime, UTC
 from typing import Any
 
@@ -19,7 +20,7 @@ from ..validation import Field, json_body, path_uuid, query
 
 FIELDS = {
     "name": Field("str", min=1, max=200),
-    "description": Field("str", max=10_000),
+    "description": Field("str", max=10_000, multiline=True),
     "category": Field("enum", choices=("concert", "webinar", "hackathon")),
     "starts_at": Field("datetime"),
     "ends_at": Field("datetime"),
@@ -28,7 +29,7 @@ FIELDS = {
     "visibility": Field("enum", choices=("public", "members")),
 }
 REQUIRED = ("name", "category", "starts_at", "ends_at", "total_slots")
-CREATE_BODY = {k: Field(f.kind, k in REQUIRED, f.min, f.max, f.choices) for k, f in FIELDS.items()}
+CREATE_BODY = {k: dataclasses.replace(f, required=k in REQUIRED) for k, f in FIELDS.items()}
 LIST_QUERY = {**pagination.QUERY, "category": FIELDS["category"], "from": Field("datetime"),
               "to": Field("datetime"), "org": Field("uuid"), "q": Field("str", min=1, max=200)}
 COLUMNS = ("id", "org_id", "name", "description", "category", "status", "starts_at", "ends_at", "total_slots",
