@@ -19,6 +19,7 @@ from uuid import UUID
 import aiohttp
 import jwt
 from cachetools import TTLCache
+from prometheus_client import Counter
 import structlog
 from aiohttp import web
 
@@ -37,6 +38,8 @@ VERIFIED_MAX = 100_000
 VERIFIED_TTL = 60.0  # seconds
 ALGORITHMS = ("RS256", "ES256")
 REFRESH_INTERVAL = 5.0
+# dashboards: how often the issuer's keys are fetched (an unknown kid, a rotation, or an outage)
+JWKS_FETCHES = Counter("happening_jwks_fetches_total", "JWKS fetches from the token issuer", ["outcome"])
 MAX_HEADER_CHARS = 2048  # a JOSE header is a few short members; anything longer is not ours
 LEEWAY_SECONDS = 10
 HTTP_TIMEOUT = aiohttp.ClientTimeout(total=5)
@@ -96,6 +99,7 @@ class TokenVerifier:
                                                         self.settings.fetch_base, 1)
         jwks = await self._get_json(self._jwks_uri)
         self.fetches += 1
+        JWKS_FETCHES.labels("ok").inc()
         found: dict[str, jwt.PyJWK] = {}
         for data in jwks.get("keys", []):
             try:
@@ -121,6 +125,7 @@ class TokenVerifier:
             try:
                 await self._refresh()
             except (TimeoutError, aiohttp.ClientError, ValueError, KeyError) as exc:
+                JWKS_FETCHES.labels("failed").inc()
                 log.warning("jwks_fetch_failed", error=f"{type(exc).__name__}: {exc}")
                 return None
             return self._keys.get(kid)
