@@ -7,6 +7,8 @@ from .commands import Command
 
 
 class EngineClient(Protocol):
-    """`await client.send(command)` returns the result dict or raises `errors.DomainError`."""
+    """`await client.send(command)` returns the result dict or raises `errors.DomainError`.
 
-    async def send(self, command: Command) -> dict[str, Any]: ...
+    `deadline` (Unix time): past it, the engine drops the command with no effect (`errors.Expired`)."""
+
+    async def send(self, command: Command, deadline: float | None = None) -> dict[str, Any]: ...

@@ -17,12 +17,15 @@ class Book:
     """Book `seats` for `user_id`: confirmed if the waitlist is empty and they fit, else waiting.
 
     `public_only`: the sender checked no membership, so the actor refuses (`AccessUnchecked`) unless
-    the event is published and public; the API then checks membership and sends it again without."""
+    the event is published and public; the API then checks membership and sends it again without.
+    `request_id` (the Idempotency-Key, or one the API made) is committed with the booking, so the same
+    request arriving again (redelivered, or retried elsewhere) gets the booking it made, not a 409."""
 
     event_id: UUID
     user_id: UUID
     seats: int
     public_only: bool = False
+    request_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,16 +75,16 @@ COMMAND_TYPES: dict[str, type] = {
 }
 
 
-def to_wire(command: Command) -> dict[str, Any]:
-    """A JSON-ready dict for sending a command over RabbitMQ."""
+def to_wire(command: Command, deadline: float | None = None) -> dict[str, Any]:
+    """A JSON-ready dict for sending a command over RabbitMQ; `deadline` (Unix time) travels with it."""
     body = {k: (str(v) if isinstance(v, UUID) else v) for k, v in dataclasses.asdict(command).items()}
-    return {"type": type(command).__name__, "body": body}
+    return {"type": type(command).__name__, "body": body, "deadline": deadline}
 
 
 def from_wire(data: dict[str, Any]) -> Command:
     cls = COMMAND_TYPES[data["type"]]
     body = dict(data["body"])
     for f in dataclasses.fields(cls):
-        if f.name.endswith("_id") and body.get(f.name) is not None:
+        if str(f.type).startswith("UUID") and body.get(f.name) is not None:
             body[f.name] = UUID(body[f.name])
     return cls(**body)  # type: ignore[no-any-return]

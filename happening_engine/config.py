@@ -76,6 +76,9 @@ class EngineSettings:
     idle_seconds: float = 60.0  # an actor with an empty mailbox this long retires
     lock_ttl_seconds: int = 10  # TTL of the booking:{event}:{user} duplicate lock
     lifecycle_interval: float = 1.0
+    # A command sent over RabbitMQ must reach its actor within this many seconds, else it is dropped
+    # with no effect; the API answers 503 only after that (plus `routing.REPLY_GRACE`).
+    command_timeout: float = 5.0
 
 
 @dataclass(frozen=True)

@@ -39,5 +39,5 @@ class Engine:
         await self.registry.stop()
         await self.live.stop()
 
-    async def send(self, command: Command) -> dict[str, Any]:
-        return await self.registry.send(command)
+    async def send(self, command: Command, deadline: float | None = None) -> dict[str, Any]:
+        return await self.registry.send(command, deadline)

@@ -11,6 +11,8 @@ COMMAND_SECONDS = Histogram("happening_command_seconds", "Time from mailbox to r
                             ["command"], buckets=(.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5))
 BATCH_SIZE = Histogram("happening_actor_batch_size", "Commands decided and committed together",
                        buckets=(1, 2, 5, 10, 25, 50, 100, 250, 500))
+EXPIRED = Counter("happening_commands_expired_total", "Commands dropped unseen: they reached their actor past their"
+                  " deadline, when the sender had given up on them", ["command"])
 ACTIVE_ACTORS = Gauge("happening_active_actors", "Event actors currently active")
 MAILBOX_DEPTH = Gauge("happening_mailbox_depth", "Commands waiting in actor mailboxes")
 REBUILDS = Counter("happening_cache_rebuilds_total", "Redis seat state rebuilt from PostgreSQL", ["reason"])

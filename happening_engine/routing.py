@@ -1,5 +1,12 @@
 """Engine commands over RabbitMQ: the API's client (the engine's side is `shard_consumer.py`).
 
+Every command carries a deadline (now + `command_timeout`) that the engine honours: a command that
+reaches its actor later is dropped with no effect. So the client answers 503 only once the deadline
+and `REPLY_GRACE` (the time a command decided just before its deadline needs to commit) have passed,
+whatever happened meanwhile (no reply, a lost connection): a client told 503 never later holds a
+booking from that request. A Book carries a request id (the Idempotency-Key, or one made here), so a
+command delivered twice gets the booking it made.
+
 Each shard has one durable queue with a single active consumer, so a standby engine process takes
 over when the active one dies. Replies travel RPC-style (reply_to + correlation_id) to a private
 queue of the sending process. Commands for one event always reach the same queue, in publish order.
@@ -7,7 +14,9 @@ queue of the sending process. Commands for one event always reach the same queue
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
+import time
 import uuid
 from typing import Any
 
@@ -16,7 +25,7 @@ import structlog
 from aiormq.abc import AbstractChannel, AbstractConnection, DeliveredMessage
 
 from .amqp import AMQP_ERRORS, connect
-from .commands import Command, to_wire
+from .commands import Book, Command, to_wire
 from .config import Settings
 from .constants import shard_queue
 from .errors import ERROR_TYPES, ShardDown, Unavailable
@@ -24,7 +33,7 @@ from .shard_health import ShardHealth
 from .sharding import shard_of
 
 log = structlog.get_logger(__name__)
-REPLY_TIMEOUT = 30.0
+REPLY_GRACE = 2.0
 SHARD_QUEUE_ARGS = {"x-single-active-consumer": True}
 
 
@@ -44,6 +53,7 @@ class AmqpEngineClient:
         self._channel: AbstractChannel | None = None
         self._reply_queue = ""
         self._pending: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        self._lost: set[str] = set()  # correlations failed by a lost connection, not by the engine
         self._lock = asyncio.Lock()
 
     async def start(self) -> None:
@@ -70,8 +80,9 @@ class AmqpEngineClient:
             return channel
 
     def _fail_pending(self, reason: str) -> None:
-        for future in self._pending.values():
+        for correlation, future in self._pending.items():
             if not future.done():
+                self._lost.add(correlation)
                 future.set_exception(Unavailable(f"the booking engine did not answer: {reason}"))
         self._pending.clear()
 
@@ -86,25 +97,48 @@ class AmqpEngineClient:
             error = ERROR_TYPES.get(data["error"], Unavailable)
             future.set_exception(error(data["detail"], field=data.get("field"), **data.get("extra", {})))
 
-    async def send(self, command: Command) -> dict[str, Any]:
+    async def send(self, command: Command, deadline: float | None = None) -> dict[str, Any]:
         shard = shard_of(command.event_id, self.settings.engine.shards)
         if self.health is not None and shard in self.health.down:
             raise ShardDown(f"the booking engine of shard {shard} is not running, please retry", shard=shard)
+        if isinstance(command, Book) and command.request_id is None:
+            command = dataclasses.replace(command, request_id=uuid.uuid4().hex)
+        if deadline is None:
+            deadline = time.time() + self.settings.engine.command_timeout
+        correlation = uuid.uuid4().hex
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         try:
             channel = await self._ensure()
-            correlation = uuid.uuid4().hex
-            future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-            self._pending[correlation] = future
-            await channel.basic_publish(
-                json.dumps(to_wire(command)).encode(), routing_key=shard_queue(self.settings.amqp.prefix, shard),
-                properties=aiormq.spec.Basic.Properties(
-                    reply_to=self._reply_queue, correlation_id=correlation, content_type="application/json"))
-        except AMQP_ERRORS as exc:
-            log.warning("engine_publish_failed", error=repr(exc))
+        except AMQP_ERRORS as exc:  # nothing was sent
+            log.warning("engine_unreachable", error=repr(exc))
             raise Unavailable("the booking engine cannot be reached, please retry") from exc
         try:
-            return await asyncio.wait_for(future, REPLY_TIMEOUT)
+            self._pending[correlation] = future
+            await channel.basic_publish(
+                json.dumps(to_wire(command, deadline)).encode(),
+                routing_key=shard_queue(self.settings.amqp.prefix, shard),
+                properties=aiormq.spec.Basic.Properties(
+                    reply_to=self._reply_queue, correlation_id=correlation, content_type="application/json"))
+        except AMQP_ERRORS as exc:  # it may have left before the failure: it may yet take effect
+            log.warning("engine_publish_failed", error=repr(exc))
+            self._pending.pop(correlation, None)
+            await _until_void(deadline)
+            raise Unavailable("the booking engine cannot be reached, please retry") from exc
+        try:
+            return await asyncio.wait_for(future, max(0.0, deadline + REPLY_GRACE - time.time()))
         except TimeoutError as exc:
-            raise Unavailable("the booking engine did not answer in time, please retry") from exc
+            raise Unavailable("the booking engine did not answer in time; the request had no effect,"
+                              " please retry") from exc
+        except Unavailable:  # the connection was lost: the command may still be delivered in time
+            if future.done() and future.exception() is not None and correlation not in self._lost:
+                raise  # an answer from the engine itself
+            await _until_void(deadline)
+            raise
         finally:
             self._pending.pop(correlation, None)
+            self._lost.discard(correlation)
+
+
+async def _until_void(deadline: float) -> None:
+    """Wait until a command sent with `deadline` can no longer take effect."""
+    await asyncio.sleep(max(0.0, deadline + REPLY_GRACE - time.time()))

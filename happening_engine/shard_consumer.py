@@ -80,7 +80,8 @@ class ShardConsumer:
 
     async def _handle(self, channel: AbstractChannel, message: DeliveredMessage) -> None:
         try:
-            command = from_wire(json.loads(message.body))
+            wire = json.loads(message.body)
+            command, deadline = from_wire(wire), wire.get("deadline")
         except (ValueError, KeyError, TypeError) as exc:
             log.error("bad_engine_command", error=repr(exc))
             REFUSED.labels("malformed").inc()
@@ -92,7 +93,7 @@ class ShardConsumer:
                 REFUSED.labels("wrong_shard").inc()
                 log.warning("command_for_another_shard", event_id=str(command.event_id), shard=engine.shard)
                 raise Refused(f"event {command.event_id} is not on shard {engine.shard} of {engine.shards}")
-            reply: dict[str, Any] = {"ok": True, "result": await self.engine.send(command)}
+            reply: dict[str, Any] = {"ok": True, "result": await self.engine.send(command, deadline)}
         except DomainError as exc:
             reply = {"ok": False, "error": type(exc).__name__, "detail": exc.detail, "field": exc.field,
                      "extra": exc.extra}

@@ -49,7 +49,8 @@ class Split:
 
     async def start_engine(self, shard: int) -> Process:
         engines = self.engines.setdefault(shard, [])
-        process = await self.platform.start_part(f"engine{shard}.{len(engines)}", "engine", "--shard", str(shard))
+        started = sum(p.name.startswith(f"engine{shard}.") for p in self.platform.parts)
+        process = await self.platform.start_part(f"engine{shard}.{started}", "engine", "--shard", str(shard))
         engines.append(process)
         return process
 

@@ -225,6 +225,8 @@ async def test_streams_work_with_the_engine_in_another_process(settings, token) 
     api = TestClient(TestServer(create_app(split, {"api"})))
     await api.start_server()
     try:
+        while (await api.get("/readyz")).status != 200:  # until the engine beats its shard's heartbeat
+            await asyncio.sleep(0.05)
         headers = {"Authorization": f"Bearer {await token('live-split@example.test')}"}
         org = (await (await api.get("/v1/me", headers=headers)).json())["memberships"][0]["org_id"]
         body = {"name": "Split", "category": "webinar", "starts_at": "2031-01-01T10:00:00Z",

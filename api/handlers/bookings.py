@@ -14,6 +14,7 @@ from aiohttp import web
 
 from happening_engine.commands import Book, CancelBooking
 from happening_engine.errors import AccessUnchecked, InvalidInput, NotFound
+from happening_engine.routing import REPLY_GRACE
 from happening_engine.store import bookings_read, events, idempotency, orgs
 
 from .. import engine, keys, pagination
@@ -64,12 +65,15 @@ async def book(request: web.Request) -> web.Response:
     body = await json_body(request, BOOK_BODY)
     key = _idempotency_key(request)
     user_id = current_user(request).id
-    command = Book(event_id=event_id, user_id=user_id, seats=body["seats"], public_only=True)
+    # The key is the request id the engine commits with the booking (without one, the engine's client
+    # makes one if the command leaves this process): the same request arriving twice gets its booking.
+    command = Book(event_id=event_id, user_id=user_id, seats=body["seats"], public_only=True, request_id=key)
     if key is None:
         return ok(await _send_book(request, command), status=201)
     pool = request.app[keys.POOL]
     digest = hashlib.sha256(json.dumps({"event": str(event_id), **body}, sort_keys=True).encode()).hexdigest()
-    replay = await idempotency.claim(pool, user_id, key, digest)
+    abandoned = request.app[keys.SETTINGS].engine.command_timeout + REPLY_GRACE + 1  # its command is void
+    replay = await idempotency.claim_waiting(pool, user_id, key, digest, abandoned)
     if replay is not None:
         return ok(replay.body, status=replay.status)
     done = False

@@ -23,11 +23,12 @@ from redis.exceptions import RedisError
 
 from ..commands import Book, CancelBooking
 from ..config import EngineSettings
-from ..errors import AccessUnchecked, Conflict, DomainError, InvalidInput, NotFound, Unavailable
+from ..errors import AccessUnchecked, Conflict, DomainError, Expired, InvalidInput, NotFound, Unavailable
 from ..live import LiveChange, LivePublisher
-from ..metrics import BATCH_SIZE, COMMAND_SECONDS, OUTCOMES, REBUILDS
+from ..metrics import BATCH_SIZE, COMMAND_SECONDS, EXPIRED, OUTCOMES, REBUILDS
 from ..seats import Seats, WaitEntry
-from ..store.bookings import BatchWrite, BookingRow, Counters, PredecessorFailed, fetch_bookings, seat_state
+from ..store.bookings import (BatchWrite, BookingRow, Counters, PredecessorFailed, fetch_bookings, fetch_requested,
+                              seat_state)
 from ..store.event_changes import load_event
 from ..store.events import may_see
 from ..timeline import status_at
@@ -65,6 +66,10 @@ def booking_dict(event_id: UUID | str, row: BookingRow, position: int | None = N
             "created_at": stamp or _json(row.created_at), "updated_at": stamp or _json(row.updated_at)}
 
 
+_ROW_FIELDS = ("id", "user_id", "seats", "status", "waiting_number", "confirmed_at", "cancelled_at", "created_at",
+               "updated_at")
+
+
 def _answer(env: Envelope, outcome: Any) -> None:
     """Reply to a command once (a result dict or a DomainError) and record its latency."""
     if env.reply.done():
@@ -88,6 +93,21 @@ class _Decision:
     write: BatchWrite
     replies: list[tuple[Envelope, Any]] = field(default_factory=list)
     undecided: list[Envelope] = field(default_factory=list)
+    # Books with a request id refused as duplicates, and the booking that holds the seat: if that
+    # booking was made by the same request (redelivered, retried), the request gets it back instead
+    duplicates: dict[int, UUID] = field(default_factory=dict)
+
+
+def expired(env: Envelope, now: float) -> bool:
+    """Past its deadline: the sender has given up (or will have by the time it could commit), so the
+    command must have no effect. Answered all the same, for a sender that still listens."""
+    if env.deadline is None or env.deadline > now:
+        return False
+    EXPIRED.labels(type(env.command).__name__).inc()
+    log.warning("command_expired", command=type(env.command).__name__, late_seconds=round(now - env.deadline, 3),
+                request_id=getattr(env.command, "request_id", None))
+    _answer(env, Expired("the request reached the booking engine too late and had no effect, please retry"))
+    return True
 
 
 class Actor:
@@ -191,7 +211,7 @@ class Actor:
             return
         if booking_batch:
             await self._bookings(batch)
-        else:
+        elif not expired(batch[0], time.time()):
             try:
                 _answer(batch[0], await self._event_command(batch[0].command))
             except DomainError as exc:
@@ -270,8 +290,11 @@ class Actor:
 
         ops: list[tuple[str, UUID, UUID, int]] = []
         queued: list[tuple[Envelope, Any]] = []  # (envelope, new booking id or the existing row)
+        clock = time.time()
         for env in batch:
             cmd = env.command
+            if env.deadline is not None and expired(env, clock):
+                continue
             try:
                 if isinstance(cmd, Book) and cmd.public_only and not may_see(ev, None):
                     raise AccessUnchecked("event not found")  # nothing about it until membership is checked
@@ -316,6 +339,8 @@ class Actor:
             cmd = env.command
             if isinstance(cmd, Book):
                 decision.replies.append((env, self._booked(decision.write, cmd, ref, result, now, stamp)))
+                if cmd.request_id is not None and result[0] == "DUPLICATE":
+                    decision.duplicates[id(env)] = UUID(result[1])
             else:
                 decision.replies.append((env, self._cancelled(decision.write, cmd, ref, result, now)))
         return decision
@@ -338,11 +363,32 @@ class Actor:
                     _answer(env, Unavailable(STORAGE_DOWN))
                 OUTCOMES["failed"].inc(len(decision.replies))
                 return False
+        replayed = await self._replayed(decision) if decision.duplicates else {}
         for env, outcome in decision.replies:
-            _answer(env, outcome)
+            _answer(env, replayed.get(id(env), outcome))
         if decision.write.bookings:
             self.publish_live(counters, write=decision.write)
         return True
+
+    async def _replayed(self, decision: _Decision) -> dict[int, Any]:
+        """For Books refused as duplicates: the booking, if the same request made it (committed by now:
+        every write of this event ahead of this one has committed). It is what that request was answered,
+        or would have been: a redelivered command, or a retry after a crash, gets the original 201."""
+        try:
+            rows = await fetch_requested(self.ctx.pool, list(set(decision.duplicates.values())))
+        except STORAGE_ERRORS as exc:
+            self.log.warning("request_lookup_failed", error=repr(exc))
+            return {key: Unavailable(STORAGE_DOWN) for key in decision.duplicates}
+        replies: dict[int, Any] = {}
+        for env, _ in decision.replies:
+            row = rows.get(decision.duplicates.get(id(env)))  # type: ignore[arg-type]
+            cmd = env.command
+            if row is not None and isinstance(cmd, Book) and (row["request_id"], row["user_id"]) == (
+                    cmd.request_id, cmd.user_id):
+                self.log.info("request_replayed", booking_id=str(row["id"]), request_id=cmd.request_id)
+                replies[id(env)] = booking_dict(self._id, BookingRow(*(row[k] for k in _ROW_FIELDS)),
+                                                row["position"])
+        return replies
 
     def publish_live(self, counters: Counters | None, **change: Any) -> None:
         """Announce a committed change of this event (fire-and-forget: see `happening_engine.live`)."""
@@ -371,7 +417,8 @@ class Actor:
         position = int(result[2]) if kind == "WAITING" else None
         status = "waiting" if kind == "WAITING" else "confirmed"
         row = BookingRow(booking_id, cmd.user_id, cmd.seats, status, waiting_number,
-                         now if status == "confirmed" else None, None, now, now, new=True)
+                         now if status == "confirmed" else None, None, now, now, new=True,
+                         request_id=cmd.request_id)
         write.bookings[booking_id] = row
         if waiting_number is not None:
             write.last_waiting_number = waiting_number

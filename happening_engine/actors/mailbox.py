@@ -21,6 +21,7 @@ BATCHABLE = (Book, CancelBooking)
 class Envelope:
     command: Command
     reply: asyncio.Future[dict[str, Any]]
+    deadline: float | None = None  # Unix time; past it the command is dropped with no effect
     received: float = field(default_factory=time.perf_counter)
 
 

@@ -29,8 +29,9 @@ class Registry:
         self._retired_since_release = 0
         self._release: asyncio.TimerHandle | None = None
 
-    def send(self, command: Command) -> asyncio.Future[dict[str, Any]]:
-        """Queue `command` for its event's actor; the future resolves with the result."""
+    def send(self, command: Command, deadline: float | None = None) -> asyncio.Future[dict[str, Any]]:
+        """Queue `command` for its event's actor; the future resolves with the result. Past `deadline`
+        (Unix time) the actor drops it unseen."""
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         if self._closed:
             future.set_exception(Unavailable("the engine is shutting down"))
@@ -41,7 +42,7 @@ class Registry:
             self.actors[command.event_id] = actor
             ACTIVE_ACTORS.inc()
             actor.start()
-        actor.mailbox.put(Envelope(command, future))
+        actor.mailbox.put(Envelope(command, future, deadline))
         return future
 
     def _retired(self, actor: Actor) -> None:

@@ -28,6 +28,7 @@ class BookingRow:
     created_at: datetime
     updated_at: datetime
     new: bool = False
+    request_id: str | None = None  # the request that made a new booking (commands.Book.request_id)
 
 
 @dataclass
@@ -74,25 +75,25 @@ where b.id = u.id
 _ROWS = """
 new_bookings as (
     insert into bookings (id, event_id, user_id, seats, status, waiting_number, confirmed_at, cancelled_at,
-                          created_at, updated_at)
+                          created_at, updated_at, request_id)
     select * from unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::int[], $5::text[], $6::bigint[],
-                         $7::timestamptz[], $8::timestamptz[], $9::timestamptz[], $10::timestamptz[])
+                         $7::timestamptz[], $8::timestamptz[], $9::timestamptz[], $10::timestamptz[], $11::text[])
 ), history as (
     insert into booking_history (booking_id, action, details, created_at)
     select booking_id, action, details, created_at
-    from unnest($11::uuid[], $12::text[], $13::jsonb[], $14::timestamptz[]) with ordinality
+    from unnest($12::uuid[], $13::text[], $14::jsonb[], $15::timestamptz[]) with ordinality
         as h(booking_id, action, details, created_at, ord)
     order by ord
 ), outbox as (
     insert into notifications (user_id, org_id, event_id, booking_id, type, message, payload)
     select user_id, org_id, event_id, booking_id, type, message, payload
-    from unnest($15::uuid[], $16::uuid[], $17::uuid[], $18::uuid[], $19::text[], $20::text[], $21::jsonb[])
+    from unnest($16::uuid[], $17::uuid[], $18::uuid[], $19::uuid[], $20::text[], $21::text[], $22::jsonb[])
         with ordinality as n(user_id, org_id, event_id, booking_id, type, message, payload, ord)
     order by ord
 ), audit as (
     insert into audit_log (org_id, actor_id, entity, entity_id, action, before, after)
     select org_id, actor_id, entity, entity_id, action, before, after
-    from unnest($22::uuid[], $23::uuid[], $24::text[], $25::uuid[], $26::text[], $27::jsonb[], $28::jsonb[])
+    from unnest($23::uuid[], $24::uuid[], $25::text[], $26::uuid[], $27::text[], $28::jsonb[], $29::jsonb[])
         with ordinality as a(org_id, actor_id, entity, entity_id, action, before, after, ord)
     order by ord
 )
@@ -114,8 +115,8 @@ def _counters(first: int) -> str:
 """
 
 
-# counters after the 28 row arrays; each changed event's new counters come back (for the live streams)
-WRITE = f"with {_ROWS}, counters as ({_counters(29)})\nselect * from counters"
+# counters after the 29 row arrays; each changed event's new counters come back (for the live streams)
+WRITE = f"with {_ROWS}, counters as ({_counters(30)})\nselect * from counters"
 # For a batch committed behind its predecessor (`write_after`): its rows first, its counters only once
 # the predecessor committed. Taken earlier, the counters' row lock would wait on the predecessor's and,
 # were the predecessor's write retried, hold the very lock that retry needs while waiting for it.
@@ -140,11 +141,11 @@ def _by_event(rows: list[asyncpg.Record]) -> dict[UUID, Counters]:
 
 
 def _arguments(batches: list[BatchWrite]) -> tuple[list[BookingRow], list[list[Any]], list[list[Any]]]:
-    """(existing bookings to update, the 28 arrays of the rows, the 4 arrays of the counters)."""
+    """(existing bookings to update, the 29 arrays of the rows, the 4 arrays of the counters)."""
     rows = [(b, batch.event_id) for batch in batches for b in batch.bookings.values()]
     old = [b for b, _ in rows if not b.new]
     new = [(b.id, event, b.user_id, b.seats, b.status, b.waiting_number, b.confirmed_at, b.cancelled_at,
-            b.created_at, b.updated_at) for b, event in rows if b.new]
+            b.created_at, b.updated_at, b.request_id) for b, event in rows if b.new]
     history = [h for batch in batches for h in batch.history]
     notifications = [(n[0], batch.org_id, batch.event_id, *n[1:]) for batch in batches for n in batch.notifications]
     audit = [a for batch in batches for a in batch.audit]
@@ -155,7 +156,7 @@ def _arguments(batches: list[BatchWrite]) -> tuple[list[BookingRow], list[list[A
             row[1] = max(row[1] or 0, b.last_waiting_number or 0) or None
             row[2] += b.confirmed_delta
             row[3] += b.waiting_delta
-    return (old, [*_columns(new, 10), *_columns(history, 4), *_columns(notifications, 7), *_columns(audit, 7)],
+    return (old, [*_columns(new, 11), *_columns(history, 4), *_columns(notifications, 7), *_columns(audit, 7)],
             _columns([tuple(r) for r in counters.values()], 4))
 
 
@@ -198,6 +199,16 @@ async def fetch_bookings(conn: asyncpg.Connection | asyncpg.Pool, ids: list[UUID
     rows = await conn.fetch("select id, event_id, user_id, seats, status, waiting_number, confirmed_at,"
                             " cancelled_at, created_at, updated_at from bookings where id = any($1::uuid[])",
                             ids)
+    return {r["id"]: r for r in rows}
+
+
+async def fetch_requested(conn: asyncpg.Connection | asyncpg.Pool, ids: list[UUID]) -> dict[UUID, asyncpg.Record]:
+    """Bookings by id with the request that made them and, if waiting, their waitlist position."""
+    rows = await conn.fetch(
+        "select b.id, b.user_id, b.seats, b.status, b.waiting_number, b.confirmed_at, b.cancelled_at, b.created_at,"
+        " b.updated_at, b.request_id, case when b.status = 'waiting' then (select count(*) from bookings w"
+        "  where w.event_id = b.event_id and w.status = 'waiting' and w.waiting_number <= b.waiting_number)"
+        " end as position from bookings b where b.id = any($1::uuid[])", ids)
     return {r["id"]: r for r in rows}
 
 

@@ -1,11 +1,16 @@
 """Idempotency keys, scoped to a user: claim before acting, store the response after, release on failure.
 
-A claim is a row with a null response; a second request with the same key sees it and answers 409
-(still in flight), replays the stored response (same body), or 422 (another body). Rows older than
-24 hours, and claims abandoned by a crashed request, no longer count and are reclaimed in place.
+A claim is a row with a null response; a second request with the same key sees it and waits for the
+response (`claim_waiting`), replays the stored response (same body), or answers 422 (another body).
+Rows older than 24 hours, and claims abandoned by a crashed request, no longer count and are reclaimed
+in place. A claim is abandoned once the engine command it sent can no longer take effect (its
+deadline passed); the request that takes it over sends the same request id, so if the first one's
+booking was committed, the engine hands that booking back (201), never a 409.
 """
 from __future__ import annotations
 
+import asyncio
+import time
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -15,9 +20,10 @@ import asyncpg
 from ..errors import Conflict, InvalidInput
 
 TTL = "24 hours"
-# A claim still without a response after this long was abandoned (its process died mid-request: a
-# request gives up on the engine after 30 s), so a retry may take the key over instead of a 409.
-ABANDONED = "60 seconds"
+# A claim still without a response after this long was abandoned (its process died mid-request), so
+# a retry may take the key over. Callers pass the engine's command deadline plus its grace.
+ABANDONED_SECONDS = 60.0
+POLL_SECONDS = 0.1
 FIELD = "Idempotency-Key"
 
 
@@ -27,7 +33,27 @@ class Replay:
     body: dict[str, Any]
 
 
-async def claim(pool: asyncpg.Pool, user_id: UUID, key: str, request_hash: str) -> Replay | None:
+async def claim_waiting(pool: asyncpg.Pool, user_id: UUID, key: str, request_hash: str,
+                        abandoned: float = ABANDONED_SECONDS) -> Replay | None:
+    """`claim`, but while another request holds the key, wait for its response (or for its claim to be
+    abandoned, then take it over) instead of answering 409: a client retrying after a lost answer gets
+    the answer. 409 only if the claim is still held after `abandoned` seconds of waiting."""
+    give_up = time.monotonic() + abandoned
+    while True:
+        try:
+            return await claim(pool, user_id, key, request_hash, abandoned)
+        except InProgress:
+            if time.monotonic() > give_up:
+                raise
+            await asyncio.sleep(POLL_SECONDS)
+
+
+class InProgress(Conflict):
+    """Another request holds this Idempotency-Key and has not answered yet."""
+
+
+async def claim(pool: asyncpg.Pool, user_id: UUID, key: str, request_hash: str,
+                abandoned: float = ABANDONED_SECONDS) -> Replay | None:
     """None: this request owns the key now. A `Replay`: answer with the stored response."""
     async with pool.acquire() as conn, conn.transaction():
         claimed = await conn.fetchval(
@@ -36,19 +62,19 @@ async def claim(pool: asyncpg.Pool, user_id: UUID, key: str, request_hash: str) 
             f"  status_code = null, response = null, created_at = now()"
             f"  where idempotency_keys.created_at < now() - interval '{TTL}'"
             f"     or (idempotency_keys.status_code is null"
-            f"         and idempotency_keys.created_at < now() - interval '{ABANDONED}')"
-            " returning true", user_id, key, request_hash)
+            f"         and idempotency_keys.created_at < now() - make_interval(secs => $4))"
+            " returning true", user_id, key, request_hash, abandoned)
         if claimed:
             return None
         row = await conn.fetchrow(
             "select request_hash, status_code, response from idempotency_keys where user_id = $1 and key = $2",
             user_id, key)
     if row is None:  # released between our insert and select: try once more
-        return await claim(pool, user_id, key, request_hash)
+        return await claim(pool, user_id, key, request_hash, abandoned)
     if row["request_hash"] != request_hash:
         raise InvalidInput("this Idempotency-Key was used with another request", field=FIELD)
     if row["status_code"] is None:
-        raise Conflict("a request with this Idempotency-Key is still in progress")
+        raise InProgress("a request with this Idempotency-Key is still in progress")
     return Replay(row["status_code"], row["response"])
 
 
