@@ -79,6 +79,8 @@ class EngineSettings:
     # A command sent over RabbitMQ must reach its actor within this many seconds, else it is dropped
     # with no effect; the API answers 503 only after that (plus `routing.REPLY_GRACE`).
     command_timeout: float = 5.0
+    # HMAC keys of engine commands, comma-separated: the first signs, all verify (`signing.py`)
+    command_keys: str | None = None
 
 
 @dataclass(frozen=True)

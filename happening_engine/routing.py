@@ -30,6 +30,7 @@ from .config import Settings
 from .constants import shard_queue
 from .errors import ERROR_TYPES, ShardDown, Unavailable
 from .shard_health import ShardHealth
+from .signing import HEADER, CommandKeys
 from .sharding import shard_of
 
 log = structlog.get_logger(__name__)
@@ -49,6 +50,7 @@ class AmqpEngineClient:
     def __init__(self, settings: Settings, health: ShardHealth | None = None) -> None:
         self.settings = settings
         self.health = health  # which shards have a live engine: none means a 503 at once
+        self.keys = CommandKeys.parse(settings.engine.command_keys)
         self._connection: AbstractConnection | None = None
         self._channel: AbstractChannel | None = None
         self._reply_queue = ""
@@ -114,11 +116,13 @@ class AmqpEngineClient:
             raise Unavailable("the booking engine cannot be reached, please retry") from exc
         try:
             self._pending[correlation] = future
+            body = json.dumps(to_wire(command, deadline)).encode()
+            signature = self.keys.sign(body)
             await channel.basic_publish(
-                json.dumps(to_wire(command, deadline)).encode(),
-                routing_key=shard_queue(self.settings.amqp.prefix, shard),
+                body, routing_key=shard_queue(self.settings.amqp.prefix, shard),
                 properties=aiormq.spec.Basic.Properties(
-                    reply_to=self._reply_queue, correlation_id=correlation, content_type="application/json"))
+                    reply_to=self._reply_queue, correlation_id=correlation, content_type="application/json",
+                    headers={HEADER: signature} if signature else None))
         except AMQP_ERRORS as exc:  # it may have left before the failure: it may yet take effect
             log.warning("engine_publish_failed", error=repr(exc))
             self._pending.pop(correlation, None)

@@ -25,6 +25,7 @@ from .errors import DomainError, Refused
 from .routing import declare_shard_queue
 from .shard_health import Heartbeat
 from .sharding import shard_of
+from .signing import HEADER, CommandKeys
 
 log = structlog.get_logger(__name__)
 REFUSED = Counter("happening_engine_commands_refused_total", "Commands an engine would not run", ["reason"])
@@ -37,6 +38,10 @@ class ShardConsumer:
         self.engine = engine
         self.settings = settings
         self.heartbeat = Heartbeat(redis, settings.redis.prefix, settings.engine.shard)
+        self.keys = CommandKeys.parse(settings.engine.command_keys)
+        if not self.keys:
+            log.warning("engine_commands_unauthenticated",
+                        detail="HAPPENING_ENGINE_COMMAND_KEYS is not set: any publisher to the shard's queue is obeyed")
         self.prefetch = prefetch
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -79,6 +84,12 @@ class ShardConsumer:
         task.add_done_callback(self._inflight.discard)
 
     async def _handle(self, channel: AbstractChannel, message: DeliveredMessage) -> None:
+        headers = message.header.properties.headers or {}
+        if self.keys and not self.keys.verify(message.body, headers.get(HEADER)):
+            REFUSED.labels("bad_signature").inc()
+            log.error("engine_command_refused", reason="bad_signature", reply_to=message.header.properties.reply_to)
+            await channel.basic_reject(message.delivery_tag, requeue=False)
+            return
         try:
             wire = json.loads(message.body)
             command, deadline = from_wire(wire), wire.get("deadline")
