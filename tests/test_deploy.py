@@ -24,33 +24,52 @@ ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "deploy" / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
-REALM_FILE = ROOT / "deploy" / "keycloak" / "happening-realm.json"
+PROD_REALM = ROOT / "deploy" / "keycloak" / "prod" / "happening-realm.json"
+DEV_REALM = ROOT / "deploy" / "keycloak" / "dev" / "happening-realm.json"
+RABBITMQ_DEFINITIONS = ROOT / "deploy" / "rabbitmq" / "definitions.json"
 PROMETHEUS_FILE = ROOT / "deploy" / "prometheus" / "prometheus.yml"
 
-INFRA = {"postgres", "redis", "rabbitmq", "keycloak"}
+INFRA = {"postgres", "redis", "rabbitmq", "keycloak", "mailpit"}
+DATA = {"postgres", "redis", "rabbitmq"}
 HAPPENING_SERVICES = {"migrate", "api", "engine", "worker"}
 LONG_RUNNING = {"api", "engine", "worker"}
-SUBCOMMANDS = {"migrate", "serve", "api", "engine", "worker", "dev-issuer"}
+SUBCOMMANDS = {"migrate", "serve", "api", "engine", "worker", "dev-issuer", "check-invariants", "notifications"}
 
-# service -> {(host port, container port)}; every service not listed publishes nothing.
+# service -> {(host address, host port, container port)}; every service not listed publishes nothing.
+# Only the app listens on every interface; consoles, Keycloak and Mailpit on loopback; no broker port.
 EXPECTED_PORTS = {
-    "rabbitmq": {(5672, 5672), (15672, 15672)},
-    "keycloak": {(8180, 8080)},
-    "api": {(8080, 8080)},
-    "prometheus": {(9090, 9090)},
+    "rabbitmq": {("127.0.0.1", 15672, 15672)},
+    "keycloak": {("127.0.0.1", 8180, 8080)},
+    "api": {("", 8080, 8080)},
+    "prometheus": {("127.0.0.1", 9090, 9090)},
+    "grafana": {("127.0.0.1", 3000, 3000)},
+    "mailpit": {("127.0.0.1", 8025, 8025)},
+}
+# each service's own broker user, on the `happening` vhost (deploy/rabbitmq/definitions.json)
+AMQP_URLS = {
+    "migrate": "amqp://happening-ops:dev-ops@rabbitmq:5672/happening",
+    "api": "amqp://happening-api:dev-api@rabbitmq:5672/happening",
+    "engine": "amqp://happening-engine:dev-engine@rabbitmq:5672/happening",
+    "worker": "amqp://happening-worker:dev-worker@rabbitmq:5672/happening",
 }
 
 EXPECTED_HAPPENING_ENV = {
-    "HAPPENING_DATABASE_URL": "postgresql://postgres:postgres@postgres:5432/happening",
+    "HAPPENING_DATABASE_URL": "postgresql://postgres:dev-postgres@postgres:5432/happening",
     "HAPPENING_REDIS_URL": "redis://redis:6379/0",
-    "HAPPENING_AMQP_URL": "amqp://guest:guest@rabbitmq:5672/",
     "HAPPENING_OIDC_ISSUER": "http://localhost:8180/realms/happening",
     "HAPPENING_OIDC_INTERNAL_URL": "http://keycloak:8080/realms/happening",
     "HAPPENING_OIDC_AUDIENCE": "happening-api",
     "HAPPENING_HTTP_HOST": "0.0.0.0",
     "HAPPENING_HTTP_PORT": "8080",
     "HAPPENING_LOG_FORMAT": "json",
+    "HAPPENING_NOTIFY_SMTP_URL": "smtp://mailpit:1025",
+    "HAPPENING_ENGINE_SHARDS": "1",
 }
+
+
+def interpolate(value: Any) -> str:
+    """A compose value with `${VAR:-default}` resolved to its default (as with no .env file)."""
+    return re.sub(r"\$\{[A-Z_]+:-([^}]*)\}", r"\1", str(value))
 
 
 # --------------------------------------------------------------------------- helpers
@@ -70,7 +89,12 @@ def services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def realm() -> dict[str, Any]:
-    return json.loads(REALM_FILE.read_text())
+    return json.loads(PROD_REALM.read_text())
+
+
+@pytest.fixture(scope="module")
+def dev_realm() -> dict[str, Any]:
+    return json.loads(DEV_REALM.read_text())
 
 
 def environment(service: dict[str, Any]) -> dict[str, Any]:
@@ -96,17 +120,19 @@ def depends_on(service: dict[str, Any]) -> dict[str, str]:
     return {name: (spec or {}).get("condition", "service_started") for name, spec in deps.items()}
 
 
-def published_ports(service: dict[str, Any]) -> set[tuple[int, int]]:
+def published_ports(service: dict[str, Any]) -> set[tuple[str, int, int]]:
+    """(host address or "" for every interface, host port, container port) per published port."""
     result = set()
     for port in service.get("ports") or []:
         if isinstance(port, dict):  # long syntax
             if port.get("published") is not None:
-                result.add((int(port["published"]), int(port["target"])))
+                result.add((port.get("host_ip", ""), int(port["published"]), int(port["target"])))
             continue
         spec = str(port).split("/", 1)[0]  # drop /tcp, /udp
         parts = spec.rsplit(":", 2)
         assert len(parts) >= 2, f"port {port!r} is not published on the host (container port only)"
-        result.add((int(parts[-2]), int(parts[-1])))
+        address = parts[0] if len(parts) == 3 else ""
+        result.add((address, int(parts[-2]), int(parts[-1])))
     return result
 
 
@@ -205,9 +231,25 @@ def test_bind_mounts_exist_and_named_volumes_are_declared(compose, services):
 
 def test_specific_mounts(services):
     keycloak = {t: s for s, t, _ in mounts(services["keycloak"])}
-    assert (ROOT / keycloak["/opt/keycloak/data/import"]).resolve() == REALM_FILE.parent
+    assert (ROOT / keycloak["/opt/keycloak/data/import"]).resolve() == DEV_REALM.parent
     prometheus = {t: s for s, t, _ in mounts(services["prometheus"])}
-    assert (ROOT / prometheus["/etc/prometheus/prometheus.yml"]).resolve() == PROMETHEUS_FILE
+    assert (ROOT / prometheus["/etc/prometheus"]).resolve() == PROMETHEUS_FILE.parent
+    rabbitmq = {t: s for s, t, _ in mounts(services["rabbitmq"])}
+    assert (ROOT / rabbitmq["/etc/rabbitmq/definitions.json"]).resolve() == RABBITMQ_DEFINITIONS
+    conf = (ROOT / rabbitmq["/etc/rabbitmq/conf.d/20-happening.conf"]).read_text()
+    assert "load_definitions = /etc/rabbitmq/definitions.json" in conf
+    postgres = {t: s for s, t, _ in mounts(services["postgres"])}
+    assert "create database keycloak owner keycloak" in (ROOT / postgres[
+        "/docker-entrypoint-initdb.d/10-keycloak-db.sh"]).read_text()
+
+
+def test_images_are_pinned(services):
+    for name, service in services.items():
+        image = service["image"]
+        if "build" in service:
+            continue
+        repository, _, tag = image.rpartition(":")
+        assert repository and tag and tag != "latest" and re.search(r"\d+\.\d+", tag), f"{name}: {image} is not pinned"
 
 
 def test_depends_on_names_real_services_with_valid_conditions(services):
@@ -256,6 +298,8 @@ def test_healthchecks_escape_shell_variables(services):
 def test_published_ports(services):
     for name, service in services.items():
         assert published_ports(service) == EXPECTED_PORTS.get(name, set()), name
+    for name in DATA:  # no data service's port is reachable from the host
+        assert all(port not in {5432, 6379, 5672} for _, port, _ in published_ports(services[name]))
 
 
 def test_happening_commands_are_valid_subcommands(services):
@@ -277,8 +321,13 @@ def test_startup_order(services):
     for name in LONG_RUNNING:
         deps = depends_on(services[name])
         assert deps.get("migrate") == "service_completed_successfully", name
-        for infra in INFRA:
-            assert deps.get(infra) == "service_healthy", f"{name} does not wait for {infra}"
+        for data in DATA:
+            assert deps.get(data) == "service_healthy", f"{name} does not wait for {data}"
+    # only the API uses the issuer; engine and worker start without waiting for Keycloak
+    assert depends_on(services["api"]).get("keycloak") == "service_healthy"
+    assert "keycloak" not in depends_on(services["engine"]) and "keycloak" not in depends_on(services["worker"])
+    assert depends_on(services["keycloak"]) == {"postgres": "service_healthy"}
+    assert depends_on(services["worker"]).get("mailpit") == "service_healthy"
 
 
 def test_happening_services_share_one_configuration(services):
@@ -287,7 +336,23 @@ def test_happening_services_share_one_configuration(services):
         service = services[name]
         assert service["build"] == first["build"], name
         assert service.get("image") == first.get("image"), name
-        assert environment(service) == EXPECTED_HAPPENING_ENV, name
+        env = {k: interpolate(v) for k, v in environment(service).items()}
+        assert env.pop("HAPPENING_AMQP_URL") == AMQP_URLS[name], name
+        assert env == EXPECTED_HAPPENING_ENV, name
+
+
+def test_each_service_has_its_own_broker_user():
+    definitions = json.loads(RABBITMQ_DEFINITIONS.read_text())
+    assert [v["name"] for v in definitions["vhosts"]] == ["happening"]
+    users = {u["name"]: u for u in definitions["users"]}
+    assert "guest" not in users and all("password" not in u for u in users.values())
+    for url in AMQP_URLS.values():
+        user = url.split("//", 1)[1].split(":", 1)[0]
+        assert user in users and not users[user]["tags"], user
+        assert url.endswith("@rabbitmq:5672/happening")
+    assert len(set(AMQP_URLS.values())) == len(AMQP_URLS)
+    granted = {(p["user"], p["vhost"]) for p in definitions["permissions"]}
+    assert {(user, "happening") for user in users} == granted
 
 
 def test_environment_values_are_strings(services):
@@ -302,52 +367,44 @@ def test_environment_values_are_strings(services):
 def test_happening_env_vars_are_read_by_settings(services):
     known = settings_env_map()
     for name in HAPPENING_SERVICES:
-        env = {k: str(v) for k, v in environment(services[name]).items()}
+        env = {k: interpolate(v) for k, v in environment(services[name]).items()}
         for key in env:
             assert key.startswith("HAPPENING_"), f"{name}: {key} is not a Happening variable"
             assert key in known, f"{name}: Settings.from_env never reads {key}"
         settings = Settings.from_env(env)
         for key, value in env.items():
             assert str(resolve(settings, known[key])) == value, f"{name}: {key} did not come through"
-        # Spelled out, so that a change of the mapping above cannot hide a regression.
-        assert settings.database.url == "postgresql://postgres:postgres@postgres:5432/happening"
-        assert settings.redis.url == "redis://redis:6379/0"
-        assert settings.amqp.url == "amqp://guest:guest@rabbitmq:5672/"
-        assert settings.oidc.issuer == "http://localhost:8180/realms/happening"
         assert settings.oidc.effective_issuer == "http://localhost:8180/realms/happening"
         assert settings.oidc.fetch_base == "http://keycloak:8080/realms/happening"
-        assert settings.oidc.audience == "happening-api"
-        assert settings.http.host == "0.0.0.0"
-        assert settings.http.port == 8080
-        assert settings.log_format == "json"
+        assert settings.amqp.url == AMQP_URLS[name]
+        assert settings.http.host == "0.0.0.0" and settings.http.port == 8080
 
 
-def test_keycloak_settings_agree_with_happening(services, realm):
+def test_keycloak_runs_on_postgres_and_agrees_with_happening(services, dev_realm):
     keycloak = services["keycloak"]
     assert keycloak["image"].startswith("quay.io/keycloak/keycloak:26")
-    assert command_argv(keycloak) == ["start-dev", "--import-realm"]
-    kc_env = environment(keycloak)
-    assert kc_env["KC_BOOTSTRAP_ADMIN_USERNAME"] and kc_env["KC_BOOTSTRAP_ADMIN_PASSWORD"]
-    assert kc_env["KC_HOSTNAME_BACKCHANNEL_DYNAMIC"] == "true"
-    assert kc_env["KC_HEALTH_ENABLED"] == "true"
+    assert command_argv(keycloak) == ["start", "--import-realm"]  # not start-dev: accounts in PostgreSQL
+    kc_env = {k: interpolate(v) for k, v in environment(keycloak).items()}
+    assert kc_env["KC_DB"] == "postgres" and kc_env["KC_DB_URL"] == "jdbc:postgresql://postgres:5432/keycloak"
+    assert kc_env["KC_DB_PASSWORD"] == interpolate(environment(services["postgres"])["KEYCLOAK_DB_PASSWORD"])
+    assert kc_env["KC_BOOTSTRAP_ADMIN_USERNAME"] and kc_env["KC_BOOTSTRAP_ADMIN_PASSWORD"] != "admin"
+    assert kc_env["KC_HOSTNAME_BACKCHANNEL_DYNAMIC"] == "true" and kc_env["KC_HEALTH_ENABLED"] == "true"
     app_env = environment(services["api"])
-    # Tokens carry iss = KC_HOSTNAME/realms/<realm>; the API must expect exactly that.
-    assert app_env["HAPPENING_OIDC_ISSUER"] == f"{kc_env['KC_HOSTNAME']}/realms/{realm['realm']}"
-    # KC_HOSTNAME's port is the one published on the host.
-    hostname_port = int(kc_env["KC_HOSTNAME"].rsplit(":", 1)[1])
-    [(host_port, container_port)] = published_ports(keycloak)
-    assert hostname_port == host_port
-    assert app_env["HAPPENING_OIDC_INTERNAL_URL"] == (
-        f"http://keycloak:{container_port}/realms/{realm['realm']}"
-    )
+    assert app_env["HAPPENING_OIDC_ISSUER"] == f"{kc_env['KC_HOSTNAME']}/realms/{dev_realm['realm']}"
+    [(_, host_port, container_port)] = published_ports(keycloak)
+    assert int(kc_env["KC_HOSTNAME"].rsplit(":", 1)[1]) == host_port
+    assert app_env["HAPPENING_OIDC_INTERNAL_URL"] == f"http://keycloak:{container_port}/realms/{dev_realm['realm']}"
+    # every placeholder of the dev realm is given by compose or has a default
+    text = DEV_REALM.read_text()
+    for name in re.findall(r"\$\{([A-Z0-9_]+)\}", text):
+        assert name in kc_env, f"the dev realm's ${{{name}}} has no value in compose"
+    assert kc_env["KC_SMTP_HOST"] == "mailpit" and kc_env["KC_SMTP_PORT"] == "1025"
+    assert kc_env["KC_IDP_GOOGLE_ENABLED"] == kc_env["KC_IDP_GITHUB_ENABLED"] == "false"
 
 
 def test_rabbitmq_and_postgres_match_the_urls(services):
-    pg = environment(services["postgres"])
+    pg = {k: interpolate(v) for k, v in environment(services["postgres"]).items()}
     assert pg["POSTGRES_DB"] == "happening"
-    assert services["postgres"]["image"] == "postgres:16"
-    assert services["redis"]["image"] == "redis:7"
-    assert services["rabbitmq"]["image"] == "rabbitmq:3-management"
     url = EXPECTED_HAPPENING_ENV["HAPPENING_DATABASE_URL"]
     assert url.startswith(f"postgresql://{pg['POSTGRES_USER']}:{pg['POSTGRES_PASSWORD']}@postgres:5432/")
 
@@ -360,66 +417,75 @@ def test_realm_basics(realm):
     assert realm["enabled"] is True
     assert realm["registrationAllowed"] is True
     assert realm["loginWithEmailAllowed"] is True
-    assert realm["verifyEmail"] is False
+    # a self-registered user must verify their email before an invite (sent to that email) applies
+    assert realm["verifyEmail"] is True and realm["resetPasswordAllowed"] is True
     assert realm["defaultSignatureAlgorithm"] == "RS256"
+    smtp = realm["smtpServer"]
+    assert smtp["host"] == "${KC_SMTP_HOST}" and smtp["port"].startswith("${KC_SMTP_PORT")
     # Declaring clientScopes would stop Keycloak from creating its built-in scopes (profile,
-    # email, basic...), which the client below refers to by name.
+    # email, basic...), which the clients below refer to by name.
     assert "clientScopes" not in realm
 
 
-def test_realm_client(realm):
+def test_realm_api_client_is_only_an_audience(realm):
     [client] = [c for c in realm["clients"] if c["clientId"] == "happening-api"]
-    assert client["enabled"] is True
-    assert client["publicClient"] is True
-    assert client["directAccessGrantsEnabled"] is True
-    assert client["standardFlowEnabled"] is True
-    assert client["redirectUris"] == ["http://localhost:*"]
-    assert client["webOrigins"] == ["+"]
-    # `basic` carries the `sub` claim since Keycloak 25; `profile` name, `email` email.
-    assert {"basic", "profile", "email"} <= set(client["defaultClientScopes"])
-    mappers = [m for m in client["protocolMappers"] if m["protocolMapper"] == "oidc-audience-mapper"]
-    assert len(mappers) == 1
-    config = mappers[0]["config"]
-    assert mappers[0]["protocol"] == "openid-connect"
-    assert config["access.token.claim"] == "true"
-    audience = config.get("included.custom.audience") or config.get("included.client.audience")
-    assert audience == "happening-api" == EXPECTED_HAPPENING_ENV["HAPPENING_OIDC_AUDIENCE"]
+    assert client["bearerOnly"] is True and client["publicClient"] is False
+    for flow in ("standardFlowEnabled", "implicitFlowEnabled", "directAccessGrantsEnabled", "serviceAccountsEnabled"):
+        assert client[flow] is False, flow
+    assert client["redirectUris"] == [] and client["webOrigins"] == []
 
 
-def test_realm_web_client(realm):
+def test_no_password_grant_in_the_production_realm(realm, dev_realm):
+    assert not any(c["directAccessGrantsEnabled"] for c in realm["clients"])
+    [dev_api] = [c for c in dev_realm["clients"] if c["clientId"] == "happening-api"]
+    assert dev_api["directAccessGrantsEnabled"] is True and dev_api["publicClient"] is True
+    [mapper] = [m for m in dev_api["protocolMappers"] if m["protocolMapper"] == "oidc-audience-mapper"]
+    assert mapper["config"]["included.custom.audience"] == "happening-api"
+
+
+def _web_client(realm: dict[str, Any]) -> dict[str, Any]:
+    [client] = [c for c in realm["clients"] if c["clientId"] == Settings().oidc.web_client_id == "happening-web"]
+    return client
+
+
+def test_realm_web_client(realm, dev_realm):
     """The browser app signs in with the authorization code flow + PKCE S256 only, to exact URIs, and
     its access tokens carry the API audience (the API checks `aud`, the web client is only `azp`)."""
-    [client] = [c for c in realm["clients"] if c["clientId"] == Settings().oidc.web_client_id == "happening-web"]
-    assert client["enabled"] is True and client["protocol"] == "openid-connect"
-    assert client["publicClient"] is True
-    assert client["standardFlowEnabled"] is True
-    assert client["directAccessGrantsEnabled"] is False
-    assert client["implicitFlowEnabled"] is False
-    assert client.get("serviceAccountsEnabled", False) is False
-    assert client["attributes"]["pkce.code.challenge.method"] == "S256"
+    for r in (realm, dev_realm):
+        client = _web_client(r)
+        assert client["enabled"] is True and client["protocol"] == "openid-connect"
+        assert client["publicClient"] is True and client["standardFlowEnabled"] is True
+        assert client["directAccessGrantsEnabled"] is False and client["implicitFlowEnabled"] is False
+        assert client.get("serviceAccountsEnabled", False) is False
+        assert client["attributes"]["pkce.code.challenge.method"] == "S256"
+        assert all("*" not in uri for uri in client["redirectUris"])
+        assert {"basic", "profile", "email", "web-origins"} <= set(client["defaultClientScopes"])
+        [mapper] = [m for m in client["protocolMappers"] if m["protocolMapper"] == "oidc-audience-mapper"]
+        assert mapper["config"]["access.token.claim"] == "true"
+        assert mapper["config"]["included.custom.audience"] == EXPECTED_HAPPENING_ENV["HAPPENING_OIDC_AUDIENCE"]
+        assert len({c["clientId"] for c in r["clients"]}) == len(r["clients"]) == 2
+    prod = _web_client(realm)
+    assert prod["redirectUris"] == ["${HAPPENING_PUBLIC_URL}/auth/callback"]
+    assert prod["webOrigins"] == ["${HAPPENING_PUBLIC_URL}"]
+    dev = _web_client(dev_realm)
     app_origins = ["http://127.0.0.1:8080", "http://localhost:8080"]
-    assert client["redirectUris"] == [f"{origin}/auth/callback" for origin in app_origins]
-    assert all("*" not in uri for uri in client["redirectUris"])
-    assert client["webOrigins"] == app_origins
-    assert client["attributes"]["post.logout.redirect.uris"].split("##") == [f"{origin}/" for origin in app_origins]
-    assert {"basic", "profile", "email", "web-origins"} <= set(client["defaultClientScopes"])
-    [mapper] = [m for m in client["protocolMappers"] if m["protocolMapper"] == "oidc-audience-mapper"]
-    assert mapper["protocol"] == "openid-connect"
-    assert mapper["config"]["access.token.claim"] == "true"
-    assert mapper["config"]["included.custom.audience"] == EXPECTED_HAPPENING_ENV["HAPPENING_OIDC_AUDIENCE"]
-    assert len({c["clientId"] for c in realm["clients"]}) == len(realm["clients"]) == 2
+    assert dev["redirectUris"] == [f"{origin}/auth/callback" for origin in app_origins]
+    assert dev["webOrigins"] == app_origins
+    assert dev["attributes"]["post.logout.redirect.uris"].split("##") == [f"{origin}/" for origin in app_origins]
 
 
-def test_realm_identity_providers(realm):
-    providers = {p["alias"]: p for p in realm["identityProviders"]}
-    assert set(providers) == {"google", "github"}
-    for alias, provider in providers.items():
-        assert provider["providerId"] == alias
-        assert provider["enabled"] is True
-        assert provider["trustEmail"] is True
-        assert provider["config"]["syncMode"] == "IMPORT"
-        assert provider["config"]["clientId"] == "CHANGE_ME"
-        assert provider["config"]["clientSecret"] == "CHANGE_ME"
+def test_realm_identity_providers_come_from_placeholders_and_are_off_when_unset(realm, dev_realm):
+    for r in (realm, dev_realm):
+        providers = {p["alias"]: p for p in r["identityProviders"]}
+        assert set(providers) == {"google", "github"}
+        for alias, provider in providers.items():
+            up = alias.upper()
+            assert provider["providerId"] == alias
+            assert provider["enabled"] == f"${{KC_IDP_{up}_ENABLED:false}}"
+            assert provider["config"]["clientId"] == f"${{KC_IDP_{up}_CLIENT_ID:unset}}"
+            assert provider["config"]["clientSecret"] == f"${{KC_IDP_{up}_CLIENT_SECRET:unset}}"
+            assert "CHANGE_ME" not in json.dumps(provider)
+            assert provider["config"]["syncMode"] == "IMPORT"
 
 
 # --------------------------------------------------------------------------- Prometheus
