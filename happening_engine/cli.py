@@ -10,6 +10,7 @@ import dataclasses
 import os
 import signal
 import sys
+import threading
 from collections.abc import Sequence
 
 import structlog
@@ -42,6 +43,22 @@ async def _supervise(argv: list[str], stop: asyncio.Event) -> None:
         await asyncio.sleep(1)
 
 
+STOP_DEADLINE = 9.5  # seconds from SIGTERM to exit, whatever a shutdown step waits on
+
+
+def _exit_after(seconds: float) -> None:
+    """Exit the process after `seconds` even if the shutdown is stuck (a wedged event loop, a lock wait
+    in PostgreSQL): a thread, because a stuck loop runs no timer. What is unfinished is safe to drop:
+    unacked commands are redelivered (and deduplicated by request id), uncommitted writes roll back."""
+    def _exit() -> None:
+        log.error("stop_deadline_exceeded", seconds=seconds)
+        os._exit(1)
+
+    timer = threading.Timer(seconds, _exit)
+    timer.daemon = True
+    timer.start()
+
+
 async def _run_sites(apps: Sequence[tuple[web.Application, str, int]],
                      children: Sequence[list[str]] = (), http: HttpSettings | None = None) -> None:
     """Serve each app on its host:port (and run each child command) until SIGINT/SIGTERM, then shut
@@ -65,6 +82,7 @@ async def _run_sites(apps: Sequence[tuple[web.Application, str, int]],
         supervisors = [asyncio.create_task(_supervise(argv, stop)) for argv in children]
         await stop.wait()
         log.info("stopping")
+        _exit_after(STOP_DEADLINE)
     finally:
         stop.set()
         await asyncio.gather(*supervisors)

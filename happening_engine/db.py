@@ -42,10 +42,16 @@ async def _reset_connection(conn: asyncpg.Connection) -> None:
         await conn.execute("rollback")
 
 
+# No lock chain can wedge a process for good (two engines once waited on each other's locks across
+# processes, one side idle in a transaction waiting in Python, which PostgreSQL cannot see as a deadlock):
+# a lock wait fails after LOCK_TIMEOUT, and a transaction left idle that long is ended by the server.
+SESSION_TIMEOUTS = {"lock_timeout": "5s", "idle_in_transaction_session_timeout": "10s"}
+
+
 async def create_pool(settings: DatabaseSettings, **overrides: object) -> asyncpg.Pool:
     kwargs: dict[str, object] = {
         "min_size": settings.min_size, "max_size": settings.max_size, "init": _init_connection,
-        "reset": _reset_connection,
+        "reset": _reset_connection, "server_settings": SESSION_TIMEOUTS,
     }
     kwargs.update(overrides)
     return await asyncpg.create_pool(settings.url, **kwargs)  # type: ignore[arg-type]
