@@ -76,6 +76,8 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         headers = {"WWW-Authenticate": 'Bearer error="invalid_token"'} if exc.status == 401 else None
         if exc.retry_after is not None:  # a 503 says when a retry may succeed
             headers = {"Retry-After": str(exc.retry_after)}
+        if exc.status == 404:  # names nothing: a hidden resource must answer exactly as a missing one
+            return problem(404, exc.detail, title=exc.title)
         return problem(exc.status, exc.detail, title=exc.title, headers=headers, field=exc.field, **exc.extra)
     except web.HTTPException as exc:
         if exc.status < 400:

@@ -66,18 +66,19 @@ async def list_visible(db: Executor, user_id: UUID, *, category: str | None, sta
 
 async def list_for_org(db: Executor, org_id: UUID, *, include_drafts: bool,
                        after: tuple[datetime, UUID] | None, limit: int) -> list[asyncpg.Record]:
-    """An org's events for its members; drafts only when `include_drafts` (organizers)."""
+    """An org's events for its members; never-published ones only when `include_drafts` (organizers)."""
     return await db.fetch(
         SELECT + """
-        where e.org_id = $1 and ($2 or e.status <> 'draft')
+        where e.org_id = $1 and ($2 or e.published_at is not null)
           and ($3::timestamptz is null or (e.starts_at, e.id) > ($3, $4))
         order by e.starts_at, e.id limit $5""",
         org_id, include_drafts, after[0] if after else None, after[1] if after else None, limit + 1)
 
 
 def may_see(event: asyncpg.Record, role: str | None) -> bool:
-    """Drafts: the org's organizers and orgAdmins; members-only: the org's members; else anyone."""
-    if event["status"] == "draft":
+    """Drafts (and events cancelled before they were ever published): the org's organizers and
+    orgAdmins; members-only: the org's members; else anyone."""
+    if event["status"] == "draft" or event["published_at"] is None:
         return role in ("organizer", "orgAdmin")
     if event["visibility"] == "members":
         return role is not None
