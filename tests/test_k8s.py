@@ -32,7 +32,7 @@ OVERLAYS = ("dev", "prod")
 SUBCOMMANDS = {"api", "engine", "worker", "migrate", "check-invariants"}
 # secrets created by the operators rather than by us
 OPERATOR_SECRETS = {"happening-db-app", "keycloak-db-app"}
-# read by code being written alongside (engine command signing); named here so the manifests carry it
+# env names the manifests carry for parts that may not be in Settings yet (kept even once they are)
 PENDING_ENV = {"HAPPENING_ENGINE_COMMAND_KEYS"}
 
 
