@@ -55,7 +55,9 @@ SCHEMAS: dict[str, Any] = {
         "id": UUID, "event_id": UUID, "user_id": UUID, "seats": {"type": "integer"},
         "status": {"type": "string", "enum": ["confirmed", "waiting", "cancelled"]},
         "waiting_number": {"type": ["integer", "null"]}, "position": {"type": ["integer", "null"]},
-        "created_at": TIME, "updated_at": TIME, "event_name": {"type": "string"}}},
+        "created_at": TIME, "updated_at": TIME, "event_name": {"type": "string"},
+        "user_email": {"type": "string", "description": "in an event's lists for its organizers"},
+        "user_name": {"type": "string", "description": "in an event's lists for its organizers"}}},
     "HistoryEntry": {"type": "object", "properties": {"action": {"type": "string"}, "details": {"type": "object"},
                                                       "created_at": TIME}},
     "Notification": {"type": "object", "properties": {

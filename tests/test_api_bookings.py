@@ -180,3 +180,20 @@ async def test_my_bookings_filter_by_event_and_status_and_name_the_event(api_cli
     assert (await response.json())["items"] == []
     response = await api_client.get("/v1/bookings", params={"event": "nope"}, headers=user.headers)
     assert response.status == 422 and (await response.json())["field"] == "event"
+
+
+async def test_organizers_see_who_booked_and_who_waits(api_client, make_user, make_event) -> None:
+    organizer, first, second = await make_user(), await make_user(), await make_user()
+    event = await make_event(organizer, total_slots=1)
+    for user in (first, second):
+        response = await api_client.post(f"/v1/events/{event['id']}/bookings", json={"seats": 1}, headers=user.headers)
+        assert response.status == 201, await response.text()
+    mes = [await (await api_client.get("/v1/me", headers=user.headers)).json() for user in (first, second)]
+    listed = (await (await api_client.get(f"/v1/events/{event['id']}/bookings", headers=organizer.headers)).json())
+    assert {b["user_id"]: (b["user_email"], b["user_name"]) for b in listed["items"]} == {
+        me["id"]: (me["email"], me["full_name"]) for me in mes}
+    waiting = (await (await api_client.get(f"/v1/events/{event['id']}/waitlist", headers=organizer.headers)).json())
+    assert [(b["user_email"], b["position"]) for b in waiting["items"]] == [(mes[1]["email"], 1)]
+    # a booker's own reads never carry other people's addresses
+    mine = await (await api_client.get("/v1/bookings", headers=first.headers)).json()
+    assert "user_email" not in mine["items"][0]

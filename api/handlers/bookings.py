@@ -34,6 +34,11 @@ def booking_json(row: asyncpg.Record) -> dict[str, Any]:
     return {name: row[name] for name in COLUMNS}
 
 
+def booker_json(row: asyncpg.Record) -> dict[str, Any]:
+    """A booking as the event's organizers list it: with the booker's email and name."""
+    return {**booking_json(row), "user_email": row["user_email"], "user_name": row["user_name"]}
+
+
 def _idempotency_key(request: web.Request) -> str | None:
     key = request.headers.get(idempotency.FIELD)
     if key is None:
@@ -144,7 +149,7 @@ async def list_for_event(request: web.Request) -> web.Response:
     pool = request.app[keys.POOL]
     return ok(await pagination.time_page(
         q, lambda after, limit: bookings_read.list_for_event(pool, event_id, q.get("status"), after, limit),
-        booking_json))
+        booker_json))
 
 
 async def waitlist(request: web.Request) -> web.Response:
@@ -155,4 +160,4 @@ async def waitlist(request: web.Request) -> web.Response:
     rows = await bookings_read.waitlist(request.app[keys.POOL], event_id,
                                         pagination.decode_int(q.get("cursor")), limit)
     result = pagination.page(rows, limit, lambda r: (r["waiting_number"],))
-    return ok({**result, "items": [booking_json(r) for r in result["items"]]})
+    return ok({**result, "items": [booker_json(r) for r in result["items"]]})

@@ -10,14 +10,17 @@ from uuid import UUID
 import asyncpg
 
 Executor = asyncpg.Pool | asyncpg.Connection
-SELECT = """
-select b.id, b.event_id, b.user_id, b.seats, b.status, b.waiting_number,
-       case when b.status = 'waiting' then (
-           select count(*) from bookings w where w.event_id = b.event_id and w.status = 'waiting'
-             and w.waiting_number <= b.waiting_number)::int end as position,
-       b.created_at, b.updated_at, e.name as event_name
-from bookings b join events e on e.id = b.event_id
+COLUMNS = """
+b.id, b.event_id, b.user_id, b.seats, b.status, b.waiting_number,
+case when b.status = 'waiting' then (
+    select count(*) from bookings w where w.event_id = b.event_id and w.status = 'waiting'
+      and w.waiting_number <= b.waiting_number)::int end as position,
+b.created_at, b.updated_at, e.name as event_name
 """
+SELECT = f"select {COLUMNS} from bookings b join events e on e.id = b.event_id"
+# an event's bookings as its organizers see them: with the booker's email and name
+BOOKER = (f"select {COLUMNS}, u.email as user_email, u.full_name as user_name"
+          " from bookings b join events e on e.id = b.event_id join users u on u.id = b.user_id")
 
 
 async def get(db: Executor, booking_id: UUID) -> asyncpg.Record | None:
@@ -34,10 +37,12 @@ async def list_for_user(db: Executor, user_id: UUID, after: tuple[datetime, UUID
         user_id, after[0] if after else None, after[1] if after else None, limit + 1, event_id, status)
 
 
+
+
 async def list_for_event(db: Executor, event_id: UUID, status: str | None,
                          after: tuple[datetime, UUID] | None, limit: int) -> list[asyncpg.Record]:
     return await db.fetch(
-        SELECT + " where b.event_id = $1 and ($2::text is null or b.status = $2)"
+        BOOKER + " where b.event_id = $1 and ($2::text is null or b.status = $2)"
         " and ($3::timestamptz is null or (b.created_at, b.id) > ($3, $4))"
         " order by b.created_at, b.id limit $5",
         event_id, status, after[0] if after else None, after[1] if after else None, limit + 1)
@@ -49,8 +54,9 @@ async def waitlist(db: Executor, event_id: UUID, after_number: int | None, limit
         """select * from (
                select b.id, b.event_id, b.user_id, b.seats, b.status, b.waiting_number,
                       (row_number() over (order by b.waiting_number))::int as position,
-                      b.created_at, b.updated_at, e.name as event_name
-               from bookings b join events e on e.id = b.event_id
+                      b.created_at, b.updated_at, e.name as event_name,
+                      u.email as user_email, u.full_name as user_name
+               from bookings b join events e on e.id = b.event_id join users u on u.id = b.user_id
                where b.event_id = $1 and b.status = 'waiting') w
            where ($2::bigint is null or w.waiting_number > $2)
            order by w.waiting_number limit $3""",

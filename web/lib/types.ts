@@ -15,6 +15,8 @@ export type Booking = {
   id: string; event_id: string; user_id: string; seats: number; status: BookingStatus;
   waiting_number: number | null; position: number | null; created_at: string; updated_at: string;
   event_name?: string;
+  user_email?: string; // in an event's lists for its organizers
+  user_name?: string;
 };
 export type Notification = {
   id: string; type: string; status: "pending" | "sent" | "failed"; message: string; event_id: string | null;

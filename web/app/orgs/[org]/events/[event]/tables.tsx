@@ -6,8 +6,9 @@ import type { Paged } from "@/lib/usePaged";
 import { Empty, ErrorMessage, Loading } from "@/components/States";
 
 /** Bookings name their user by id only (the list has no email; the CSV has it). */
-function User({ id }: { id: string }) {
-  return <span title={id}><span className="sr-only">User </span>{id.slice(0, 8)}</span>;
+function User({ booking }: { booking: Booking }) {
+  if (!booking.user_email) return <span title={booking.user_id}>{booking.user_id.slice(0, 8)}</span>;
+  return <>{booking.user_name || booking.user_email}{booking.user_name && <div className="muted">{booking.user_email}</div>}</>;
 }
 
 function More<T>({ list }: { list: Paged<T> }) {
@@ -30,7 +31,7 @@ export function BookingsTable({ list }: { list: Paged<Booking> }) {
               <tbody>
                 {list.items.map((b) => (
                   <tr key={b.id}>
-                    <td><User id={b.user_id} /></td>
+                    <td><User booking={b} /></td>
                     <td>{b.seats}</td>
                     <td>{b.status === "waiting" ? "Waitlisted" : capitalize(b.status)}</td>
                     <td>{b.waiting_number ?? "—"}</td>
@@ -66,7 +67,7 @@ export function WaitlistTable({ list }: { list: Paged<Booking> }) {
                   <tr key={b.id}>
                     <td>{b.position}</td>
                     <td>{b.seats}</td>
-                    <td><User id={b.user_id} /></td>
+                    <td><User booking={b} /></td>
                     <td>{formatTime(b.created_at)}</td>
                   </tr>
                 ))}
