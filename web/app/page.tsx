@@ -6,11 +6,12 @@ import { api, qs, type ApiError } from "@/lib/api";
 import { capitalize, formatTime, plural } from "@/lib/format";
 import { CATEGORIES, type HappeningEvent, type Page } from "@/lib/types";
 import { Empty, ErrorMessage, Loading, SignedIn } from "@/components/States";
+import PageTitle from "@/components/PageTitle";
 
 export default function EventsPage() {
   return (
     <section>
-      <h1>Events</h1>
+      <PageTitle>Events</PageTitle>
       <SignedIn><EventList /></SignedIn>
     </section>
   );

@@ -4,6 +4,7 @@ import Link from "next/link";
 import type { ReactNode } from "react";
 import type { ApiError } from "@/lib/api";
 import { useSession } from "@/lib/session";
+import PageTitle from "@/components/PageTitle";
 
 export function Loading({ what = "Loading" }: { what?: string }) {
   return <p role="status" aria-live="polite" className="muted">{what}…</p>;
@@ -22,7 +23,7 @@ export function Empty({ children }: { children: ReactNode }) {
 export function NotFound({ what = "page" }: { what?: string }) {
   return (
     <section>
-      <h1>Not found</h1>
+      <PageTitle>Not found</PageTitle>
       <p>This {what} does not exist, or you may not see it.</p>
       <p><Link href="/">Back to events</Link></p>
     </section>

@@ -10,6 +10,7 @@ test("a user books 2 seats: confirmed, listed in My bookings, and notified", asy
   await page.getByRole("searchbox", { name: "Search events" }).fill(event.name);
   await page.getByRole("link", { name: event.name }).click();
   await expect(page.getByRole("heading", { name: event.name })).toBeVisible();
+  await expect(page).toHaveTitle(`${event.name} · Happening`);
   await expect(page.getByText("50 seats available")).toBeVisible();
   await screenshot(page, "event");
   // by keyboard: type the seats and submit with Enter

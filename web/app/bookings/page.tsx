@@ -9,11 +9,12 @@ import type { Booking, Page } from "@/lib/types";
 import { useApi } from "@/lib/useApi";
 import ConfirmDialog from "@/components/ConfirmDialog";
 import { Empty, ErrorMessage, Loading, SignedIn } from "@/components/States";
+import PageTitle from "@/components/PageTitle";
 
 export default function BookingsPage() {
   return (
     <section>
-      <h1>My bookings</h1>
+      <PageTitle>My bookings</PageTitle>
       <SignedIn><BookingTable /></SignedIn>
     </section>
   );

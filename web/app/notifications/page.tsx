@@ -4,6 +4,7 @@ import { capitalize, formatTime } from "@/lib/format";
 import type { Notification, Page } from "@/lib/types";
 import { useApi } from "@/lib/useApi";
 import { Empty, ErrorMessage, Loading, SignedIn } from "@/components/States";
+import PageTitle from "@/components/PageTitle";
 
 const TYPES: Record<string, string> = {
   booking_confirmed: "Booking confirmed", booking_waitlisted: "Booking waitlisted",
@@ -14,7 +15,7 @@ const TYPES: Record<string, string> = {
 export default function NotificationsPage() {
   return (
     <section>
-      <h1>Notifications</h1>
+      <PageTitle>Notifications</PageTitle>
       <SignedIn><NotificationList /></SignedIn>
     </section>
   );

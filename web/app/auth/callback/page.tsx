@@ -5,6 +5,7 @@ import { useEffect, useRef, useState } from "react";
 import { userManager } from "@/lib/auth";
 import { useSession } from "@/lib/session";
 import { ErrorMessage, Loading } from "@/components/States";
+import PageTitle from "@/components/PageTitle";
 
 export default function Callback() {
   const router = useRouter();
@@ -28,7 +29,7 @@ export default function Callback() {
 
   return (
     <section>
-      <h1>Signing in</h1>
+      <PageTitle>Signing in</PageTitle>
       {error ? <ErrorMessage error={error} /> : <Loading what="Finishing sign-in" />}
     </section>
   );

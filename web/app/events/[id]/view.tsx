@@ -10,6 +10,7 @@ import { useApi } from "@/lib/useApi";
 import { usePathSegment } from "@/lib/usePathId";
 import FieldError, { fieldError } from "@/components/FieldError";
 import { ErrorMessage, Failure, Loading, SignedIn } from "@/components/States";
+import PageTitle from "@/components/PageTitle";
 
 export default function EventView() {
   return <SignedIn><EventDetails id={usePathSegment(1)} /></SignedIn>;
@@ -59,7 +60,7 @@ function EventDetails({ id }: { id: string }) {
 
   return (
     <article>
-      <h1>{e.name}</h1>
+      <PageTitle>{e.name}</PageTitle>
       <p className="meta">
         <span>{capitalize(e.category)}</span>
         <span>{e.org_name}</span>

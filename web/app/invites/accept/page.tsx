@@ -2,12 +2,13 @@ import { Suspense } from "react";
 import { Loading } from "@/components/States";
 import "../../orgs/orgs.css";
 import AcceptInvite from "./view";
+import PageTitle from "@/components/PageTitle";
 
 // The link an invite carries: /invites/accept?token=… (the query is read in the browser).
 export default function Page() {
   return (
     <section>
-      <h1>Invitation</h1>
+      <PageTitle>Invitation</PageTitle>
       <Suspense fallback={<Loading />}><AcceptInvite /></Suspense>
     </section>
   );

@@ -9,6 +9,7 @@ import { useApi } from "@/lib/useApi";
 import { usePaged } from "@/lib/usePaged";
 import { usePathSegment } from "@/lib/usePathId";
 import { Empty, ErrorMessage, Failure, Loading, SignedIn } from "@/components/States";
+import PageTitle from "@/components/PageTitle";
 
 export default function OrgView() {
   return <SignedIn><Org id={usePathSegment(1)} /></SignedIn>;
@@ -22,7 +23,7 @@ function Org({ id }: { id: string }) {
   return (
     <section>
       <div className="page-head">
-        <h1>{org.data.name}</h1>
+        <PageTitle>{org.data.name}</PageTitle>
         {manage && <Link className="button" href={orgPath(id, "events", "new")}>New event</Link>}
       </div>
       {org.data.role === "orgAdmin" && (

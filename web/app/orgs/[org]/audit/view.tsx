@@ -10,11 +10,12 @@ import { useApi } from "@/lib/useApi";
 import { usePaged } from "@/lib/usePaged";
 import { usePathSegment } from "@/lib/usePathId";
 import { Empty, ErrorMessage, Failure, Loading, NotFound, SignedIn } from "@/components/States";
+import PageTitle from "@/components/PageTitle";
 
 export default function AuditView() {
   return (
     <section>
-      <h1>Audit log</h1>
+      <PageTitle>Audit log</PageTitle>
       <SignedIn><Audit org={usePathSegment(1)} /></SignedIn>
     </section>
   );

@@ -14,6 +14,7 @@ import ConfirmDialog from "@/components/ConfirmDialog";
 import FieldError from "@/components/FieldError";
 import { Empty, ErrorMessage, Failure, Loading, NotFound, SignedIn } from "@/components/States";
 import { InviteForm, InvitesTable } from "./invites";
+import PageTitle from "@/components/PageTitle";
 
 const ROLES: Role[] = ["orgAdmin", "organizer", "user"];
 
@@ -33,7 +34,7 @@ function Members({ org }: { org: string }) {
   return (
     <>
       <p className="muted"><Link href={orgPath(org)}>{organization.data.name}</Link></p>
-      <h1>Members</h1>
+      <PageTitle>Members</PageTitle>
       <MemberTable org={org} list={members} />
       <section aria-labelledby="invite-title">
         <h2 id="invite-title">Invite someone</h2>

@@ -15,6 +15,7 @@ import { Capacity, Lifecycle } from "./actions";
 import EditEvent from "./edit";
 import Stats from "./stats";
 import { BookingsTable, WaitlistTable } from "./tables";
+import PageTitle from "@/components/PageTitle";
 
 export default function ManageEventView() {
   const org = usePathSegment(1), event = usePathSegment(3);
@@ -61,7 +62,7 @@ function Manage({ org, id }: { org: string; id: string }) {
   return (
     <article>
       <p className="muted"><Link href={orgPath(org)}>{organization.data.name}</Link></p>
-      <h1>{e.name}</h1>
+      <PageTitle>{e.name}</PageTitle>
       <p className="meta">
         <span className="badge">{capitalize(e.status)}</span>
         <span>{capitalize(e.category)}</span>

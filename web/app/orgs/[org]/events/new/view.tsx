@@ -11,6 +11,7 @@ import { useApi } from "@/lib/useApi";
 import { usePathSegment } from "@/lib/usePathId";
 import Field from "@/components/Field";
 import { ErrorMessage, Failure, Loading, NotFound, SignedIn } from "@/components/States";
+import PageTitle from "@/components/PageTitle";
 
 export default function NewEventView() {
   return (
@@ -92,7 +93,7 @@ function NewEvent({ org }: { org: string }) {
   const zone = `In your time zone, ${localZone()}.`;
   return (
     <>
-      <h1>New event</h1>
+      <PageTitle>New event</PageTitle>
       <p className="muted">For <Link href={orgPath(org)}>{organization.data.name}</Link>. The event starts as a draft; publish it when it is ready.</p>
       <form onSubmit={submit} noValidate>
         <Field id="name" label="Name" error={errors.name}>
