@@ -37,7 +37,7 @@ KNOWN_USERS_TTL = 300.0  # seconds
 VERIFIED_MAX = 100_000
 VERIFIED_TTL = 60.0  # seconds
 ALGORITHMS = ("RS256", "ES256")
-REFRESH_INTERVAL = 5.0
+REFRESH_INTERVAL = 3.0
 # dashboards: how often the issuer's keys are fetched (an unknown kid, a rotation, or an outage)
 JWKS_FETCHES = Counter("happening_jwks_fetches_total", "JWKS fetches from the token issuer", ["outcome"])
 MAX_HEADER_CHARS = 2048  # a JOSE header is a few short members; anything longer is not ours
@@ -102,6 +102,8 @@ class TokenVerifier:
         JWKS_FETCHES.labels("ok").inc()
         found: dict[str, jwt.PyJWK] = {}
         for data in jwks.get("keys", []):
+            if not isinstance(data, dict) or data.get("use", "sig") != "sig":
+                continue  # encryption keys (Keycloak publishes one) are not for us: skipped quietly
             try:
                 key = jwt.PyJWK.from_dict(data)
             except jwt.PyJWTError as exc:
@@ -113,14 +115,19 @@ class TokenVerifier:
         log.info("jwks_fetched", kids=sorted(found))
 
     async def key_for(self, kid: str) -> jwt.PyJWK | None:
-        """The cached key for `kid`, refetching the JWKS (throttled) when it is unknown."""
+        """The cached key for `kid`, refetching the JWKS when it is unknown.
+
+        A fetch that started after this request arrived answers it; otherwise the request waits for
+        the next fetch the throttle allows (at most one per `REFRESH_INTERVAL`, however many unknown
+        kids arrive). So a flood of junk kids costs one fetch per interval, and a genuine new kid
+        right after a rotation is accepted within the interval instead of refused."""
         if kid in self._keys:
             return self._keys[kid]
+        arrived = time.monotonic()
         async with self._lock:
-            if kid in self._keys:
-                return self._keys[kid]
-            if time.monotonic() - self._fetched_at < REFRESH_INTERVAL:
-                return None
+            if kid in self._keys or self._fetched_at >= arrived:
+                return self._keys.get(kid)
+            await asyncio.sleep(self._fetched_at + REFRESH_INTERVAL - time.monotonic())
             self._fetched_at = time.monotonic()
             try:
                 await self._refresh()
@@ -167,7 +174,18 @@ class TokenVerifier:
             raise Unauthorized("token not issued for this audience")
         if not isinstance(claims.get("sub"), str) or not claims["sub"]:
             raise Unauthorized("token has no subject")
+        if not _is_access_token(header, claims):
+            raise Unauthorized("not an access token")
         return claims
+
+
+def _is_access_token(header: dict[str, Any], claims: dict[str, Any]) -> bool:
+    """RFC 9068's `typ: at+jwt` header, or Keycloak's `typ: Bearer` claim; an ID token (Keycloak's
+    `typ: ID`, audience the client) or a refresh token must not pass as an access token."""
+    typ = header.get("typ")
+    if isinstance(typ, str) and typ.lower() in ("at+jwt", "application/at+jwt"):
+        return True
+    return claims.get("typ") == "Bearer"
 
 
 def _header(token: str) -> dict[str, Any]:
@@ -218,6 +236,10 @@ async def authenticate(request: web.Request) -> CurrentUser:
     row = known.get(claims["sub"])
     if row is None:
         row = await users.get_or_sign_up(request.app[keys.POOL], claims["sub"], email, full_name)
+        known[claims["sub"]] = row
+    if row["email"] != email or (full_name and row["full_name"] != full_name):
+        # the issuer vouches for a new address or name: mail goes to where the user is now
+        row = await users.refresh(request.app[keys.POOL], row["id"], email, full_name or row["full_name"])
         known[claims["sub"]] = row
     return CurrentUser(id=row["id"], email=row["email"], full_name=row["full_name"], claims=claims)
 

@@ -163,6 +163,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Notifications run in a second process of the group, so that a burst's deliveries use the
         # other core instead of competing with the API and the engine for this one.
         notifier = ["worker", "--relay", "--port", str(settings.http.worker_port)]
+        if settings.notify.invite_keys is None:  # the API seals invite tokens, the child opens them
+            import secrets
+            os.environ["HAPPENING_NOTIFY_INVITE_KEYS"] = secrets.token_urlsafe(32)
+            settings = Settings.from_env(os.environ)
         _serve(settings, frozenset({"api", "engine", "lifecycle"}), children=[notifier],
                with_dev_issuer=_dev_issuer(settings, "serve", args.dev_issuer))
     elif args.command == "api":

@@ -95,6 +95,10 @@ class NotifySettings:
     retry_base_seconds: float = 2.0
     send_timeout: float = 30.0  # one delivery attempt; a claim on a row lasts 2x this + 10 s
     prefetch: int = 50
+    # Comma-separated secrets sealing invite tokens for the worker (first seals, all open; see
+    # happening_engine/sealed.py); `serve` makes one for its processes when unset.
+    invite_keys: str | None = None
+    public_url: str = "http://127.0.0.1:8080"  # where the web app is reached: invite links point there
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,8 @@ from aiohttp import web
 from redis.asyncio import Redis
 
 from api import dev_issuer as dev_issuer_module
-from happening_engine.config import (AmqpSettings, DatabaseSettings, OidcSettings, RedisSettings,
-                                     Settings)
+from happening_engine.config import (AmqpSettings, DatabaseSettings, NotifySettings, OidcSettings,
+                                     RedisSettings, Settings)
 from happening_engine.connections import create_redis
 from happening_engine.db import create_pool, migrate
 from datetime import UTC
@@ -81,6 +81,7 @@ async def settings(dev_issuer: dev_issuer_module.DevIssuer) -> AsyncIterator[Set
         redis=RedisSettings(url=REDIS_URL, prefix=f"test:{RUN_ID}:"),
         amqp=AmqpSettings(url=AMQP_URL, prefix=f"test.{RUN_ID}"),
         oidc=OidcSettings(issuer=dev_issuer.issuer),
+        notify=NotifySettings(invite_keys=f"test-invite-key-{RUN_ID}"),
         log_format="console",
     )
     await drop_database(name)

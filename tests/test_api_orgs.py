@@ -15,15 +15,17 @@ async def test_invite_journey(api_client, make_user, token, pool) -> None:
     invite = await response.json()
     assert invite["email"] == email and invite["role"] == "organizer" and invite["status"] == "pending"
     secret = invite["token"]
-    # only the hash is stored; the email went out as an org_invite notification with org name and token
+    # only the hash is stored; the email goes out as an org_invite notification with the org's name and
+    # the token sealed (tests/test_auth_identity.py opens it)
     row = await pool.fetchrow("select token_hash, expires_at - created_at as ttl from org_invites where id = $1",
                               uuid.UUID(invite["id"]))
     assert bytes(row["token_hash"]) == hashlib.sha256(secret.encode()).digest()
     assert row["ttl"].days == 7
-    note = await pool.fetchrow("select recipient, message, status from notifications"
+    note = await pool.fetchrow("select recipient, message, payload::text as payload, status from notifications"
                                " where type = 'org_invite' and org_id = $1", uuid.UUID(admin.org_id))
     org_name = f"{admin.email.split('@')[0]}'s organization"
-    assert note["recipient"] == email and secret in note["message"] and org_name in note["message"]
+    assert note["recipient"] == email and org_name in note["message"]
+    assert secret not in note["message"] and secret not in note["payload"]
 
     listed = await (await api_client.get(f"/v1/organizations/{admin.org_id}/invites", headers=admin.headers)).json()
     assert [i["id"] for i in listed["items"]] == [invite["id"]] and "token" not in listed["items"][0]

@@ -8,6 +8,7 @@ import asyncpg
 from aiohttp import web
 
 from happening_engine.errors import InvalidInput
+from happening_engine.sealed import Sealer
 from happening_engine.store import invites
 
 from .. import keys, pagination
@@ -38,7 +39,8 @@ async def create(request: web.Request) -> web.Response:
     await org_role(request, org_id, "orgAdmin")
     await expire_due(request, org_id=org_id)  # an expired invite does not block a new one
     async with request.app[keys.POOL].acquire() as conn, conn.transaction():
-        invite, token = await invites.create(conn, org_id, body["email"], body["role"], current_user(request).id)
+        invite, token = await invites.create(conn, org_id, body["email"], body["role"], current_user(request).id,
+                                             Sealer(request.app[keys.SETTINGS].notify.invite_keys))
     return ok({**invite_json(invite), "token": token}, status=201)
 
 

@@ -1,5 +1,6 @@
 """Organization invites: only the sha256 of the token is stored; the token travels in the
-201 response and in the `org_invite` notification written in the same transaction.
+201 response and, sealed (happening_engine/sealed.py), in the `org_invite` notification written in
+the same transaction, which the worker turns into the link it emails.
 
 Expiry is recorded lazily: every path that reads or uses invites (list, revoke, accept, the audit-log
 read) first calls `expire_due`, which turns pending invites past `expires_at` into `expired` and writes
@@ -16,6 +17,7 @@ from uuid import UUID
 import asyncpg
 
 from ..errors import Conflict, Forbidden, NotFound
+from ..sealed import Sealer
 from . import audit, orgs
 
 INVITE_TTL = "7 days"
@@ -36,8 +38,11 @@ def hash_token(token: str) -> bytes:
 
 
 async def create(conn: asyncpg.Connection, org_id: UUID, email: str, role: str,
-                 actor_id: UUID) -> tuple[asyncpg.Record, str]:
-    """Insert the invite and its `org_invite` email; returns (invite, token)."""
+                 actor_id: UUID, sealer: Sealer) -> tuple[asyncpg.Record, str]:
+    """Insert the invite and its `org_invite` email; returns (invite, token).
+
+    The email goes to the address invited, never to an account that claims it (which may not have
+    proved it); the notice holds the token only sealed (`sealer`), for the worker to build the link."""
     already = await conn.fetchval(
         "select 1 from organization_users m join users u on u.id = m.user_id"
         " where m.org_id = $1 and lower(u.email) = $2", org_id, email)
@@ -56,15 +61,12 @@ async def create(conn: asyncpg.Connection, org_id: UUID, email: str, role: str,
         raise Conflict("an invite to this email is already pending; revoke it to send another",
                        invite_id=str(pending)) from None
     org_name = await conn.fetchval("select name from organizations where id = $1", org_id)
-    user_id = await conn.fetchval(
-        "select id from users where lower(email) = $1 order by created_at limit 1", email)
-    message = (f"You are invited to join {org_name} on Happening as {role}. "
-               f"Accept with invite token {token} (valid 7 days).")
+    message = f"You are invited to join {org_name} on Happening as {role} (valid 7 days)."
     await conn.execute(
         "insert into notifications (user_id, org_id, type, channel, recipient, message, payload)"
-        " values ($1, $2, 'org_invite', 'email', $3, $4, $5)",
-        user_id, org_id, email, message,
-        {"invite_id": str(invite["id"]), "org_name": org_name, "role": role})
+        " values (null, $1, 'org_invite', 'email', $2, $3, $4)",
+        org_id, email, message,
+        {"invite_id": str(invite["id"]), "org_name": org_name, "role": role, "token_sealed": sealer.seal(token)})
     await audit.record(conn, org_id=org_id, actor_id=actor_id, entity="invite", entity_id=invite["id"],
                        action="created", after={"email": email, "role": role})
     return invite, token

@@ -49,6 +49,14 @@ async def get_or_sign_up(pool: asyncpg.Pool, sub: str, email: str, full_name: st
         return row
 
 
+async def refresh(pool: asyncpg.Pool, user_id: UUID, email: str, full_name: str) -> asyncpg.Record:
+    """Take the email and name the latest verified token vouches for."""
+    row = await pool.fetchrow("update users set email = $2, full_name = $3, updated_at = now() where id = $1"
+                              " returning id, email, full_name", user_id, email, full_name)
+    assert row is not None
+    return row
+
+
 async def get(pool: asyncpg.Pool | asyncpg.Connection, user_id: UUID) -> asyncpg.Record | None:
     return await pool.fetchrow("select id, email, full_name, created_at from users where id = $1", user_id)
 

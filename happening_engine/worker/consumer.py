@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from typing import Any
+from urllib.parse import urlencode
 
 import aiohttp
 import asyncpg
@@ -45,6 +46,7 @@ from ..config import Settings
 from .acks import Acks
 from ..batch import Batcher
 from .channels import Channels, DeliveryFailed, Job
+from ..sealed import Sealer
 from .render import render
 from .rows import Outcome, claim_many, record_outcomes
 
@@ -74,6 +76,7 @@ class NotificationWorker:
         self.pool = pool
         self.settings = settings
         self.notify = settings.notify
+        self._sealer = Sealer(settings.notify.invite_keys)
         self.send_timeout = settings.notify.send_timeout
         self.topology = Topology.for_settings(settings.amqp, settings.notify)
         self.lease_seconds = 2 * self.send_timeout + 10  # a claim outlives any send
@@ -232,11 +235,21 @@ class NotificationWorker:
                  error=error)
         return delay_ms
 
+    def _invite_url(self, row: asyncpg.Record) -> str | None:
+        """An invite's link, from the token sealed in its notice (None for other notices, or when no
+        key opens it: the email then says whom to ask, and nothing readable was ever stored)."""
+        if row["type"] != "org_invite":
+            return None
+        token = self._sealer.open((row["payload"] or {}).get("token_sealed"))
+        if token is None:
+            return None
+        return f"{self.notify.public_url.rstrip('/')}/invites/accept?{urlencode({'token': token})}"
+
     async def _send(self, sender: Any, job: Job, row: asyncpg.Record) -> tuple[str | None, bool]:
         """Deliver once; returns (error, permanent). Every failure is recorded on the row."""
         started = asyncio.get_running_loop().time()
         try:
-            await asyncio.wait_for(sender.send(job, render(row)), self.send_timeout)
+            await asyncio.wait_for(sender.send(job, render(row, self._invite_url(row))), self.send_timeout)
         except DeliveryFailed as exc:
             return str(exc), exc.permanent
         except TimeoutError:

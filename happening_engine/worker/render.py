@@ -35,8 +35,9 @@ def _seats(n: Any) -> str:
     return f"{n} seat" if n == 1 else f"{n} seats"
 
 
-def render(row: Mapping[str, Any]) -> Rendered:
-    """Render one claimed notification row (joined with its event's name and start)."""
+def render(row: Mapping[str, Any], invite_url: str | None = None) -> Rendered:
+    """Render one claimed notification row (joined with its event's name and start); `invite_url`:
+    an invite's link, built by the worker from its sealed token."""
     p: Mapping[str, Any] = row.get("payload") or {}
     event = p.get("event_name") or row.get("event_name") or "your event"
     when = _when(p.get("starts_at") or row.get("event_starts_at"))
@@ -79,8 +80,10 @@ def render(row: Mapping[str, Any]) -> Rendered:
         role = p.get("role")
         subject = f"You are invited to join {org} on Happening"
         lines.append(f"You have been invited to join {org}" + (f" as {role}." if role else "."))
-        if p.get("invite_url"):
-            lines.append(f"Accept the invitation: {p['invite_url']}")
+        if invite_url or p.get("invite_url"):
+            lines.append(f"Accept the invitation: {invite_url or p['invite_url']}")
+        elif not p.get("token"):
+            lines.append("Ask the person who invited you for the invitation link.")
         if p.get("token"):
             lines.append(f"Invitation token: {p['token']}")
         if p.get("expires_at"):
