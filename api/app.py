@@ -37,6 +37,16 @@ async def _redis_ctx(app: web.Application) -> AsyncIterator[None]:
     await app[keys.REDIS].aclose()
 
 
+async def _limiter_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Rate limits (api/ratelimit.py) in this process's Redis, unless HAPPENING_RATE_ENABLED=0."""
+    from .ratelimit import RateLimiter
+
+    settings = app[keys.SETTINGS]
+    if settings.rate.enabled:
+        app[keys.LIMITER] = RateLimiter(app[keys.REDIS], settings.redis.prefix, settings.rate)
+    yield
+
+
 def _component(factory: Callable[[web.Application], Any]) -> Callable[[web.Application], AsyncIterator[None]]:
     """A cleanup_ctx for a background component with `start()`/`stop()`."""
 
@@ -136,7 +146,7 @@ def create_app(settings: Settings, parts: Collection[str] = ALL_PARTS) -> web.Ap
         app.cleanup_ctx.append(_component(_worker))
     app.add_routes(health.routes)
     if "api" in parts:
-        app.cleanup_ctx.append(auth_ctx)
+        app.cleanup_ctx.extend([auth_ctx, _limiter_ctx])
         setup_live(app)
         setup_routes(app)
         web_root = settings.http.web_root

@@ -22,5 +22,7 @@ AUTH = web.AppKey("auth", object)  # api.auth.TokenVerifier
 KNOWN_USERS = web.AppKey("known_users", object)  # cachetools.TTLCache: token sub -> users row
 FANOUT = web.AppKey("fanout", "Fanout")  # api.fanout.Fanout: live updates to open streams
 
+LIMITER = web.AppKey("limiter", "RateLimiter")  # api.ratelimit.RateLimiter (absent when limits are off)
+
 # per-request storage
 USER = web.RequestKey("user", "CurrentUser")  # api.auth.CurrentUser, set by the auth middleware

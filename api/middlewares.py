@@ -1,7 +1,8 @@
 """Request middlewares: access log with request id, problem rendering, authentication.
 
-Order (outermost first): access log -> errors -> auth. Domain errors and aiohttp's HTTP exceptions
-(404/405 from routing, 413 from `client_max_size`) all become problem+json responses here.
+Order (outermost first): access log -> errors -> per-address limit -> auth -> per-user limits (the
+limits: api/ratelimit.py). Domain errors and aiohttp's HTTP exceptions (404/405 from routing, 413
+from `client_max_size`) all become problem+json responses here.
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from happening_engine.errors import DomainError
 from . import keys
 from .auth import authenticate
 from .problems import problem
+from .ratelimit import address_limit, user_limit
 
 log = structlog.get_logger("api.access")
 REQUESTS = Histogram("happening_http_request_seconds", "HTTP requests by method, route and status",
@@ -104,4 +106,4 @@ async def auth(request: web.Request, handler: Handler) -> web.StreamResponse:
     return await handler(request)
 
 
-MIDDLEWARES = [access_log, errors, auth]
+MIDDLEWARES = [access_log, errors, address_limit, auth, user_limit]

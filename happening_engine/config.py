@@ -102,6 +102,24 @@ class NotifySettings:
 
 
 @dataclass(frozen=True)
+class RateLimitSettings:
+    """Per-bucket sustained rate (per minute, or per hour) and burst (requests at once). Defaults stay
+    far above one person's use and the load tests' setups (one organizer creating 1,000 events)."""
+
+    enabled: int = 1
+    address_per_minute: int = 600  # requests with no valid token, per client address
+    address_burst: int = 200
+    booking_per_minute: int = 60  # bookings and booking cancellations, per user
+    booking_burst: int = 30
+    write_per_minute: int = 1200  # every other write (POST, PATCH, DELETE), per user
+    write_burst: int = 3000
+    invite_per_hour: int = 300  # invites sent, per organization
+    invite_burst: int = 50
+    org_per_hour: int = 30  # organizations created, per user
+    org_burst: int = 10
+
+
+@dataclass(frozen=True)
 class Settings:
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
     redis: RedisSettings = field(default_factory=RedisSettings)
@@ -110,6 +128,7 @@ class Settings:
     http: HttpSettings = field(default_factory=HttpSettings)
     engine: EngineSettings = field(default_factory=EngineSettings)
     notify: NotifySettings = field(default_factory=NotifySettings)
+    rate: RateLimitSettings = field(default_factory=RateLimitSettings)
     log_format: str = "auto"  # auto (console on a TTY, JSON otherwise), json, console
 
     @classmethod
@@ -138,5 +157,6 @@ class Settings:
             http=build(HttpSettings, "HTTP_"),  # type: ignore[arg-type]
             engine=build(EngineSettings, "ENGINE_"),  # type: ignore[arg-type]
             notify=build(NotifySettings, "NOTIFY_"),  # type: ignore[arg-type]
+            rate=build(RateLimitSettings, "RATE_"),  # type: ignore[arg-type]
             log_format=get("LOG_FORMAT") or "auto",
         )

@@ -62,3 +62,8 @@ def live_pattern(prefix: str) -> str:
     """The pattern of every event's live channel under `prefix` (glob characters in it escaped)."""
     escaped = "".join(f"\\{c}" if c in "*?[]\\" else c for c in prefix)
     return f"{escaped}live:event:*"
+
+
+def rate_key(prefix: str, scope: str, ident: object) -> str:
+    """`rate:<scope>:<id>`: one GCRA bucket (lua/ratelimit.lua) of a client address, user or organization."""
+    return f"{prefix}rate:{scope}:{ident}"

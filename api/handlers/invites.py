@@ -14,6 +14,7 @@ from happening_engine.store import invites
 from .. import keys, pagination
 from ..auth import current_user
 from ..permissions import org_role
+from ..ratelimit import take_invite
 from ..render import ok
 from ..validation import Field, json_body, path_uuid, query
 
@@ -37,6 +38,7 @@ async def create(request: web.Request) -> web.Response:
     org_id = path_uuid(request, "org")
     body = await json_body(request, INVITE_BODY)
     await org_role(request, org_id, "orgAdmin")
+    await take_invite(request, org_id)
     await expire_due(request, org_id=org_id)  # an expired invite does not block a new one
     async with request.app[keys.POOL].acquire() as conn, conn.transaction():
         invite, token = await invites.create(conn, org_id, body["email"], body["role"], current_user(request).id,

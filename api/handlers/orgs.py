@@ -12,6 +12,7 @@ from happening_engine.store import orgs, users
 from .. import keys, pagination
 from ..auth import current_user
 from ..permissions import org_role
+from ..ratelimit import take_org_creation
 from ..render import ok
 from ..validation import Field, json_body, path_uuid, query
 
@@ -34,6 +35,7 @@ def member_json(row: asyncpg.Record) -> dict[str, Any]:
 async def create(request: web.Request) -> web.Response:
     body = await json_body(request, ORG_BODY)
     name = _name(body)
+    await take_org_creation(request, current_user(request).id)
     async with request.app[keys.POOL].acquire() as conn, conn.transaction():
         org = await users.create_org(conn, name, current_user(request).id)
     return ok({**org_json(org), "role": "orgAdmin"}, status=201)

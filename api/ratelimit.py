@@ -1,0 +1,128 @@
+"""Rate limits in Redis: one GCRA bucket per client address, user or organization (`lua/ratelimit.lua`,
+one atomic script call per check), shared by every API process.
+
+- A client address is limited only for requests that carry no valid token (a junk-token flood is
+  refused before its signatures are checked), so many users behind one address (a NAT, a load
+  balancer, the benchmarks on loopback) are never throttled together.
+- Once authenticated: bookings (and their cancellations) and other writes per user; invites per
+  organization and organization creation per user, counted once the request is valid.
+A refusal is a 429 problem with `Retry-After`. If Redis cannot answer, the request passes (and
+the failure is logged): a limiter must not take the API down with it.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from uuid import UUID
+
+import structlog
+from aiohttp import web
+from prometheus_client import Counter
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from happening_engine.config import RateLimitSettings
+from happening_engine.constants import LUA_DIR, rate_key
+from happening_engine.errors import DomainError, Unauthorized
+
+from . import keys
+
+log = structlog.get_logger(__name__)
+REFUSED = Counter("happening_rate_limited_total", "Requests refused by a rate limit", ["scope"])
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+BOOKING_ROUTES = frozenset({("POST", "/v1/events/{event}/bookings"), ("POST", "/v1/bookings/{booking}/cancel")})
+WRITES = frozenset({"POST", "PATCH", "PUT", "DELETE"})
+
+
+class RateLimited(DomainError):
+    status = 429
+    title = "Too Many Requests"
+
+    def __init__(self, scope: str, retry_after: int) -> None:
+        super().__init__(f"too many requests ({scope}); retry in {retry_after} s", limit=scope)
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class Limit:
+    """`burst` requests at once, then one per `interval_ms`."""
+
+    scope: str
+    interval_ms: int
+    burst: int
+
+    @classmethod
+    def per(cls, scope: str, count: int, seconds: int, burst: int) -> Limit:
+        return cls(scope, max(1, seconds * 1000 // max(count, 1)), burst)
+
+
+class RateLimiter:
+    """The buckets of one key prefix, checked with one EVALSHA each."""
+
+    def __init__(self, redis: Redis, prefix: str, settings: RateLimitSettings) -> None:
+        self._script = redis.register_script((LUA_DIR / "ratelimit.lua").read_text())
+        self._prefix = prefix
+        s = settings
+        self.address = Limit.per("address", s.address_per_minute, 60, s.address_burst)
+        self.booking = Limit.per("booking", s.booking_per_minute, 60, s.booking_burst)
+        self.write = Limit.per("write", s.write_per_minute, 60, s.write_burst)
+        self.invite = Limit.per("invite", s.invite_per_hour, 3600, s.invite_burst)
+        self.org = Limit.per("organization", s.org_per_hour, 3600, s.org_burst)
+
+    async def take(self, limit: Limit, ident: object, *, cost: int = 1) -> None:
+        """Take one request from `ident`'s bucket (cost 0: only ask); `RateLimited` when it is empty."""
+        try:
+            allowed, wait_ms = await self._script(keys=[rate_key(self._prefix, limit.scope, ident)],
+                                                  args=[limit.interval_ms, limit.burst, cost])
+        except (RedisError, OSError) as exc:
+            log.warning("rate_limit_unchecked", scope=limit.scope, error=repr(exc))
+            return
+        if not allowed:
+            REFUSED.labels(limit.scope).inc()
+            raise RateLimited(limit.scope, max(1, math.ceil(int(wait_ms) / 1000)))
+
+
+def limiter(request: web.Request) -> RateLimiter | None:
+    return request.app.get(keys.LIMITER)
+
+
+@web.middleware
+async def address_limit(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Outside authentication: a request without a token the API already verified asks its
+    address's bucket first; one that ends unauthenticated (or needs no token) takes from it."""
+    rl = limiter(request)
+    if rl is None or not request.path.startswith("/v1/"):
+        return await handler(request)
+    address = request.remote or "unknown"
+    if not request.app[keys.AUTH].remembers(request.headers.get("Authorization", "")):
+        await rl.take(rl.address, address, cost=0)
+    try:
+        response = await handler(request)
+    except Unauthorized:
+        await rl.take(rl.address, address)
+        raise
+    if keys.USER not in request:
+        await rl.take(rl.address, address)
+    return response
+
+
+@web.middleware
+async def user_limit(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Inside authentication: a user's bookings and other writes."""
+    rl, user = limiter(request), request.get(keys.USER)
+    if rl is not None and user is not None and request.method in WRITES:
+        route = request.match_info.route.resource
+        booking = (request.method, route.canonical if route else "") in BOOKING_ROUTES
+        await rl.take(rl.booking if booking else rl.write, user.id)
+    return await handler(request)
+
+
+async def take_invite(request: web.Request, org_id: UUID) -> None:
+    if (rl := limiter(request)) is not None:
+        await rl.take(rl.invite, org_id)
+
+
+async def take_org_creation(request: web.Request, user_id: UUID) -> None:
+    if (rl := limiter(request)) is not None:
+        await rl.take(rl.org, user_id)
