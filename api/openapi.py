@@ -23,13 +23,15 @@ def ref(name: str) -> dict[str, str]:
 
 EVENT_FIELDS = {"name": {"type": "string", "minLength": 1, "maxLength": 200},
                 "description": {"type": "string", "maxLength": 10000}, "category": CATEGORY,
-                "starts_at": TIME, "ends_at": TIME, "total_slots": {"type": "integer", "minimum": 1},
-                "max_seats_per_booking": {"type": "integer", "minimum": 1, "default": 10},
+                "starts_at": TIME, "ends_at": TIME,
+                "total_slots": {"type": "integer", "minimum": 1, "maximum": 1_000_000},
+                "max_seats_per_booking": {"type": "integer", "minimum": 1, "maximum": 10_000, "default": 10},
                 "visibility": VISIBILITY}
 SCHEMAS: dict[str, Any] = {
     "Problem": {"type": "object", "properties": {
         "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
-        "detail": {"type": "string"}, "field": {"type": "string"}}},
+        "detail": {"type": "string"}, "field": {"type": "string"}, "limit": {"type": "string"}},
+        "required": ["type", "title", "status"]},
     "Me": {"type": "object", "properties": {"id": UUID, "email": {"type": "string"}, "full_name": {"type": "string"},
                                             "memberships": {"type": "array", "items": {"type": "object", "properties": {
                                                 "org_id": UUID, "org_name": {"type": "string"}, "role": ROLE}}}}},
@@ -115,6 +117,11 @@ def op(summary: str, ok: int | None, schema: str | None = None, *, body: dict[st
     problem = {"content": {"application/problem+json": {"schema": ref("Problem")}}}
     for code in ("400", "401", "403", "404", "409", "413", "422") if not public else ("404",):
         responses[code] = {"description": "problem", **problem}
+    retry = {"Retry-After": {"description": "seconds until a retry may succeed", "schema": {"type": "integer"}}}
+    responses["429"] = {"description": "rate limited (docs/contract.md section 2)", "headers": retry, **problem}
+    responses["500"] = {"description": "internal error", **problem}
+    if not public:
+        responses["503"] = {"description": "a dependency is unavailable; retry later", "headers": retry, **problem}
     out: dict[str, Any] = {"summary": summary, "responses": responses, "parameters": params or []}
     if body is not None:
         out["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
@@ -235,12 +242,23 @@ def _with_path_params(paths: dict[str, dict[str, Any]]) -> dict[str, dict[str, A
     return out
 
 
+def _named(paths: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Each operation gets an operationId (method and path) and a tag (the path's first segment)."""
+    out: dict[str, dict[str, Any]] = {}
+    for path, ops in paths.items():
+        words = [part.strip("{}").replace("-", "_").replace(".", "_") for part in path.split("/")[2:]]
+        out[path] = {method: operation if method == "parameters" else
+                     {"operationId": "_".join([method, *words]), "tags": [words[0]], **operation}
+                     for method, operation in ops.items()}
+    return out
+
+
 def document() -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
         "info": {"title": "Happening API", "version": "1.0.0",
                  "description": "Multi-tenant event booking. Errors are application/problem+json (RFC 9457)."},
-        "paths": _with_path_params(PATHS),
+        "paths": _named(_with_path_params(PATHS)),
         "components": {"schemas": SCHEMAS, "securitySchemes": {
             "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}},
         "security": [{"bearer": []}],
