@@ -24,7 +24,7 @@ from happening_engine.engine import Engine
 from happening_engine.invariants import check
 
 from .baseline import book_for_update
-from .scratch import scratch
+from .throwaway import environment
 
 
 async def _setup(pool: asyncpg.Pool, users: int, slots: int) -> tuple[list[uuid.UUID], uuid.UUID, uuid.UUID]:
@@ -66,7 +66,7 @@ async def main() -> None:
     args = parser.parse_args()
 
     engine_settings = Settings.from_env(os.environ).engine  # the defaults, or HAPPENING_ENGINE_* to try others
-    async with scratch("bench", engine_settings, pool_size=20) as env:
+    async with environment("bench", engine_settings, pool_size=20) as env:
         pool, redis, settings = env.pool, env.redis, env.settings
         users, hot, base_event = await _setup(pool, args.bookings, args.slots)
         engine = Engine(pool, redis, settings)

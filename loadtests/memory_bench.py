@@ -21,7 +21,7 @@ from happening_engine.commands import Book
 from happening_engine.config import EngineSettings
 from happening_engine.engine import Engine
 
-from .scratch import scratch
+from .throwaway import environment
 
 
 def rss_mb() -> float:
@@ -37,7 +37,7 @@ async def main() -> None:
     parser.add_argument("--events", type=int, default=10000)
     parser.add_argument("--idle-seconds", type=float, default=90.0)
     args = parser.parse_args()
-    async with scratch("mem", EngineSettings(idle_seconds=args.idle_seconds)) as env:
+    async with environment("mem", EngineSettings(idle_seconds=args.idle_seconds)) as env:
         pool, redis, settings = env.pool, env.redis, env.settings
         users = [r["id"] for r in await pool.fetch(
             "insert into users (keycloak_id, email) select 'm' || i, 'm' || i || '@bench.test'"

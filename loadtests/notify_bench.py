@@ -25,7 +25,7 @@ from happening_engine.logs import configure_logging
 from happening_engine.outbox import OutboxRelay
 from happening_engine.worker import NotificationWorker
 
-from .scratch import scratch
+from .throwaway import environment
 
 
 
@@ -51,7 +51,7 @@ async def _fill(pool: asyncpg.Pool, rows: int, users: int) -> None:
 
 async def run_once(base: Settings, rows: int, users: int) -> dict[str, float]:
     amqp = AmqpSettings(url=base.amqp.url, prefix=f"bench.{uuid.uuid4().hex[:6]}")
-    async with scratch("notify_bench", base=replace(base, amqp=amqp)) as env:
+    async with environment("notify_bench", base=replace(base, amqp=amqp)) as env:
         settings, pool = env.settings, env.pool
         topology = Topology.for_settings(settings.amqp, settings.notify)
         try:

@@ -25,8 +25,8 @@ from happening_engine.connections import create_redis
 from happening_engine.constants import shard_queue
 
 from . import cpu
+from .throwaway import database_url, delete_prefix, drop_database
 
-ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 READY_TIMEOUT = 60.0
 MAX_SHARDS = 8  # teardown deletes the command queues of shards 0 .. MAX_SHARDS-1
 
@@ -90,7 +90,7 @@ class Platform:
 
     @property
     def database_url(self) -> str:
-        return f"postgresql://postgres@127.0.0.1:5432/{self.database}"
+        return database_url(self.database)
 
     @property
     def redis_prefix(self) -> str:
@@ -171,16 +171,10 @@ class Platform:
         for process in (self.baseline, self.serve, *self.parts):
             if process is not None:
                 process.stop()
-        admin = await asyncpg.connect(ADMIN_DSN)
-        try:
-            await admin.execute(f'drop database if exists "{self.database}" with (force)')
-        finally:
-            await admin.close()
+        await drop_database(self.database)
         redis = create_redis(RedisSettings(prefix=self.redis_prefix))
         try:
-            keys = [k async for k in redis.scan_iter(match=f"{self.redis_prefix}*", count=1000)]
-            for start in range(0, len(keys), 1000):
-                await redis.delete(*keys[start:start + 1000])
+            await delete_prefix(redis, self.redis_prefix)
         finally:
             await redis.aclose()
         settings = Settings.from_env(self.env())  # the run's own notify settings name its retry queues

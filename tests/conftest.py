@@ -20,36 +20,13 @@ from api import dev_issuer as dev_issuer_module
 from happening_engine.config import (AmqpSettings, DatabaseSettings, NotifySettings, OidcSettings,
                                      RedisSettings, Settings)
 from happening_engine.connections import create_redis
-from happening_engine.db import create_pool, migrate
+from happening_engine.db import create_pool
+from loadtests.throwaway import create_database, delete_prefix, drop_database
 from datetime import UTC
 
-ADMIN_DSN = os.environ.get("HAPPENING_TEST_ADMIN_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("HAPPENING_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 AMQP_URL = os.environ.get("HAPPENING_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
 RUN_ID = uuid.uuid4().hex[:10]
-
-
-def _dsn_for(database: str) -> str:
-    return ADMIN_DSN.rsplit("/", 1)[0] + "/" + database
-
-
-async def create_database(name: str) -> str:
-    admin = await asyncpg.connect(ADMIN_DSN)
-    try:
-        await admin.execute(f'create database "{name}"')
-    finally:
-        await admin.close()
-    url = _dsn_for(name)
-    await migrate(url)
-    return url
-
-
-async def drop_database(name: str) -> None:
-    admin = await asyncpg.connect(ADMIN_DSN)
-    try:
-        await admin.execute(f'drop database if exists "{name}" with (force)')
-    finally:
-        await admin.close()
 
 
 async def serve_on_free_port(app: web.Application) -> tuple[web.AppRunner, int]:
@@ -98,9 +75,7 @@ async def pool(settings: Settings) -> AsyncIterator[asyncpg.Pool]:
 async def redis(settings: Settings) -> AsyncIterator[Redis]:
     client = create_redis(settings.redis)
     yield client
-    keys = [key async for key in client.scan_iter(match=f"{settings.redis.prefix}*", count=1000)]
-    if keys:
-        await client.delete(*keys)
+    await delete_prefix(client, settings.redis.prefix)
     await client.aclose()
 
 

@@ -19,7 +19,8 @@ from api import keys
 from api.app import create_app
 from happening_engine.amqp import Topology, connect, delete_topology
 from happening_engine.config import DatabaseSettings, Settings
-from tests.conftest import RUN_ID, ApiUser, create_database, drop_database
+from loadtests.throwaway import create_database, drop_database
+from tests.conftest import RUN_ID, ApiUser
 
 
 @dataclasses.dataclass

@@ -18,7 +18,7 @@ from api.handlers.audit import SELECT as AUDIT_SELECT
 from happening_engine import lifecycle, outbox
 from happening_engine.store import bookings_read, events, notifications_read, reports
 
-from .conftest import create_database, drop_database
+from loadtests.throwaway import create_database, drop_database
 
 ROWS = 100_000
 BIG_TABLES = {"events", "bookings", "notifications", "audit_log", "booking_history"}

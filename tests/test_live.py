@@ -19,7 +19,8 @@ from happening_engine import invariants
 from happening_engine.config import DatabaseSettings
 from happening_engine.connections import create_redis
 from happening_engine.constants import shard_queue
-from tests.conftest import RUN_ID, create_database, drop_database, serve_on_free_port
+from loadtests.throwaway import create_database, drop_database
+from tests.conftest import RUN_ID, serve_on_free_port
 from tests.helpers import wait_until
 from tests.live_client import Stream
 

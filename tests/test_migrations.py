@@ -9,7 +9,7 @@ import asyncpg
 from happening_engine.constants import SQL_DIR
 from happening_engine.db import migrate
 
-from .conftest import create_database, drop_database
+from loadtests.throwaway import create_database, drop_database
 
 
 async def _tables(url: str) -> set[str]:

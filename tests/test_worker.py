@@ -32,7 +32,8 @@ from happening_engine.db import create_pool
 from happening_engine.outbox import OutboxRelay
 from happening_engine.worker import NotificationWorker
 from happening_engine.worker.render import render
-from tests.conftest import RUN_ID, create_database, drop_database, serve_on_free_port
+from loadtests.throwaway import create_database, drop_database
+from tests.conftest import RUN_ID, serve_on_free_port
 
 TYPES = ("booking_confirmed", "booking_waitlisted", "booking_cancelled", "waitlist_promoted",
          "event_updated", "org_invite")
