@@ -1,16 +1,11 @@
 """Every `web.AppKey` stored on the application, in one place."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import asyncpg
 from aiohttp import web
 from redis.asyncio import Redis
 
 from happening_engine.config import Settings
-
-if TYPE_CHECKING:
-    pass
 
 SETTINGS = web.AppKey("settings", Settings)
 POOL = web.AppKey("pool", asyncpg.Pool)

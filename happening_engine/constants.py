@@ -19,7 +19,6 @@ NOTIFICATIONS_QUEUE = "notifications"
 NOTIFICATIONS_RETRY_EXCHANGE = "notifications.retry"
 NOTIFICATIONS_DEAD_EXCHANGE = "notifications.dead"
 NOTIFICATIONS_DEAD_QUEUE = "notifications.dead"
-ENGINE_COMMANDS_EXCHANGE = "engine.commands"
 OUTBOX_CHANNEL = "happening_outbox"  # PostgreSQL LISTEN/NOTIFY channel
 
 SEAT_KEYS = ("slots", "waitlist", "meta", "holders")
