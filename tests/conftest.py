@@ -117,12 +117,17 @@ class ApiUser:
 
 @pytest.fixture(scope="session")
 async def api_client(settings: Settings) -> AsyncIterator[object]:
-    """One running app (API + in-process engine) for the whole run, behind an aiohttp test client."""
+    """One running app (API + in-process engine) for the whole run, behind an aiohttp test client.
+    Every response of a documented /v1 route is checked against the OpenAPI document (a mismatch
+    fails the request with what differs: tests/openapi_check.py)."""
     from aiohttp.test_utils import TestClient, TestServer
 
     from api.app import create_app
 
+    from .openapi_check import watch
+
     client = TestClient(TestServer(create_app(settings, {"api", "engine"})))
+    watch(client)
     await client.start_server()
     yield client
     await client.close()

@@ -110,10 +110,11 @@ async def test_idempotency_key(api_client, make_user, make_event, pool) -> None:
                        uuid.UUID(organizer.id), digest)
     waiting = asyncio.ensure_future(_book(api_client, organizer, event["id"], 1, "stored"))
     await asyncio.sleep(0.2)  # (whether it polls before or after the answer is stored, it gets the answer)
-    await pool.execute("update idempotency_keys set status_code = 201, response = '{\"stored\": true}'"
-                       " where user_id = $1 and key = 'stored'", uuid.UUID(organizer.id))
+    stored = {**await first.json(), "seats": 7}  # a booking as stored by the first request, told apart
+    await pool.execute("update idempotency_keys set status_code = 201, response = $2"
+                       " where user_id = $1 and key = 'stored'", uuid.UUID(organizer.id), stored)
     response = await waiting
-    assert response.status == 201 and await response.json() == {"stored": True}
+    assert response.status == 201 and await response.json() == stored
     assert await pool.fetchval("select count(*) from bookings where user_id = $1", uuid.UUID(organizer.id)) == 0
     # a claim abandoned by a crashed request (no response after a minute) is taken over by a retry
     await pool.execute("update idempotency_keys set created_at = now() - interval '2 minutes'"

@@ -70,7 +70,7 @@ async def rename(request: web.Request) -> web.Response:
     await org_role(request, org_id, "orgAdmin")
     async with request.app[keys.POOL].acquire() as conn, conn.transaction():
         org = await orgs.rename(conn, org_id, _name(body), current_user(request).id)
-    return ok(org_json(org))
+    return ok({**org_json(org), "role": "orgAdmin"})
 
 
 async def list_members(request: web.Request) -> web.Response:
