@@ -8,7 +8,7 @@ from aiohttp import web
 
 from .openapi_schemas import (AUDIT_ENTITY, BOOK_BODY, BOOKING_STATUS, CATEGORY, EMPTY_BODY, EVENT_CREATE,
                               EVENT_PATCH, INVITE_BODY, LINE_PATTERN, ORG_NAME, ROLE_BODY, SCHEMAS, TIME_IN, UUID,
-                              ref)
+                              obj, ref)
 
 
 def _q(name: str, schema: dict[str, Any]) -> dict[str, Any]:
@@ -70,15 +70,21 @@ CSV_OP["responses"] = {"200": {
     "content": {"text/csv": {"schema": {"type": "string"}}}}, **CSV_OP["responses"]}
 
 
+def _sse_message(name: str, schema: str) -> dict[str, Any]:
+    return obj({"event": {"const": name}, "data": {"type": "string", "contentMediaType": "application/json",
+                                                   "contentSchema": ref(schema)}})
+
+
 def live_op(summary: str, events: str, messages: dict[str, str], errors: str) -> dict[str, Any]:
     """A Server-Sent Events stream: `event: <name>` and one `data:` line of JSON per message."""
     out = op(summary, None, errors=errors)
     out["responses"] = {"200": {"description": events + " Heartbeat: a `: ping` comment every ~15 s. The"
                                 " stream ends at shutdown and when the token expires; reconnect with a fresh"
                                 " token (each connection starts with the current state).",
-                                "content": {"text/event-stream": {
-                                    "schema": {"type": "string"},
-                                    "x-sse-events": {name: ref(schema) for name, schema in messages.items()}}}},
+                                "content": {"text/event-stream": {"schema": {
+                                    "description": "one message (as OpenAPI 3.2's itemSchema): its event name"
+                                                   " and its data, one line of JSON",
+                                    "oneOf": [_sse_message(name, schema) for name, schema in messages.items()]}}}},
                         **out["responses"]}
     return out
 

@@ -110,6 +110,8 @@ def convert(name: str, value: Any, f: Field) -> Any:
         _check_range(name, len(value), f, "length")
         return check_text(name, value, multiline=f.multiline)
     if f.kind == "int":
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)  # JSON has one number type: 2.0 is the integer 2 (as JSON Schema counts it)
         if isinstance(value, bool) or not isinstance(value, int):
             raise InvalidInput(f"{name} must be an integer", field=name)
         _check_range(name, value, f, "value")

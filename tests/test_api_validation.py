@@ -30,6 +30,7 @@ CASES = [
     ("post", "/v1/organizations/{org}/events", {**EVENT, "total_slots": 0}, "total_slots"),
     ("post", "/v1/organizations/{org}/events", {**EVENT, "total_slots": "10"}, "total_slots"),
     ("post", "/v1/organizations/{org}/events", {**EVENT, "total_slots": True}, "total_slots"),
+    ("post", "/v1/organizations/{org}/events", {**EVENT, "total_slots": 10.5}, "total_slots"),
     ("post", "/v1/organizations/{org}/events", {**EVENT, "category": "party"}, "category"),
     ("post", "/v1/organizations/{org}/events", {**EVENT, "starts_at": "tomorrow"}, "starts_at"),
     ("post", "/v1/organizations/{org}/events", {**EVENT, "starts_at": "2099-01-01T10:00:00"}, "starts_at"),
@@ -131,3 +132,13 @@ async def test_a_booking_requests_log_line_names_its_event_and_booking(api_clien
     line = next(entry for entry in logs if entry["event"] == "request")
     assert (line["event_id"], line["booking_id"], line["user_id"]) == (event["id"], booking["id"], booker.id)
     assert line["request_id"] == response.headers["X-Request-ID"]
+
+
+async def test_an_integral_number_written_with_a_fraction_is_an_integer(api_client, make_user, make_event) -> None:
+    """JSON has one number type: 3.0 is the integer 3 (as JSON Schema, and so the OpenAPI document, count it)."""
+    organizer, user = await make_user(), await make_user()
+    event = await make_event(organizer, total_slots=10.0)
+    assert event["total_slots"] == 10
+    response = await api_client.post(f"/v1/events/{event['id']}/bookings", headers=user.headers, json={"seats": 3.0})
+    assert response.status == 201, await response.text()
+    assert (await response.json())["seats"] == 3
