@@ -9,7 +9,8 @@ from uuid import UUID
 
 import asyncpg
 
-Executor = asyncpg.Pool | asyncpg.Connection
+from . import Executor
+
 COLUMNS = """
 b.id, b.event_id, b.user_id, b.seats, b.status, b.waiting_number,
 case when b.status = 'waiting' then (

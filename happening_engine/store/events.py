@@ -10,9 +10,8 @@ from uuid import UUID
 
 import asyncpg
 
-from . import audit
+from . import Executor, audit
 
-Executor = asyncpg.Pool | asyncpg.Connection
 PUBLISHED = ("upcoming", "ongoing", "completed")
 SELECT = """
 select e.id, e.org_id, e.name, e.description, e.category, e.status, e.starts_at, e.ends_at,

@@ -8,9 +8,8 @@ from uuid import UUID
 import asyncpg
 
 from ..errors import Conflict, NotFound
-from . import audit
+from . import Executor, audit
 
-Executor = asyncpg.Pool | asyncpg.Connection
 ORG_COLUMNS = "o.id, o.name, o.created_at"
 MEMBER_SELECT = """
 select m.user_id, u.email, u.full_name, m.role, m.created_at from organization_users m
