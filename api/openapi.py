@@ -51,6 +51,9 @@ def op(summary: str, ok: int | None, schema: str | None = None, *, body: dict[st
     codes = {"429", "500"} | (set() if public else {"401", *errors.split()})
     if body is not None:
         codes |= {"408", "413", "422"}
+    responses["400"] = {"description": "a request line or header the HTTP server cannot read (malformed, or over"
+                                       " 8190 bytes), refused before routing", "content": {"text/plain": {
+                                           "schema": {"type": "string"}}}}
     for code in sorted(codes):
         headers = {"headers": RETRY} if code in ("429", "503") else {}
         responses[code] = {"description": PROBLEMS[code], **headers, **PROBLEM}

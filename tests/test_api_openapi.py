@@ -79,3 +79,10 @@ def test_a_response_the_document_does_not_describe_fails_with_what_differs() -> 
     with pytest.raises(ResponseMismatch, match="is not a 'uuid'"):
         check("GET", "/v1/me", 200, "application/json", me.replace(b"7d9d2f7e-8d1a", b"not-a-uuid"))
     check("GET", "/v1/not-documented", 500, "text/plain", b"")  # only documented routes are checked
+
+
+async def test_a_request_line_too_long_to_read_is_a_documented_400(api_client, make_user) -> None:
+    """aiohttp refuses it before routing (text/plain); the document says so for every operation."""
+    user = await make_user()
+    response = await api_client.get("/v1/events?q=" + "a" * 9000, headers=user.headers)
+    assert response.status == 400 and response.content_type == "text/plain"  # checked against the document too
