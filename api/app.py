@@ -63,7 +63,7 @@ async def _engine_ctx(app: web.Application) -> AsyncIterator[None]:
     """The in-process engine: actors for the events of this process's shard."""
     from happening_engine.engine import Engine
 
-    engine = Engine(app[keys.POOL], app[keys.REDIS], app[keys.SETTINGS])
+    engine = Engine(app[keys.POOL], app[keys.REDIS], app[keys.SETTINGS], app.get(keys.FENCE))
     await engine.start()
     app[keys.ENGINE] = engine
     yield
@@ -71,18 +71,23 @@ async def _engine_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _remote_engine_ctx(app: web.Application) -> AsyncIterator[None]:
-    """The engine reached over RabbitMQ (a process without an engine of its own, or a sharded one).
-    An API without an engine watches the shards' heartbeats, to fail a dead shard's commands at once."""
+    """The engine reached over RabbitMQ (a process without an engine of its own, or a sharded one),
+    routed by the shard map in PostgreSQL (`happening_engine.shard_map`). An API without an engine
+    watches the shards' heartbeats, to fail a dead shard's commands at once."""
     from happening_engine.routing import AmqpEngineClient
     from happening_engine.shard_health import ShardHealth
+    from happening_engine.shard_map import ShardMapView
 
     settings = app[keys.SETTINGS]
+    shard_map = app[keys.SHARD_MAP] = ShardMapView(app[keys.POOL], settings.engine.shards)
+    await shard_map.start()
     health = None
     if keys.ENGINE not in app:
-        health = ShardHealth(app[keys.REDIS], settings.redis.prefix, settings.engine.shards)
+        health = ShardHealth(app[keys.REDIS], settings.redis.prefix, shard_map.current.shards)
+        shard_map.on_change(lambda current: health.resize(current.shards))  # type: ignore[union-attr]
         await health.start()
         app[keys.SHARD_HEALTH] = health
-    client = AmqpEngineClient(settings, health)
+    client = AmqpEngineClient(settings, health, shard_map)
     await client.start()
     app[keys.REMOTE_ENGINE] = client
     app.setdefault(keys.ENGINE, client)
@@ -90,18 +95,21 @@ async def _remote_engine_ctx(app: web.Application) -> AsyncIterator[None]:
     await client.stop()
     if health is not None:
         await health.stop()
+    await shard_map.stop()
 
 
 def _shard_consumer(app: web.Application) -> Any:
     from happening_engine.shard_consumer import ShardConsumer
-    return ShardConsumer(app[keys.ENGINE], app[keys.SETTINGS], app[keys.REDIS])
+    return ShardConsumer(app[keys.ENGINE], app[keys.SETTINGS], app[keys.REDIS], app[keys.POOL], app[keys.SHARD_MAP])
 
 
 def _lifecycle(app: web.Application) -> Any:
     from happening_engine.lifecycle import LifecycleClock
     # A standalone engine may be a standby: its clock routes through the shard queue like any client.
     client = app.get(keys.REMOTE_ENGINE) or app[keys.ENGINE]
-    return LifecycleClock(app[keys.POOL], client, app[keys.SETTINGS].engine)
+    shard_map = app.get(keys.SHARD_MAP)
+    return LifecycleClock(app[keys.POOL], client, app[keys.SETTINGS].engine,
+                          (lambda: shard_map.current.shards) if shard_map is not None else None)
 
 
 def _relay(app: web.Application) -> Any:
@@ -133,6 +141,9 @@ def create_app(settings: Settings, parts: Collection[str] = ALL_PARTS) -> web.Ap
     app.cleanup_ctx.extend([_postgres_ctx, _redis_ctx])
     standalone_engine = "engine" in parts and "api" not in parts
     if "engine" in parts:
+        if standalone_engine:  # one shard of several processes: it writes only under its claim on the shard
+            from happening_engine.fencing import Fence
+            app[keys.FENCE] = Fence.sharded(settings.engine.shard)
         app.cleanup_ctx.append(_engine_ctx)
     if ("api" in parts and "engine" not in parts) or standalone_engine:
         app.cleanup_ctx.append(_remote_engine_ctx)

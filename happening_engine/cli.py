@@ -141,6 +141,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     worker.add_argument("--relay", action="store_true", help="also run the outbox relay")
     worker.add_argument("--port", type=int, help="HTTP port for /healthz and /metrics (0: any free port)")
     sub.add_parser("dev-issuer", help="the Keycloak-compatible dev token issuer")
+    shards = sub.add_parser("shards", help="the shard map, each shard's owner and live engine; `set N` changes the"
+                                          " shard count while traffic flows")
+    shards.add_argument("action", nargs="?", choices=["set"])
+    shards.add_argument("count", nargs="?", type=int)
     check = sub.add_parser("check-invariants", help="verify the booking invariants of docs/contract.md section 4")
     check.add_argument("--event", help="only this event id")
     notifications = sub.add_parser("notifications", help="dead-lettered notifications: list, replay")
@@ -159,6 +163,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .db import migrate
         applied = asyncio.run(migrate(settings.database.url))
         print(f"applied {len(applied)} migration(s): {', '.join(applied) or 'none pending'}")
+        from .shards_cli import seed_map
+        asyncio.run(seed_map(settings))  # a new database's shard map: HAPPENING_ENGINE_SHARDS shards
     elif args.command == "serve":
         # Notifications run in a second process of the group, so that a burst's deliveries use the
         # other core instead of competing with the API and the engine for this one.
@@ -184,6 +190,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         from api import dev_issuer
         issuer = dev_issuer.from_settings(settings.oidc)
         _run(_run_sites([(issuer.app(), settings.oidc.dev_host, settings.oidc.dev_port)]))
+    elif args.command == "shards":
+        if (args.action == "set") != (args.count is not None) or (args.count is not None and args.count < 1):
+            parser.error("shards: `happening shards` shows the map; `happening shards set N` (N >= 1) changes it")
+        from .shards_cli import shards_main
+        return asyncio.run(shards_main(settings, args.count))
     elif args.command == "check-invariants":
         from .invariants import check_main
         return asyncio.run(check_main(settings, args.event))

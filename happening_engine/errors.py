@@ -61,11 +61,16 @@ class Refused(Unavailable):
     """The engine would not run the command: not its shard under its map, or a bad signature."""
 
 
+class Fenced(Unavailable):
+    """The engine lost its shard to a newer owner (PostgreSQL refused its write): nothing was committed,
+    and the command goes back to the shard's queue for the owner."""
+
+
 class AccessUnchecked(NotFound):
     """A `Book(public_only=True)` for an event that is not public: the sender must check membership."""
 
 
 ERROR_TYPES: dict[str, type[DomainError]] = {
     cls.__name__: cls for cls in (InvalidInput, NotFound, Conflict, Unauthorized, Forbidden, Unavailable,
-                                  AccessUnchecked, ShardDown, Expired, Refused)
+                                  AccessUnchecked, ShardDown, Expired, Refused, Fenced)
 }

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 
 import asyncpg
 import structlog
@@ -35,10 +36,14 @@ limit 1000
 
 
 class LifecycleClock:
-    def __init__(self, pool: asyncpg.Pool, client: EngineClient, settings: EngineSettings) -> None:
+    """`shards`: the current shard count (the shard map's, for a sharded engine; else the settings')."""
+
+    def __init__(self, pool: asyncpg.Pool, client: EngineClient, settings: EngineSettings,
+                 shards: Callable[[], int] | None = None) -> None:
         self.pool = pool
         self.client = client
         self.settings = settings
+        self.shards = shards or (lambda: settings.shards)
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -60,6 +65,9 @@ class LifecycleClock:
 
     async def sweep(self) -> int:
         """Advance every due event of this shard; returns how many were sent a command."""
+        shards = self.shards()
+        if self.settings.shard >= shards:
+            return 0  # no such shard under the current map
         async with self.pool.acquire() as conn, conn.transaction():
             if not await conn.fetchval("select pg_try_advisory_xact_lock($1, $2)", LIFECYCLE_LOCK,
                                        self.settings.shard):
@@ -69,7 +77,7 @@ class LifecycleClock:
                     await invites.expire_due(conn)
                     await idempotency.purge_expired(conn)
             due = [r["id"] for r in await conn.fetch(DUE_EVENTS)
-                   if shard_of(r["id"], self.settings.shards) == self.settings.shard]
+                   if shard_of(r["id"], shards) == self.settings.shard]
             results = await asyncio.gather(*(self.client.send(AdvanceLifecycle(e)) for e in due),
                                            return_exceptions=True)
         for event_id, result in zip(due, results, strict=True):

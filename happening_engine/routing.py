@@ -9,7 +9,10 @@ command delivered twice gets the booking it made.
 
 Each shard has one durable queue with a single active consumer, so a standby engine process takes
 over when the active one dies. Replies travel RPC-style (reply_to + correlation_id) to a private
-queue of the sending process. Commands for one event always reach the same queue, in publish order.
+queue of the sending process. Commands for one event always reach the same queue, in publish order,
+under one shard map (`shard_map.py`): each carries the map version it was routed by, and an engine
+working under a newer map refuses a command for another shard (`Refused`, reason wrong_shard), which
+is then sent again, with the same deadline, to the shard that owns the event under that map.
 """
 from __future__ import annotations
 
@@ -28,13 +31,15 @@ from .amqp import AMQP_ERRORS, connect
 from .commands import Book, Command, to_wire
 from .config import Settings
 from .constants import shard_queue
-from .errors import ERROR_TYPES, ShardDown, Unavailable
+from .errors import ERROR_TYPES, Refused, ShardDown, Unavailable
 from .shard_health import ShardHealth
+from .shard_map import ShardMapView
 from .signing import HEADER, CommandKeys
 from .sharding import shard_of
 
 log = structlog.get_logger(__name__)
 REPLY_GRACE = 2.0
+REROUTES = 3  # sends of one command while the shard map changes under it
 SHARD_QUEUE_ARGS = {"x-single-active-consumer": True}
 
 
@@ -47,9 +52,12 @@ async def declare_shard_queue(channel: AbstractChannel, settings: Settings, shar
 class AmqpEngineClient:
     """`EngineClient` that routes each command to its event's shard queue and awaits the reply."""
 
-    def __init__(self, settings: Settings, health: ShardHealth | None = None) -> None:
+    def __init__(self, settings: Settings, health: ShardHealth | None = None,
+                 shard_map: ShardMapView | None = None) -> None:
         self.settings = settings
         self.health = health  # which shards have a live engine: none means a 503 at once
+        self.map = shard_map  # the shard count to route by (None: settings.engine.shards, fixed)
+        self._declared: set[int] = set()
         self.keys = CommandKeys.parse(settings.engine.command_keys)
         self._connection: AbstractConnection | None = None
         self._channel: AbstractChannel | None = None
@@ -72,8 +80,7 @@ class AmqpEngineClient:
                 return self._channel
             self._connection = await connect(self.settings.amqp, "api-engine-client")
             channel = await self._connection.channel()
-            for shard in range(self.settings.engine.shards):
-                await declare_shard_queue(channel, self.settings, shard)
+            self._declared = set()
             declared = await channel.queue_declare("", exclusive=True, auto_delete=True)
             self._reply_queue = declared.queue
             await channel.basic_consume(self._reply_queue, self._on_reply, no_ack=True)
@@ -99,14 +106,35 @@ class AmqpEngineClient:
             error = ERROR_TYPES.get(data["error"], Unavailable)
             future.set_exception(error(data["detail"], field=data.get("field"), **data.get("extra", {})))
 
+    def _route(self, command: Command) -> tuple[int, int]:
+        """(shard, map version) of the event under the newest map known here."""
+        if self.map is None:
+            return shard_of(command.event_id, self.settings.engine.shards), 0
+        current = self.map.current
+        return shard_of(command.event_id, current.shards), current.version
+
     async def send(self, command: Command, deadline: float | None = None) -> dict[str, Any]:
-        shard = shard_of(command.event_id, self.settings.engine.shards)
-        if self.health is not None and shard in self.health.down:
-            raise ShardDown(f"the booking engine of shard {shard} is not running, please retry", shard=shard)
         if isinstance(command, Book) and command.request_id is None:
             command = dataclasses.replace(command, request_id=uuid.uuid4().hex)
         if deadline is None:
             deadline = time.time() + self.settings.engine.command_timeout
+        for _ in range(REROUTES):
+            shard, version = self._route(command)
+            try:
+                return await self._send(command, deadline, shard, version)
+            except Refused as exc:  # an engine under a newer map: route again by it, if the shard differs
+                if exc.extra.get("reason") != "wrong_shard" or self.map is None:
+                    raise
+                await self.map.refresh(int(exc.extra.get("map_version") or 0))
+                if self._route(command)[0] == shard:
+                    raise
+                log.info("command_rerouted", event_id=str(command.event_id), shard=shard,
+                         map_version=self.map.current.version)
+        raise Unavailable("the shard map is changing, please retry")
+
+    async def _send(self, command: Command, deadline: float, shard: int, version: int) -> dict[str, Any]:
+        if self.health is not None and shard in self.health.down:
+            raise ShardDown(f"the booking engine of shard {shard} is not running, please retry", shard=shard)
         correlation = uuid.uuid4().hex
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         try:
@@ -115,8 +143,11 @@ class AmqpEngineClient:
             log.warning("engine_unreachable", error=repr(exc))
             raise Unavailable("the booking engine cannot be reached, please retry") from exc
         try:
+            if shard not in self._declared:
+                await declare_shard_queue(channel, self.settings, shard)
+                self._declared.add(shard)
             self._pending[correlation] = future
-            body = json.dumps(to_wire(command, deadline)).encode()
+            body = json.dumps({**to_wire(command, deadline), "map": version}).encode()
             signature = self.keys.sign(body)
             await channel.basic_publish(
                 body, routing_key=shard_queue(self.settings.amqp.prefix, shard),

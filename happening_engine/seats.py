@@ -16,6 +16,8 @@ from redis.exceptions import NoScriptError
 
 from .batch import Batcher
 from .constants import LUA_DIR, booking_lock_key, event_keys
+from .errors import Fenced
+from .fencing import Fence
 from .sharding import shard_of
 
 
@@ -44,9 +46,11 @@ class WaitEntry:
 
 
 class Seats:
-    """Typed calls to the seat scripts for one Redis client and key prefix."""
+    """Typed calls to the seat scripts for one Redis client and key prefix. Each call carries the epoch
+    of this engine's `fence`: keys a newer owner wrote are left alone (`Fenced`)."""
 
-    def __init__(self, redis: Redis, prefix: str, lock_ttl: int) -> None:
+    def __init__(self, redis: Redis, prefix: str, lock_ttl: int, fence: Fence | None = None) -> None:
+        self.fence = fence or Fence()
         self.redis = redis
         self.prefix = prefix
         self.lock_ttl = lock_ttl
@@ -66,16 +70,23 @@ class Seats:
     async def decide(self, event_id: UUID, ops: list[tuple[str, UUID, UUID, int]]) -> list[list[Any]]:
         """Run a batch of ('B' book | 'C' cancel, booking id, user id, seats) in order, atomically.
 
-        Returns one result per op, or [['REBUILD']] when the event's keys are missing.
+        Returns one result per op, or [['REBUILD']] when the event's keys are missing or stale; raises
+        `Fenced` when a newer owner of the event's shard wrote them.
         """
         keys = self.keys(event_id) + [self.lock_key(event_id, user) for _, _, user, _ in ops]
-        args: list[Any] = [self.lock_ttl]
+        args: list[Any] = [self.lock_ttl, self.fence.redis_epoch]
         for op, booking, user, seats in ops:
             args += [op, str(booking), str(user), seats]
         result = await self._decisions.submit((keys, args))
         if isinstance(result, Exception):
             raise result
+        if result and result[0][0] == "FENCED":
+            raise self._fenced()
         return result  # type: ignore[no-any-return]
+
+    def _fenced(self) -> Fenced:
+        self.fence.lose()
+        return Fenced("this engine no longer owns the event's shard; the command was not run")
 
     async def _decide_many(self, calls: list[tuple[list[str], list[Any]]]) -> list[Any]:
         """One pipeline (not a transaction: each script call is atomic on its own) for many calls."""
@@ -89,14 +100,22 @@ class Seats:
         return results
 
     async def capacity(self, event_id: UUID, total: int) -> list[Any]:
-        return await self._capacity(self.keys(event_id), [total])  # type: ignore[no-any-return]
+        result = await self._capacity(self.keys(event_id), [total, self.fence.redis_epoch])
+        if result and result[0] == "FENCED":
+            raise self._fenced()
+        return result  # type: ignore[no-any-return]
 
     async def rebuild(self, event_id: UUID, total: int, available: int, seq: int,
-                      waiting: list[WaitEntry], holders: dict[UUID, UUID]) -> None:
-        args: list[Any] = [total, available, seq, len(waiting), *(w.encode() for w in waiting)]
+                      waiting: list[WaitEntry], holders: dict[UUID, UUID]) -> bool:
+        """Replace the keys with PostgreSQL's state; False (nothing written) if a newer owner wrote them."""
+        args: list[Any] = [self.fence.redis_epoch, total, available, seq, len(waiting),
+                           *(w.encode() for w in waiting)]
         for user_id, booking_id in holders.items():
             args += [str(user_id), str(booking_id)]
-        await self._rebuild(self.keys(event_id), args)
+        if await self._rebuild(self.keys(event_id), args) == "FENCED":
+            self.fence.lose()
+            return False
+        return True
 
     async def clear(self, event_id: UUID) -> None:
         await self._clear(self.keys(event_id))

@@ -1,43 +1,70 @@
-"""An engine shard's side of the command queue: feeds its queue to the in-process engine.
+"""An engine shard's side of the command queue: feeds its queue to the in-process engine while it owns
+the shard.
 
 Each shard has one durable queue with a single active consumer, so a standby engine process takes
-over when the active one dies. While consuming, the engine beats its shard's heartbeat
-(`shard_health`), so APIs know the shard has a live engine.
+over when the active one dies. An engine works its shard in terms (`_Term`): it subscribes while the
+shard map (`shard_map.py`) has its shard; the first command RabbitMQ hands it makes it claim the shard
+in PostgreSQL (`store.shards.claim`: a new epoch, which fences out the previous owner once that one's
+writes in flight are done). A term ends when the engine is fenced (its write was refused: another
+engine claimed the shard, or the shard count changed), when the map changes, or when its connection
+drops. It then cancels its subscription, lets its actors finish (`Engine.reset`) and begins again, as a
+standby. Commands its fenced writes refused go back to the queue unanswered, for the owner. While
+subscribed, the engine beats its shard's heartbeat (`shard_health`), so APIs know the shard is served.
 """
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import json
+from dataclasses import dataclass, field
 from typing import Any
 
 import aiormq
+import asyncpg
 import structlog
 from aiormq.abc import AbstractChannel, AbstractConnection, DeliveredMessage
 from prometheus_client import Counter
 from redis.asyncio import Redis
 
 from .amqp import AMQP_ERRORS, Backoff, keep_connected
-from .client import EngineClient
 from .commands import from_wire
 from .config import Settings
-from .errors import DomainError, Refused
+from .engine import Engine
+from .errors import DomainError, Fenced, Refused
+from .fencing import Fence
 from .routing import declare_shard_queue
-from .shard_health import Heartbeat
+from .shard_health import Heartbeat, instance_name
+from .shard_map import ShardMapView
 from .sharding import shard_of
 from .signing import HEADER, CommandKeys
+from .store.shards import claim
 
 log = structlog.get_logger(__name__)
 REFUSED = Counter("happening_engine_commands_refused_total", "Commands an engine would not run", ["reason"])
+STEP_DOWN_WAIT = 10.0  # seconds a term's commands in flight may take to finish once it ends
+CLAIM_RETRY = 0.5
+
+
+@dataclass
+class _Term:
+    """One stretch of consuming the shard's queue under one map version (and at most one claim)."""
+
+    version: int
+    shards: int
+    claim: asyncio.Task[int | None] | None = None
+    over: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 class ShardConsumer:
     """Feeds one shard's queue to the in-process engine; replies, then acks."""
 
-    def __init__(self, engine: EngineClient, settings: Settings, redis: Redis, prefetch: int = 2000) -> None:
-        self.engine = engine
-        self.settings = settings
-        self.heartbeat = Heartbeat(redis, settings.redis.prefix, settings.engine.shard)
+    def __init__(self, engine: Engine, settings: Settings, redis: Redis, pool: asyncpg.Pool,
+                 shard_map: ShardMapView, prefetch: int = 2000) -> None:
+        self.engine, self.settings, self.pool, self.map = engine, settings, pool, shard_map
+        self.shard = settings.engine.shard
+        self.fence = engine.fence or Fence.sharded(self.shard)
+        self.heartbeat = Heartbeat(redis, settings.redis.prefix, self.shard)
         self.keys = CommandKeys.parse(settings.engine.command_keys)
         if not self.keys:
             log.warning("engine_commands_unauthenticated",
@@ -53,37 +80,95 @@ class ShardConsumer:
     async def stop(self) -> None:
         self._stopping.set()
         if self._inflight:
-            await asyncio.wait(self._inflight, timeout=10)
+            await asyncio.wait(self._inflight, timeout=STEP_DOWN_WAIT)
         if self._task:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
 
     async def _run(self) -> None:
-        name = f"engine-shard-{self.settings.engine.shard}"
-        await keep_connected(self.settings.amqp, name, self._stopping, self._session)
+        await keep_connected(self.settings.amqp, f"engine-shard-{self.shard}", self._stopping, self._session)
 
     async def _session(self, connection: AbstractConnection, backoff: Backoff) -> None:
         channel = await connection.channel()
         await channel.basic_qos(prefetch_count=self.prefetch)
-        queue = await declare_shard_queue(channel, self.settings, self.settings.engine.shard)
-        await channel.basic_consume(queue, functools.partial(self._on_message, channel), no_ack=False)
-        log.info("shard_consuming", queue=queue)
+        queue = await declare_shard_queue(channel, self.settings, self.shard)
         backoff.reset()
-        self.heartbeat.start()
+        while not self._stopping.is_set() and not connection.is_closed:
+            current, changed = self.map.current, self.map.changed()
+            if self.shard >= current.shards:  # no such shard under this map: wait for another one
+                log.info("shard_not_in_map", shard=self.shard, shards=current.shards, version=current.version)
+                await self._until(connection, changed)
+            else:
+                await self._term(connection, channel, queue, _Term(current.version, current.shards), changed)
+
+    async def _until(self, connection: AbstractConnection, *waits: asyncio.Future[Any]) -> None:
         stop = asyncio.ensure_future(self._stopping.wait())
         try:
-            await asyncio.wait({stop, connection.closing}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait({stop, connection.closing, *waits}, return_when=asyncio.FIRST_COMPLETED)
         finally:
             stop.cancel()
-            await self.heartbeat.stop()
 
-    async def _on_message(self, channel: AbstractChannel, message: DeliveredMessage) -> None:
+    async def _term(self, connection: AbstractConnection, channel: AbstractChannel, queue: str, term: _Term,
+                    changed: asyncio.Future[Any]) -> None:
+        consumer = await channel.basic_consume(queue, functools.partial(self._on_message, channel, term),
+                                               no_ack=False)
+        log.info("shard_consuming", queue=queue, shards=term.shards, map_version=term.version)
+        self.heartbeat.start()
+        over = asyncio.ensure_future(term.over.wait())
+        try:
+            await self._until(connection, changed, over)
+        finally:
+            over.cancel()
+            term.over.set()
+            with contextlib.suppress(*AMQP_ERRORS):
+                if not channel.is_closed:
+                    await channel.basic_cancel(consumer.consumer_tag)
+            await self.heartbeat.stop()
+            if self._inflight:
+                await asyncio.wait(self._inflight, timeout=STEP_DOWN_WAIT)
+            if term.claim is not None:
+                term.claim.cancel()
+                await self.engine.reset()  # no actor outlives the claim it worked under
+                self.fence.release()
+                log.info("shard_released", shard=self.shard, shards=term.shards, map_version=term.version)
+
+    async def _claimed(self, term: _Term) -> int | None:
+        if term.claim is None:
+            term.claim = asyncio.create_task(self._claim(term))
+        try:
+            return await asyncio.shield(term.claim)
+        except asyncio.CancelledError:
+            if term.claim.cancelled():
+                return None
+            raise
+
+    async def _claim(self, term: _Term) -> int | None:
+        """Take the shard under the term's map (retried while PostgreSQL is busy or unreachable: a paused
+        previous owner's transaction holds the row until idle_in_transaction_session_timeout ends it)."""
+        while not term.over.is_set():
+            try:
+                epoch = await claim(self.pool, term.shards, self.shard, instance_name())
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.warning("shard_claim_failed", shard=self.shard, error=repr(exc))
+                await asyncio.sleep(CLAIM_RETRY)
+                continue
+            if epoch is None:  # the map changed meanwhile: this term is over
+                await self.map.refresh()
+                term.over.set()
+                return None
+            self.fence.claimed(term.shards, self.shard, epoch, term.over.set)
+            await self.engine.claimed(self.shard, term.shards)
+            log.info("shard_claimed", shard=self.shard, shards=term.shards, epoch=epoch, map_version=term.version)
+            return epoch
+        return None
+
+    async def _on_message(self, channel: AbstractChannel, term: _Term, message: DeliveredMessage) -> None:
         # One task per command, created in delivery order: the actor's mailbox sees that order.
-        task = asyncio.create_task(self._handle(channel, message))
+        task = asyncio.create_task(self._handle(channel, term, message))
         self._inflight.add(task)
         task.add_done_callback(self._inflight.discard)
 
-    async def _handle(self, channel: AbstractChannel, message: DeliveredMessage) -> None:
+    async def _handle(self, channel: AbstractChannel, term: _Term, message: DeliveredMessage) -> None:
         headers = message.header.properties.headers or {}
         if self.keys and not self.keys.verify(message.body, headers.get(HEADER)):
             REFUSED.labels("bad_signature").inc()
@@ -92,19 +177,31 @@ class ShardConsumer:
             return
         try:
             wire = json.loads(message.body)
-            command, deadline = from_wire(wire), wire.get("deadline")
+            command, deadline, sent_under = from_wire(wire), wire.get("deadline"), int(wire.get("map") or 0)
         except (ValueError, KeyError, TypeError) as exc:
             log.error("bad_engine_command", error=repr(exc))
             REFUSED.labels("malformed").inc()
             await channel.basic_reject(message.delivery_tag, requeue=False)
             return
+        if sent_under > term.version and (await self.map.refresh(sent_under)).version != term.version:
+            term.over.set()  # the sender knows a newer map: this term ends, the command waits for the next
+        if term.over.is_set():
+            await _requeue(channel, message)
+            return
         try:
-            engine = self.settings.engine
-            if shard_of(command.event_id, engine.shards) != engine.shard:
+            if shard_of(command.event_id, term.shards) != self.shard:
                 REFUSED.labels("wrong_shard").inc()
-                log.warning("command_for_another_shard", event_id=str(command.event_id), shard=engine.shard)
-                raise Refused(f"event {command.event_id} is not on shard {engine.shard} of {engine.shards}")
+                log.warning("command_for_another_shard", event_id=str(command.event_id), shard=self.shard)
+                raise Refused(f"event {command.event_id} is not on shard {self.shard} of {term.shards}",
+                              reason="wrong_shard", map_version=term.version)
+            if await self._claimed(term) is None or term.over.is_set():
+                await _requeue(channel, message)
+                return
             reply: dict[str, Any] = {"ok": True, "result": await self.engine.send(command, deadline)}
+        except Fenced:  # nothing was committed: the shard's owner runs it (this engine is stepping down)
+            term.over.set()
+            await _requeue(channel, message)
+            return
         except DomainError as exc:
             reply = {"ok": False, "error": type(exc).__name__, "detail": exc.detail, "field": exc.field,
                      "extra": exc.extra}
@@ -118,3 +215,8 @@ class ShardConsumer:
             await channel.basic_ack(message.delivery_tag)
         except AMQP_ERRORS as exc:
             log.warning("engine_reply_failed", error=repr(exc))
+
+
+async def _requeue(channel: AbstractChannel, message: DeliveredMessage) -> None:
+    with contextlib.suppress(*AMQP_ERRORS):
+        await channel.basic_reject(message.delivery_tag, requeue=True)

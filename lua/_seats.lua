@@ -1,19 +1,26 @@
 -- Shared seat functions, prepended to decide.lua and capacity.lua when they are loaded.
 -- Keys of one event: slots (available seats), waitlist (entries "<booking id>:<user id>:<seats>"),
--- meta (hash: total, seq = last waiting number, wl = waitlist length, hc = holders count),
+-- meta (hash: total, seq = last waiting number, wl = waitlist length, hc = holders count, ep = the
+-- epoch of the owner that wrote them),
 -- holders (hash: user id -> active booking id).
 
 local function event_keys()
   return {slots = KEYS[1], waitlist = KEYS[2], meta = KEYS[3], holders = KEYS[4]}
 end
 
--- True when all four keys are there and agree with the counts kept in meta. Anything else (Redis
--- restarted, flushed, a key evicted or deleted) means: rebuild from PostgreSQL before deciding.
-local function intact(k)
-  local counts = redis.call('HMGET', k.meta, 'wl', 'hc')
-  if not counts[1] or not counts[2] or redis.call('EXISTS', k.slots) == 0 then return false end
-  return tonumber(counts[1]) == redis.call('LLEN', k.waitlist)
-     and tonumber(counts[2]) == redis.call('HLEN', k.holders)
+-- 'OK' when all four keys are there, agree with the counts kept in meta and were written by this
+-- owner (meta's 'ep' = `epoch`, the caller's claim on the event's shard). 'FENCED' when a newer owner
+-- wrote them: the caller no longer owns the event and must not touch them. 'REBUILD' for anything
+-- else (Redis restarted, flushed, a key evicted or deleted, keys of an older owner, which may hold
+-- decisions never committed): rebuild from PostgreSQL before deciding.
+local function check(k, epoch)
+  local meta = redis.call('HMGET', k.meta, 'wl', 'hc', 'ep')
+  local ep = tonumber(meta[3] or '0')
+  if ep > epoch then return 'FENCED' end
+  if ep < epoch or not meta[1] or not meta[2] or redis.call('EXISTS', k.slots) == 0 then return 'REBUILD' end
+  if tonumber(meta[1]) == redis.call('LLEN', k.waitlist) and tonumber(meta[2]) == redis.call('HLEN', k.holders)
+  then return 'OK' end
+  return 'REBUILD'
 end
 
 -- Promote the head of the waitlist while its seats fit; a head that does not fit blocks the rest.

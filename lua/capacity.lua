@@ -1,9 +1,10 @@
 -- Change an event's capacity; never below the confirmed seats. A raise promotes the waitlist.
 -- KEYS: slots, waitlist, meta, holders
--- ARGV: new total slots
--- Returns {'OK', promoted entries...}, {'REFUSED', confirmed seats} or {'REBUILD'}.
+-- ARGV: new total slots, the caller's epoch
+-- Returns {'OK', promoted entries...}, {'REFUSED', confirmed seats}, {'REBUILD'} or {'FENCED'}.
 local k = event_keys()
-if not intact(k) then return {'REBUILD'} end
+local state = check(k, tonumber(ARGV[2]))
+if state ~= 'OK' then return {state} end
 local total = tonumber(redis.call('HGET', k.meta, 'total'))
 local available = tonumber(redis.call('GET', k.slots))
 local confirmed = total - available

@@ -13,10 +13,12 @@ from api.app import create_app
 from happening_engine.config import EngineSettings
 from happening_engine.constants import shard_queue
 from happening_engine.invariants import check
+from happening_engine.store.shards import set_shards
 
 
 async def test_api_process_routes_bookings_to_engine_shards_over_rabbitmq(settings, token, pool, redis):
     shards = 2
+    await set_shards(pool, shards)  # the map in PostgreSQL, which APIs and engines route by
     sharded = dataclasses.replace(settings, engine=EngineSettings(shards=shards),
                                   amqp=dataclasses.replace(settings.amqp, prefix=settings.amqp.prefix + ".routing"))
     engines = []
@@ -72,3 +74,4 @@ async def test_api_process_routes_bookings_to_engine_shards_over_rabbitmq(settin
         for shard in range(shards):
             await channel.queue_delete(shard_queue(sharded.amqp.prefix, shard))
         await connection.close()
+        await set_shards(pool, 1)

@@ -23,6 +23,7 @@ from redis.exceptions import RedisError
 
 from ..commands import Book, CancelBooking
 from ..config import EngineSettings
+from ..fencing import Fence, refusal
 from ..errors import AccessUnchecked, Conflict, DomainError, Expired, InvalidInput, NotFound, Unavailable
 from ..live import LiveChange, LivePublisher
 from ..metrics import BATCH_SIZE, COMMAND_SECONDS, EXPIRED, OUTCOMES, REBUILDS
@@ -48,6 +49,7 @@ class ActorContext:
     settings: EngineSettings
     committer: GroupCommit
     live: LivePublisher | None = None  # where committed changes are announced to the live streams
+    fence: Fence | None = None  # a sharded engine's claim on its shard, checked by every write
 
 
 def _json(value: Any) -> Any:
@@ -161,7 +163,10 @@ class Actor:
             try:
                 await self._handle(batch)
             except Exception as exc:  # an unexpected fault must not kill the actor or strand callers
-                self.log.exception("actor_batch_failed")
+                if isinstance(exc, DomainError):  # e.g. Fenced: the shard has a newer owner
+                    self.log.warning("actor_batch_refused", error=repr(exc))
+                else:
+                    self.log.exception("actor_batch_failed")
                 self._stale = True
                 for env in batch:
                     _answer(env, exc if isinstance(exc, DomainError) else Unavailable(STORAGE_DOWN))
@@ -213,7 +218,7 @@ class Actor:
             await self._bookings(batch)
         elif not expired(batch[0], time.time()):
             try:
-                _answer(batch[0], await self._event_command(batch[0].command))
+                _answer(batch[0], await self._event_command(batch[0].command, batch[0].deadline))
             except DomainError as exc:
                 _answer(batch[0], exc)
 
@@ -331,7 +336,8 @@ class Actor:
         if results and results[0][0] == "REBUILD":  # the keys were gone (Redis restarted or flushed)
             results = []
 
-        decision = _Decision(BatchWrite(self.event_id, ev["org_id"]))
+        decision = _Decision(BatchWrite(self.event_id, ev["org_id"], deadline=min(
+            (e.deadline for e, _ in queued if e.deadline is not None), default=None)))
         if not results:
             decision.undecided = [env for env, _ in queued]
         stamp = _json(now)
@@ -358,9 +364,10 @@ class Actor:
             except Exception as exc:  # whatever broke the write, nothing was committed or told
                 (self.log.warning if isinstance(exc, PredecessorFailed) else self.log.error)(
                     "booking_write_failed", error=repr(exc), commands=len(decision.replies))
-                await self._abandon(decision)
+                refused = refusal(exc, self.ctx.fence) or Unavailable(STORAGE_DOWN)  # fenced, late, or 503
+                await self._abandon(decision, refused=refused)
                 for env in decision.undecided:
-                    _answer(env, Unavailable(STORAGE_DOWN))
+                    _answer(env, refused)
                 OUTCOMES["failed"].inc(len(decision.replies))
                 return False
         replayed = await self._replayed(decision) if decision.duplicates else {}
@@ -395,7 +402,7 @@ class Actor:
         if self.ctx.live is not None and self.event is not None:
             self.ctx.live.publish(LiveChange(self.event_id, self.event["status"], counters, **change))
 
-    async def _abandon(self, decision: _Decision, reply: bool = True) -> None:
+    async def _abandon(self, decision: _Decision, reply: bool = True, refused: DomainError | None = None) -> None:
         """Undo a decision that will not be committed: Redis is rebuilt from PostgreSQL before its
         callers hear 503, so a caller who retries finds the state as if it never happened."""
         self._stale = True
@@ -405,7 +412,7 @@ class Actor:
             self.log.warning("repair_failed", error=repr(exc))  # stays stale: retried before the next decision
         if reply:
             for env, _ in decision.replies:
-                _answer(env, Unavailable(STORAGE_DOWN))
+                _answer(env, refused or Unavailable(STORAGE_DOWN))
 
     def _booked(self, write: BatchWrite, cmd: Book, booking_id: UUID, result: list[Any],
                 now: datetime, stamp: str) -> dict[str, Any] | DomainError:
@@ -490,6 +497,6 @@ class Actor:
                 "waiting_number": waiting_number, "position": position}
 
     # -- event-level commands ------------------------------------------------------------------------
-    async def _event_command(self, command: Any) -> dict[str, Any]:
+    async def _event_command(self, command: Any, deadline: float | None = None) -> dict[str, Any]:
         from .event_commands import run_event_command
-        return await run_event_command(self, command)
+        return await run_event_command(self, command, deadline)

@@ -17,14 +17,16 @@ import asyncpg
 import structlog
 
 from ..metrics import COMMITS_BEHIND
+from ..fencing import Fence
 from ..store.bookings import BatchWrite, Counters, PredecessorFailed, write_after, write_batches
 
 log = structlog.get_logger(__name__)
 
 
 class GroupCommit:
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, fence: Fence | None = None) -> None:
         self.pool = pool
+        self.fence = fence  # every write checks it (a sharded engine's claim on its shard)
         self._pending: list[tuple[BatchWrite, asyncio.Future[Counters | None]]] = []
         self._task: asyncio.Task[None] | None = None
         # A batch behind its predecessor holds a connection while it waits for it: never so many that
@@ -49,7 +51,7 @@ class GroupCommit:
         outcome = "failed"
         try:
             async with self.pool.acquire() as conn:
-                counters = await write_after(conn, write, predecessor)
+                counters = await write_after(conn, write, predecessor, self.fence)
             outcome = "committed"
             return counters
         except Exception as exc:
@@ -92,7 +94,7 @@ class GroupCommit:
 
     async def _write(self, writes: list[BatchWrite]) -> dict[UUID, Counters]:
         async with self.pool.acquire() as conn:
-            return await write_batches(conn, writes)  # atomic: one statement, or its own transaction
+            return await write_batches(conn, writes, self.fence)  # atomic: one statement, or its own transaction
 
 
 def _settle(future: asyncio.Future[Counters | None], error: BaseException | None,

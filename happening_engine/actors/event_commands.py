@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
+from .. import fencing
 from ..commands import AdvanceLifecycle, CancelEvent, PublishEvent, UpdateEvent
 from ..errors import Conflict, InvalidInput, Unavailable
 from ..live import LiveBooking
@@ -34,17 +35,19 @@ def _counters(row: asyncpg.Record) -> Counters:
     return Counters(row["total_slots"], row["total_slots"] - row["confirmed_seats"], row["waiting_count"])
 
 
-async def run_event_command(actor: Actor, cmd: Any) -> dict[str, Any]:
+async def run_event_command(actor: Actor, cmd: Any, deadline: float | None = None) -> dict[str, Any]:
+    """Run `cmd`; each change is one transaction that ends with the fence and `deadline` check
+    (`fencing.check`), so a fenced or late command commits nothing."""
     now = datetime.now(UTC)
     try:
         if isinstance(cmd, PublishEvent):
-            return await _publish(actor, cmd, now)
+            return await _publish(actor, cmd, now, deadline)
         if isinstance(cmd, UpdateEvent):
-            return await _update(actor, cmd, now)
+            return await _update(actor, cmd, now, deadline)
         if isinstance(cmd, CancelEvent):
-            return await _cancel(actor, cmd, now)
+            return await _cancel(actor, cmd, now, deadline)
         if isinstance(cmd, AdvanceLifecycle):
-            return await _advance(actor, now)
+            return await _advance(actor, now, deadline)
     except STORAGE_ERRORS as exc:
         actor.log.error("event_command_failed", command=type(cmd).__name__, error=repr(exc))
         actor._stale = True
@@ -52,7 +55,7 @@ async def run_event_command(actor: Actor, cmd: Any) -> dict[str, Any]:
     raise TypeError(f"not an event command: {cmd!r}")
 
 
-async def _publish(actor: Actor, cmd: PublishEvent, now: datetime) -> dict[str, Any]:
+async def _publish(actor: Actor, cmd: PublishEvent, now: datetime, deadline: float | None) -> dict[str, Any]:
     ev = actor.event
     assert ev is not None
     if ev["status"] != "draft":
@@ -64,6 +67,7 @@ async def _publish(actor: Actor, cmd: PublishEvent, now: datetime) -> dict[str, 
         row = await update_event(conn, actor.event_id, {"status": status, "published_at": now}, now)
         await record(conn, org_id=ev["org_id"], actor_id=cmd.actor_id, entity="event", entity_id=actor.event_id,
                      action="published", before={"status": "draft"}, after={"status": status})
+        await fencing.check(conn, actor.ctx.fence, deadline)
     actor.event = row
     actor.publish_live(_counters(row))
     return event_dict(row)
@@ -83,7 +87,7 @@ def _parse_changes(changes: dict[str, Any]) -> dict[str, Any]:
     return parsed
 
 
-async def _update(actor: Actor, cmd: UpdateEvent, now: datetime) -> dict[str, Any]:
+async def _update(actor: Actor, cmd: UpdateEvent, now: datetime, deadline: float | None) -> dict[str, Any]:
     ev = actor.event
     assert ev is not None
     if ev["status"] in FINAL:
@@ -125,6 +129,7 @@ async def _update(actor: Actor, cmd: UpdateEvent, now: datetime) -> dict[str, An
             await record(conn, org_id=ev["org_id"], actor_id=cmd.actor_id, entity="event",
                          entity_id=actor.event_id, action="updated",
                          before={k: _json(ev[k]) for k in changes}, after={k: _json(v) for k, v in changes.items()})
+            await fencing.check(conn, actor.ctx.fence, deadline)
     except BaseException:
         actor.event = ev
         actor._stale = True  # the capacity script may have run: rebuild before the next decision
@@ -163,7 +168,7 @@ async def _cancel_bookings(actor: Actor, conn: asyncpg.Connection, statuses: tup
     return [LiveBooking(b["id"], b["user_id"], "cancelled", b["seats"], now.timestamp()) for b in cancelled]
 
 
-async def _cancel(actor: Actor, cmd: CancelEvent, now: datetime) -> dict[str, Any]:
+async def _cancel(actor: Actor, cmd: CancelEvent, now: datetime, deadline: float | None) -> dict[str, Any]:
     ev = actor.event
     assert ev is not None
     if ev["status"] in FINAL:
@@ -175,13 +180,14 @@ async def _cancel(actor: Actor, cmd: CancelEvent, now: datetime) -> dict[str, An
                                            now)
         await record(conn, org_id=ev["org_id"], actor_id=cmd.actor_id, entity="event", entity_id=actor.event_id,
                      action="cancelled", before={"status": ev["status"]}, after={"status": "cancelled"})
+        await fencing.check(conn, actor.ctx.fence, deadline)
     actor.event = row
     actor.publish_live(_counters(row), bookings=cancelled, moved=bool(cancelled))
     await _refresh_cache(actor, "event_cancelled")
     return event_dict(row)
 
 
-async def _advance(actor: Actor, now: datetime) -> dict[str, Any]:
+async def _advance(actor: Actor, now: datetime, deadline: float | None) -> dict[str, Any]:
     ev = actor.event
     assert ev is not None
     status = status_at(ev["status"], ev["starts_at"], ev["ends_at"], now)
@@ -194,6 +200,7 @@ async def _advance(actor: Actor, now: datetime) -> dict[str, Any]:
         cancelled = await _cancel_bookings(actor, conn, ("waiting",), "waitlist_closed", None, now) if closing else []
         await record(conn, org_id=ev["org_id"], actor_id=None, entity="event", entity_id=actor.event_id,
                      action="status_changed", before={"status": ev["status"]}, after={"status": status})
+        await fencing.check(conn, actor.ctx.fence, deadline)
     actor.event = row
     actor.publish_live(_counters(row), bookings=cancelled, moved=bool(cancelled))
     if closing:

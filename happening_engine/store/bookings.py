@@ -13,6 +13,8 @@ from uuid import UUID
 
 import asyncpg
 
+from ..fencing import FENCED_STATE, LATE_STATE, Fence, as_timestamp, refusal
+
 
 @dataclass
 class BookingRow:
@@ -45,6 +47,7 @@ class BatchWrite:
     last_waiting_number: int | None = None
     confirmed_delta: int = 0  # change of events.confirmed_seats
     waiting_delta: int = 0  # change of events.waiting_count
+    deadline: float | None = None  # the earliest deadline (Unix time) of its commands: commit before it or not at all
 
     def __bool__(self) -> bool:
         return bool(self.bookings or self.history or self.notifications or self.audit)
@@ -72,37 +75,49 @@ where b.id = u.id
 # outbox's `seq` follow it: `order by ord`), and the events' counters. Foreign keys are checked at
 # the end of the statement, so history rows may point at bookings inserted by it. A user's
 # notification names no recipient: the worker sends to the user's address as it is at send time.
-_ROWS = """
-new_bookings as (
+# Every part waits for `fence` (happening_fence, sql/007): a sharded engine's claim on its shard,
+# checked and locked in the same statement, so a fenced engine's write fails whole (HF001).
+def _rows(fence: int) -> str:
+    f1, f2, f3 = (f"${i}" for i in range(fence, fence + 3))
+    return f"""
+fence as (select happening_fence({f1}::int, {f2}::int, {f3}::bigint) as ok
+), new_bookings as (
     insert into bookings (id, event_id, user_id, seats, status, waiting_number, confirmed_at, cancelled_at,
                           created_at, updated_at, request_id)
     select * from unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::int[], $5::text[], $6::bigint[],
                          $7::timestamptz[], $8::timestamptz[], $9::timestamptz[], $10::timestamptz[], $11::text[])
+    where (select ok from fence)
 ), history as (
     insert into booking_history (booking_id, action, details, created_at)
     select booking_id, action, details, created_at
     from unnest($12::uuid[], $13::text[], $14::jsonb[], $15::timestamptz[]) with ordinality
         as h(booking_id, action, details, created_at, ord)
+    where (select ok from fence)
     order by ord
 ), outbox as (
     insert into notifications (user_id, org_id, event_id, booking_id, type, message, payload)
     select user_id, org_id, event_id, booking_id, type, message, payload
     from unnest($16::uuid[], $17::uuid[], $18::uuid[], $19::uuid[], $20::text[], $21::text[], $22::jsonb[])
         with ordinality as n(user_id, org_id, event_id, booking_id, type, message, payload, ord)
+    where (select ok from fence)
     order by ord
 ), audit as (
     insert into audit_log (org_id, actor_id, entity, entity_id, action, before, after)
     select org_id, actor_id, entity, entity_id, action, before, after
     from unnest($23::uuid[], $24::uuid[], $25::text[], $26::uuid[], $27::text[], $28::jsonb[], $29::jsonb[])
         with ordinality as a(org_id, actor_id, entity, entity_id, action, before, after, ord)
+    where (select ok from fence)
     order by ord
 )
 """
 
 
-def _counters(first: int) -> str:
-    """The events' counters, from four arrays starting at parameter `first`."""
+def _counters(first: int, deadline: int, fenced: bool) -> str:
+    """The events' counters, from four arrays starting at parameter `first`. Each row's RETURNING, computed
+    once its row lock is held (the last wait of a write), refuses the write (HF002) if the batch's
+    deadline (parameter `deadline`) has passed: the API answers 503 only after it (and a grace)."""
     a, b, c, d = (f"${i}" for i in range(first, first + 4))
+    t = f"${deadline}::timestamptz"
     return f"""
     update events e
     set last_waiting_number = greatest(e.last_waiting_number, coalesce(u.last_waiting_number, 0)),
@@ -110,18 +125,20 @@ def _counters(first: int) -> str:
         waiting_count = e.waiting_count + u.waiting_delta
     from unnest({a}::uuid[], {b}::bigint[], {c}::int[], {d}::int[])
         as u(id, last_waiting_number, confirmed_delta, waiting_delta)
-    where e.id = u.id
-    returning e.id, e.total_slots, e.total_slots - e.confirmed_seats, e.waiting_count
+    where e.id = u.id{" and (select ok from fence)" if fenced else ""}
+    returning e.id, e.total_slots, e.total_slots - e.confirmed_seats, e.waiting_count,
+        case when {t} is null or clock_timestamp() <= {t} then true else happening_late({t}) end
 """
 
 
-# counters after the 29 row arrays; each changed event's new counters come back (for the live streams)
-WRITE = f"with {_ROWS}, counters as ({_counters(30)})\nselect * from counters"
+# the 29 row arrays, the counters' 4, the fence's 3, the deadline; each changed event's new counters
+# come back (for the live streams)
+WRITE = f"with {_rows(34)}, counters as ({_counters(30, 37, fenced=True)})\nselect * from counters"
 # For a batch committed behind its predecessor (`write_after`): its rows first, its counters only once
 # the predecessor committed. Taken earlier, the counters' row lock would wait on the predecessor's and,
 # were the predecessor's write retried, hold the very lock that retry needs while waiting for it.
-WRITE_ROWS = f"with {_ROWS}\nselect 1"
-WRITE_COUNTERS = _counters(1)
+WRITE_ROWS = f"with {_rows(30)}\nselect 1"
+WRITE_COUNTERS = _counters(1, 5, fenced=False)
 
 
 class PredecessorFailed(Exception):
@@ -132,12 +149,21 @@ def _columns(rows: list[tuple[Any, ...]], width: int) -> list[list[Any]]:
     return [list(col) for col in zip(*rows)] if rows else [[] for _ in range(width)]
 
 
-async def write_batch(conn: asyncpg.Connection, batch: BatchWrite) -> Counters | None:
-    return (await write_batches(conn, [batch])).get(batch.event_id)
+async def write_batch(conn: asyncpg.Connection, batch: BatchWrite, fence: Fence | None = None) -> Counters | None:
+    return (await write_batches(conn, [batch], fence)).get(batch.event_id)
 
 
 def _by_event(rows: list[asyncpg.Record]) -> dict[UUID, Counters]:
     return {r[0]: Counters(r[1], r[2], r[3]) for r in rows}
+
+
+def _deadline(batches: list[BatchWrite]) -> datetime | None:
+    return as_timestamp(min((b.deadline for b in batches if b.deadline is not None), default=None))
+
+
+def _refused(exc: asyncpg.PostgresError, fence: Fence | None) -> Exception:
+    """A fenced or late write as the domain error its commands are answered with; others as they are."""
+    return refusal(exc, fence) if exc.sqlstate in (FENCED_STATE, LATE_STATE) else exc  # type: ignore[return-value]
 
 
 def _arguments(batches: list[BatchWrite]) -> tuple[list[BookingRow], list[list[Any]], list[list[Any]]]:
@@ -160,24 +186,30 @@ def _arguments(batches: list[BatchWrite]) -> tuple[list[BookingRow], list[list[A
             _columns([tuple(r) for r in counters.values()], 4))
 
 
-async def write_batches(conn: asyncpg.Connection, batches: list[BatchWrite]) -> dict[UUID, Counters]:
+async def write_batches(conn: asyncpg.Connection, batches: list[BatchWrite],
+                        fence: Fence | None = None) -> dict[UUID, Counters]:
     """Apply batches of any events atomically: one statement, preceded (in a transaction) by the
     updates of existing bookings when there are any. Joins the caller's transaction, if it has one.
-    Returns the new counters of each event whose bookings changed."""
+    Returns the new counters of each event whose bookings changed. Raises `Fenced` if `fence` no longer
+    holds, `Expired` if a batch's deadline passed before the statement's last row lock was held."""
     old, rows, counters = _arguments(batches)
-    if not old:
-        return _by_event(await conn.fetch(WRITE, *rows, *counters))
-    # A separate statement first: a cancellation must free the one-active-booking slot before a new
-    # booking of the same user is inserted (one statement's parts would not see each other's rows).
-    async with conn.transaction():
-        await conn.execute(UPDATE_BOOKINGS, [b.id for b in old], [b.status for b in old],
-                           [b.waiting_number for b in old], [b.confirmed_at for b in old],
-                           [b.cancelled_at for b in old], [b.updated_at for b in old])
-        return _by_event(await conn.fetch(WRITE, *rows, *counters))
+    checks = [*(fence.params() if fence is not None else (None, None, None)), _deadline(batches)]
+    try:
+        if not old:
+            return _by_event(await conn.fetch(WRITE, *rows, *counters, *checks))
+        # A separate statement first: a cancellation must free the one-active-booking slot before a new
+        # booking of the same user is inserted (one statement's parts would not see each other's rows).
+        async with conn.transaction():
+            await conn.execute(UPDATE_BOOKINGS, [b.id for b in old], [b.status for b in old],
+                               [b.waiting_number for b in old], [b.confirmed_at for b in old],
+                               [b.cancelled_at for b in old], [b.updated_at for b in old])
+            return _by_event(await conn.fetch(WRITE, *rows, *counters, *checks))
+    except asyncpg.PostgresError as exc:
+        raise _refused(exc, fence) from exc
 
 
-async def write_after(conn: asyncpg.Connection, batch: BatchWrite,
-                      predecessor: Awaitable[bool]) -> Counters | None:
+async def write_after(conn: asyncpg.Connection, batch: BatchWrite, predecessor: Awaitable[bool],
+                      fence: Fence | None = None) -> Counters | None:
     """Write a batch of new bookings while the batch it was decided on top of is still committing,
     and commit it only if that one committed (else roll back and raise `PredecessorFailed`).
 
@@ -188,11 +220,14 @@ async def write_after(conn: asyncpg.Connection, batch: BatchWrite,
     old, rows, counters = _arguments([batch])
     if old:
         raise ValueError("write_after takes new bookings only")
-    async with conn.transaction():
-        await conn.execute(WRITE_ROWS, *rows)
-        if not await predecessor:
-            raise PredecessorFailed(f"the previous batch of event {batch.event_id} was not committed")
-        return _by_event(await conn.fetch(WRITE_COUNTERS, *counters)).get(batch.event_id)
+    try:
+        async with conn.transaction():
+            await conn.execute(WRITE_ROWS, *rows, *(fence.params() if fence is not None else (None, None, None)))
+            if not await predecessor:
+                raise PredecessorFailed(f"the previous batch of event {batch.event_id} was not committed")
+            return _by_event(await conn.fetch(WRITE_COUNTERS, *counters, _deadline([batch]))).get(batch.event_id)
+    except asyncpg.PostgresError as exc:
+        raise _refused(exc, fence) from exc
 
 
 async def fetch_bookings(conn: asyncpg.Connection | asyncpg.Pool, ids: list[UUID]) -> dict[UUID, asyncpg.Record]:

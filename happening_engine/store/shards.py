@@ -1,0 +1,81 @@
+"""The shard map and shard ownership in PostgreSQL (sql/007): read, seed, change, claim.
+
+Changing the count (`set_shards`) bumps the epoch of every claim made under another count in the same
+transaction: the engines of the old map are fenced at once (their writes in flight finish first, as
+the UPDATE waits for their row locks), and each takes its shard again under the new map.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import asyncpg
+
+
+@dataclass(frozen=True, slots=True)
+class MapVersion:
+    """The shard map as of one version: events go to shard `hash(event) mod shards`."""
+
+    version: int
+    shards: int
+
+
+@dataclass(frozen=True, slots=True)
+class Owner:
+    shards: int
+    shard: int
+    epoch: int
+    owner: str | None
+    claimed_at: datetime | None
+
+
+async def load_map(conn: asyncpg.Connection | asyncpg.Pool, seed: int = 1) -> MapVersion:
+    """The current map; a database without one gets version 1 with `seed` shards (the documented
+    HAPPENING_ENGINE_SHARDS of whichever entry point came first)."""
+    row = await conn.fetchrow("select version, shards from shard_map")
+    if row is None:
+        row = await conn.fetchrow(
+            "with seeded as (insert into shard_map (version, shards) values (1, $1) on conflict do nothing"
+            " returning version, shards) select * from seeded union all select version, shards from shard_map"
+            " limit 1", seed)
+    return MapVersion(row["version"], row["shards"])
+
+
+async def set_shards(pool: asyncpg.Pool, shards: int) -> MapVersion:
+    """A new map version with `shards` shards (the same count: nothing changes). Every claim under another
+    count is voided in the same transaction, waiting (lock_timeout) for that owner's writes in flight."""
+    async with pool.acquire() as conn, conn.transaction():
+        current = await load_map(conn, shards)
+        await conn.execute("select 1 from shard_map for update")
+        if current.shards == shards:
+            return current
+        row = await conn.fetchrow("update shard_map set version = version + 1, shards = $1, changed_at = now()"
+                                  " returning version, shards", shards)
+        await conn.execute("update shard_owners set epoch = nextval('shard_epochs'), owner = null, claimed_at = now()"
+                           " where shards <> $1", shards)
+        return MapVersion(row["version"], row["shards"])
+
+
+async def claim(pool: asyncpg.Pool, shards: int, shard: int, owner: str) -> int | None:
+    """Take shard `shard` of `shards` with a new epoch (fencing out its previous owner once that one's
+    writes in flight are done); None if the map no longer has `shards` shards. The map's row is held
+    FOR SHARE meanwhile, so no change of the count slips in between the check and the claim."""
+    async with pool.acquire() as conn, conn.transaction():
+        if await conn.fetchval("select shards from shard_map for share") != shards:
+            return None
+        await conn.execute("insert into shard_owners (shards, shard) values ($1, $2) on conflict do nothing",
+                           shards, shard)
+        return await conn.fetchval(  # type: ignore[no-any-return]
+            "update shard_owners set epoch = nextval('shard_epochs'), owner = $3, claimed_at = now()"
+            " where shards = $1 and shard = $2 returning epoch", shards, shard, owner)
+
+
+async def owners(conn: asyncpg.Connection | asyncpg.Pool) -> list[Owner]:
+    rows = await conn.fetch("select shards, shard, epoch, owner, claimed_at from shard_owners order by shards, shard")
+    return [Owner(*r) for r in rows]
+
+
+async def check_fence(conn: asyncpg.Connection, shards: int, shard: int, epoch: int | None) -> None:
+    """Raise (HF001) unless (shards, shard) is still claimed with `epoch`; the row stays locked FOR SHARE
+    until the caller's transaction ends, so no claim can slip in before it commits."""
+    await conn.fetchval("select happening_fence($1, $2, $3)", shards, shard, epoch)
