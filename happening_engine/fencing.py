@@ -18,6 +18,7 @@ import structlog
 from prometheus_client import Counter
 
 from .errors import DomainError, Expired, Fenced
+from .store import Conn
 
 log = structlog.get_logger(__name__)
 FENCED_STATE = "HF001"  # happening_fence(): a newer owner, or another shard count
@@ -90,7 +91,7 @@ def as_timestamp(deadline: float | None) -> datetime | None:
     return datetime.fromtimestamp(deadline, UTC) if deadline is not None else None
 
 
-async def check(conn: asyncpg.Connection, fence: Fence | None, deadline: float | None = None) -> None:
+async def check(conn: Conn, fence: Fence | None, deadline: float | None = None) -> None:
     """Inside an event command's transaction, just before it commits: raise `Fenced` or `Expired` (the
     transaction then rolls back). The shard's row stays locked FOR SHARE until the commit."""
     if fence is None or (fence.epoch is None and deadline is None):

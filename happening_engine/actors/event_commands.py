@@ -10,6 +10,7 @@ from .. import fencing
 from ..commands import AdvanceLifecycle, CancelEvent, PublishEvent, UpdateEvent
 from ..errors import Conflict, InvalidInput, Unavailable
 from ..live import LiveBooking
+from ..store import Conn
 from ..store.audit import record
 from ..store.bookings import BatchWrite, Counters, write_batch
 from ..store.event_changes import active_bookers, cancel_bookings, update_event
@@ -148,7 +149,7 @@ async def _refresh_cache(actor: Actor, reason: str) -> None:
         actor._stale = True
 
 
-async def _cancel_bookings(actor: Actor, conn: asyncpg.Connection, statuses: tuple[str, ...], reason: str,
+async def _cancel_bookings(actor: Actor, conn: Conn, statuses: tuple[str, ...], reason: str,
                            actor_id: Any, now: datetime) -> list[LiveBooking]:
     """Cancel the event's bookings in `statuses` for `reason`, each with its history row, one
     notification to its booker and its audit row; returns them for the live streams."""

@@ -14,6 +14,7 @@ from uuid import UUID
 import asyncpg
 
 from ..fencing import FENCED_STATE, LATE_STATE, Fence, as_timestamp, refusal
+from . import Conn, Executor
 
 
 @dataclass
@@ -149,7 +150,7 @@ def _columns(rows: list[tuple[Any, ...]], width: int) -> list[list[Any]]:
     return [list(col) for col in zip(*rows)] if rows else [[] for _ in range(width)]
 
 
-async def write_batch(conn: asyncpg.Connection, batch: BatchWrite, fence: Fence | None = None) -> Counters | None:
+async def write_batch(conn: Conn, batch: BatchWrite, fence: Fence | None = None) -> Counters | None:
     return (await write_batches(conn, [batch], fence)).get(batch.event_id)
 
 
@@ -186,7 +187,7 @@ def _arguments(batches: list[BatchWrite]) -> tuple[list[BookingRow], list[list[A
             _columns([tuple(r) for r in counters.values()], 4))
 
 
-async def write_batches(conn: asyncpg.Connection, batches: list[BatchWrite],
+async def write_batches(conn: Conn, batches: list[BatchWrite],
                         fence: Fence | None = None) -> dict[UUID, Counters]:
     """Apply batches of any events atomically: one statement, preceded (in a transaction) by the
     updates of existing bookings when there are any. Joins the caller's transaction, if it has one.
@@ -208,7 +209,7 @@ async def write_batches(conn: asyncpg.Connection, batches: list[BatchWrite],
         raise _refused(exc, fence) from exc
 
 
-async def write_after(conn: asyncpg.Connection, batch: BatchWrite, predecessor: Awaitable[bool],
+async def write_after(conn: Conn, batch: BatchWrite, predecessor: Awaitable[bool],
                       fence: Fence | None = None) -> Counters | None:
     """Write a batch of new bookings while the batch it was decided on top of is still committing,
     and commit it only if that one committed (else roll back and raise `PredecessorFailed`).
@@ -230,14 +231,14 @@ async def write_after(conn: asyncpg.Connection, batch: BatchWrite, predecessor: 
         raise _refused(exc, fence) from exc
 
 
-async def fetch_bookings(conn: asyncpg.Connection | asyncpg.Pool, ids: list[UUID]) -> dict[UUID, asyncpg.Record]:
+async def fetch_bookings(conn: Executor, ids: list[UUID]) -> dict[UUID, asyncpg.Record]:
     rows = await conn.fetch("select id, event_id, user_id, seats, status, waiting_number, confirmed_at,"
                             " cancelled_at, created_at, updated_at from bookings where id = any($1::uuid[])",
                             ids)
     return {r["id"]: r for r in rows}
 
 
-async def fetch_requested(conn: asyncpg.Connection | asyncpg.Pool, ids: list[UUID]) -> dict[UUID, asyncpg.Record]:
+async def fetch_requested(conn: Executor, ids: list[UUID]) -> dict[UUID, asyncpg.Record]:
     """Bookings by id with the request that made them and, if waiting, their waitlist position."""
     rows = await conn.fetch(
         "select b.id, b.user_id, b.seats, b.status, b.waiting_number, b.confirmed_at, b.cancelled_at, b.created_at,"
@@ -247,7 +248,7 @@ async def fetch_requested(conn: asyncpg.Connection | asyncpg.Pool, ids: list[UUI
     return {r["id"]: r for r in rows}
 
 
-async def seat_state(conn: asyncpg.Connection | asyncpg.Pool, event_id: UUID) -> tuple[int, list[asyncpg.Record],
+async def seat_state(conn: Executor, event_id: UUID) -> tuple[int, list[asyncpg.Record],
                                                                                       list[asyncpg.Record]]:
     """(confirmed seats, waiting bookings by waiting number, active bookings) from the truth."""
     active = await conn.fetch("select id, user_id, seats, status, waiting_number from bookings"

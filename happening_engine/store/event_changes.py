@@ -7,6 +7,8 @@ from uuid import UUID
 
 import asyncpg
 
+from . import Conn, Executor
+
 EVENT_COLUMNS = ("id, org_id, name, description, category, status, visibility, starts_at, ends_at, total_slots,"
                  " max_seats_per_booking, last_waiting_number, confirmed_seats, waiting_count, published_at,"
                  " cancelled_at, created_at, updated_at")
@@ -15,11 +17,11 @@ UPDATABLE = ("name", "description", "category", "starts_at", "ends_at", "total_s
              "confirmed_seats", "waiting_count")
 
 
-async def load_event(conn: asyncpg.Connection | asyncpg.Pool, event_id: UUID) -> asyncpg.Record | None:
+async def load_event(conn: Executor, event_id: UUID) -> asyncpg.Record | None:
     return await conn.fetchrow(f"select {EVENT_COLUMNS} from events where id = $1", event_id)
 
 
-async def update_event(conn: asyncpg.Connection, event_id: UUID, changes: dict[str, Any],
+async def update_event(conn: Conn, event_id: UUID, changes: dict[str, Any],
                        updated_at: datetime) -> asyncpg.Record:
     """Set the given columns (names checked against UPDATABLE) and return the new row."""
     unknown = set(changes) - set(UPDATABLE)
@@ -34,7 +36,7 @@ async def update_event(conn: asyncpg.Connection, event_id: UUID, changes: dict[s
     return row
 
 
-async def cancel_bookings(conn: asyncpg.Connection, event_id: UUID, statuses: tuple[str, ...],
+async def cancel_bookings(conn: Conn, event_id: UUID, statuses: tuple[str, ...],
                           at: datetime) -> list[asyncpg.Record]:
     """Cancel the event's bookings in `statuses`; returns them with their previous status."""
     return await conn.fetch(
@@ -48,6 +50,6 @@ async def cancel_bookings(conn: asyncpg.Connection, event_id: UUID, statuses: tu
         """, event_id, at, list(statuses))
 
 
-async def active_bookers(conn: asyncpg.Connection, event_id: UUID) -> list[asyncpg.Record]:
+async def active_bookers(conn: Conn, event_id: UUID) -> list[asyncpg.Record]:
     return await conn.fetch("select id, user_id, seats, status from bookings"
                             " where event_id = $1 and status in ('confirmed', 'waiting')", event_id)

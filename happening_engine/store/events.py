@@ -10,7 +10,7 @@ from uuid import UUID
 
 import asyncpg
 
-from . import Executor, audit
+from . import Conn, Executor, audit
 
 PUBLISHED = ("upcoming", "ongoing", "completed")
 SELECT = """
@@ -26,7 +26,7 @@ async def get(db: Executor, event_id: UUID) -> asyncpg.Record | None:
     return await db.fetchrow(SELECT + " where e.id = $1", event_id)
 
 
-async def create_draft(conn: asyncpg.Connection, org_id: UUID, actor_id: UUID,
+async def create_draft(conn: Conn, org_id: UUID, actor_id: UUID,
                        fields: dict[str, Any]) -> UUID:
     event_id: UUID = await conn.fetchval(
         "insert into events (org_id, name, description, category, starts_at, ends_at, total_slots,"

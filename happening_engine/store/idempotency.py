@@ -18,6 +18,7 @@ from uuid import UUID
 import asyncpg
 
 from ..errors import Conflict, InvalidInput
+from . import Conn
 
 TTL = "24 hours"
 # A claim still without a response after this long was abandoned (its process died mid-request), so
@@ -90,7 +91,7 @@ async def release(pool: asyncpg.Pool, user_id: UUID, key: str) -> None:
         "delete from idempotency_keys where user_id = $1 and key = $2 and status_code is null", user_id, key)
 
 
-async def purge_expired(conn: asyncpg.Connection) -> int:
+async def purge_expired(conn: Conn) -> int:
     """Delete keys past their 24 hours (the lifecycle clock calls this), so the table stays small."""
     status = await conn.execute(f"delete from idempotency_keys where created_at < now() - interval '{TTL}'")
     return int(status.split()[-1])

@@ -18,7 +18,7 @@ import asyncpg
 
 from ..errors import Conflict, Forbidden, NotFound
 from ..sealed import Sealer
-from . import audit, orgs
+from . import Conn, Executor, audit, orgs
 
 INVITE_TTL = "7 days"
 COLUMNS = """id, org_id, email, role, expires_at, created_at,
@@ -37,7 +37,7 @@ def hash_token(token: str) -> bytes:
     return hashlib.sha256(token.encode()).digest()
 
 
-async def create(conn: asyncpg.Connection, org_id: UUID, email: str, role: str,
+async def create(conn: Conn, org_id: UUID, email: str, role: str,
                  actor_id: UUID, sealer: Sealer) -> tuple[asyncpg.Record, str]:
     """Insert the invite and its `org_invite` email; returns (invite, token).
 
@@ -72,7 +72,7 @@ async def create(conn: asyncpg.Connection, org_id: UUID, email: str, role: str,
     return invite, token
 
 
-async def expire_due(conn: asyncpg.Connection, *, org_id: UUID | None = None, token: str | None = None) -> int:
+async def expire_due(conn: Conn, *, org_id: UUID | None = None, token: str | None = None) -> int:
     """Mark pending invites past their expiry `expired` (of one org, one token, or all), one audit
     row each with no actor (time did it); returns how many. Run it in a transaction of its own, so
     that a refusal later in the request does not roll the expiry back."""
@@ -85,7 +85,7 @@ async def expire_due(conn: asyncpg.Connection, *, org_id: UUID | None = None, to
     return len(rows)
 
 
-async def list_for_org(db: asyncpg.Pool | asyncpg.Connection, org_id: UUID,
+async def list_for_org(db: Executor, org_id: UUID,
                        after: tuple[datetime, UUID] | None, limit: int) -> list[asyncpg.Record]:
     return await db.fetch(
         f"select {COLUMNS} from org_invites where org_id = $1"
@@ -94,7 +94,7 @@ async def list_for_org(db: asyncpg.Pool | asyncpg.Connection, org_id: UUID,
         org_id, after[0] if after else None, after[1] if after else None, limit + 1)
 
 
-async def revoke(conn: asyncpg.Connection, org_id: UUID, invite_id: UUID, actor_id: UUID) -> None:
+async def revoke(conn: Conn, org_id: UUID, invite_id: UUID, actor_id: UUID) -> None:
     status = await conn.fetchval(
         "select status from org_invites where id = $1 and org_id = $2 for update", invite_id, org_id)
     if status is None:
@@ -106,7 +106,7 @@ async def revoke(conn: asyncpg.Connection, org_id: UUID, invite_id: UUID, actor_
                        action="revoked", before={"status": "pending"}, after={"status": "revoked"})
 
 
-async def preview(db: asyncpg.Pool | asyncpg.Connection, token: str, email: str,
+async def preview(db: Executor, token: str, email: str,
                   email_verified: bool) -> asyncpg.Record:
     """The invite with its organization's name, for the invited person only: an unknown token and
     another (or unverified) email are both 404, so a token found elsewhere tells a stranger nothing."""
@@ -119,7 +119,7 @@ async def preview(db: asyncpg.Pool | asyncpg.Connection, token: str, email: str,
     return invite
 
 
-async def accept(conn: asyncpg.Connection, token: str, user_id: UUID, email: str,
+async def accept(conn: Conn, token: str, user_id: UUID, email: str,
                  email_verified: bool) -> asyncpg.Record:
     """Join the org with the invited role; single use; the caller's verified email must match."""
     invite = await conn.fetchrow(

@@ -6,8 +6,10 @@ from uuid import UUID
 
 import asyncpg
 
+from . import Executor
 
-async def list_for_user(db: asyncpg.Pool | asyncpg.Connection, user_id: UUID,
+
+async def list_for_user(db: Executor, user_id: UUID,
                         after: tuple[datetime, UUID] | None, limit: int) -> list[asyncpg.Record]:
     return await db.fetch(
         "select id, type, status, channel, delivered_via, message, event_id, booking_id, org_id, attempts, sent_at,"

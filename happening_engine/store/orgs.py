@@ -8,7 +8,7 @@ from uuid import UUID
 import asyncpg
 
 from ..errors import Conflict, NotFound
-from . import Executor, audit
+from . import Conn, Executor, audit
 
 ORG_COLUMNS = "o.id, o.name, o.created_at"
 MEMBER_SELECT = """
@@ -36,7 +36,7 @@ async def list_for_user(db: Executor, user_id: UUID, after: tuple[datetime, UUID
         user_id, after[0] if after else None, after[1] if after else None, limit + 1)
 
 
-async def rename(conn: asyncpg.Connection, org_id: UUID, name: str, actor_id: UUID) -> asyncpg.Record:
+async def rename(conn: Conn, org_id: UUID, name: str, actor_id: UUID) -> asyncpg.Record:
     before = await conn.fetchval("select name from organizations where id = $1 for update", org_id)
     if before is None:
         raise NotFound("organization not found")
@@ -60,7 +60,7 @@ async def member(db: Executor, org_id: UUID, user_id: UUID) -> asyncpg.Record | 
     return await db.fetchrow(MEMBER_SELECT + " and m.user_id = $2", org_id, user_id)
 
 
-async def _lock_for_admin_change(conn: asyncpg.Connection, org_id: UUID, user_id: UUID) -> str:
+async def _lock_for_admin_change(conn: Conn, org_id: UUID, user_id: UUID) -> str:
     """Lock the org row (serialising admin changes), then return the member's current role."""
     await conn.execute("select 1 from organizations where id = $1 for update", org_id)
     role = await conn.fetchval(
@@ -70,7 +70,7 @@ async def _lock_for_admin_change(conn: asyncpg.Connection, org_id: UUID, user_id
     return str(role)
 
 
-async def _ensure_other_admin(conn: asyncpg.Connection, org_id: UUID, user_id: UUID) -> None:
+async def _ensure_other_admin(conn: Conn, org_id: UUID, user_id: UUID) -> None:
     others = await conn.fetchval(
         "select count(*) from organization_users where org_id = $1 and role = 'orgAdmin' and user_id <> $2",
         org_id, user_id)
@@ -78,7 +78,7 @@ async def _ensure_other_admin(conn: asyncpg.Connection, org_id: UUID, user_id: U
         raise Conflict("an organization needs at least one orgAdmin")
 
 
-async def change_role(conn: asyncpg.Connection, org_id: UUID, user_id: UUID, role: str,
+async def change_role(conn: Conn, org_id: UUID, user_id: UUID, role: str,
                       actor_id: UUID) -> None:
     before = await _lock_for_admin_change(conn, org_id, user_id)
     if before == role:
@@ -91,7 +91,7 @@ async def change_role(conn: asyncpg.Connection, org_id: UUID, user_id: UUID, rol
                        action="role_changed", before={"role": before}, after={"role": role})
 
 
-async def remove(conn: asyncpg.Connection, org_id: UUID, user_id: UUID, actor_id: UUID) -> None:
+async def remove(conn: Conn, org_id: UUID, user_id: UUID, actor_id: UUID) -> None:
     before = await _lock_for_admin_change(conn, org_id, user_id)
     if before == "orgAdmin":
         await _ensure_other_admin(conn, org_id, user_id)
@@ -100,7 +100,7 @@ async def remove(conn: asyncpg.Connection, org_id: UUID, user_id: UUID, actor_id
                        action="removed", before={"role": before})
 
 
-async def add_member(conn: asyncpg.Connection, org_id: UUID, user_id: UUID, role: str,
+async def add_member(conn: Conn, org_id: UUID, user_id: UUID, role: str,
                      actor_id: UUID, via: dict[str, Any] | None = None) -> bool:
     """Add a membership; False if the user already belongs to the org."""
     added = await conn.fetchval(

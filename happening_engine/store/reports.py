@@ -13,6 +13,8 @@ from uuid import UUID
 
 import asyncpg
 
+from . import Executor
+
 PAGE_SIZE = 500
 STATS = """
 select e.id as event_id, e.total_slots,
@@ -69,7 +71,7 @@ limit $4
 """
 
 
-async def stats(db: asyncpg.Pool | asyncpg.Connection, event_id: UUID) -> dict[str, Any] | None:
+async def stats(db: Executor, event_id: UUID) -> dict[str, Any] | None:
     """The event's counts, `fill_rate` (confirmed seats / total slots, 0..1) and `timeline` (at most
     MAX_POINTS points `{at, confirmed_seats, waiting_bookings}`, oldest first, the bucket width in
     `timeline_bucket_seconds`); None if no such event. For one snapshot, pass a connection in a

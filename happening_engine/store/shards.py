@@ -11,6 +11,8 @@ from datetime import datetime
 
 import asyncpg
 
+from . import Conn, Executor
+
 
 @dataclass(frozen=True, slots=True)
 class MapVersion:
@@ -29,7 +31,7 @@ class Owner:
     claimed_at: datetime | None
 
 
-async def load_map(conn: asyncpg.Connection | asyncpg.Pool, seed: int = 1) -> MapVersion:
+async def load_map(conn: Executor, seed: int = 1) -> MapVersion:
     """The current map; a database without one gets version 1 with `seed` shards (the documented
     HAPPENING_ENGINE_SHARDS of whichever entry point came first)."""
     row = await conn.fetchrow("select version, shards from shard_map")
@@ -70,12 +72,12 @@ async def claim(pool: asyncpg.Pool, shards: int, shard: int, owner: str) -> int 
             " where shards = $1 and shard = $2 returning epoch", shards, shard, owner)
 
 
-async def owners(conn: asyncpg.Connection | asyncpg.Pool) -> list[Owner]:
+async def owners(conn: Executor) -> list[Owner]:
     rows = await conn.fetch("select shards, shard, epoch, owner, claimed_at from shard_owners order by shards, shard")
     return [Owner(*r) for r in rows]
 
 
-async def check_fence(conn: asyncpg.Connection, shards: int, shard: int, epoch: int | None) -> None:
+async def check_fence(conn: Conn, shards: int, shard: int, epoch: int | None) -> None:
     """Raise (HF001) unless (shards, shard) is still claimed with `epoch`; the row stays locked FOR SHARE
     until the caller's transaction ends, so no claim can slip in before it commits."""
     await conn.fetchval("select happening_fence($1, $2, $3)", shards, shard, epoch)

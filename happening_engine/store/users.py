@@ -5,7 +5,7 @@ from uuid import UUID
 
 import asyncpg
 
-from . import audit
+from . import Conn, Executor, audit
 
 SELECT_BY_SUB = "select id, email, full_name from users where keycloak_id = $1"
 INSERT_USER = """
@@ -15,7 +15,7 @@ returning id, email, full_name
 """
 
 
-async def create_org(conn: asyncpg.Connection, name: str, user_id: UUID) -> asyncpg.Record:
+async def create_org(conn: Conn, name: str, user_id: UUID) -> asyncpg.Record:
     """An organization with `user_id` as its orgAdmin, audited (call inside a transaction)."""
     org = await conn.fetchrow(
         "insert into organizations (name, created_by) values ($1, $2) returning id, name, created_at",
@@ -57,11 +57,11 @@ async def refresh(pool: asyncpg.Pool, user_id: UUID, email: str, full_name: str)
     return row
 
 
-async def get(pool: asyncpg.Pool | asyncpg.Connection, user_id: UUID) -> asyncpg.Record | None:
+async def get(pool: Executor, user_id: UUID) -> asyncpg.Record | None:
     return await pool.fetchrow("select id, email, full_name, created_at from users where id = $1", user_id)
 
 
-async def memberships(pool: asyncpg.Pool | asyncpg.Connection, user_id: UUID) -> list[asyncpg.Record]:
+async def memberships(pool: Executor, user_id: UUID) -> list[asyncpg.Record]:
     return await pool.fetch(
         "select m.org_id, o.name as org_name, m.role from organization_users m"
         " join organizations o on o.id = m.org_id where m.user_id = $1 order by o.created_at, o.id", user_id)

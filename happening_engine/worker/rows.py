@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from ..store import Conn
+
 
 CLAIM_MANY = """
 with claimed as (
@@ -81,7 +83,7 @@ async def claim_many(pool: asyncpg.Pool, ids: list[uuid.UUID], lease_seconds: fl
     return out
 
 
-async def record_outcomes(conn: asyncpg.Connection, outcomes: list[Outcome]) -> None:
+async def record_outcomes(conn: Conn, outcomes: list[Outcome]) -> None:
     """Apply every outcome to its still-pending row and audit the status changes: one statement."""
     await conn.fetchval(RECORD_MANY, [o.id for o in outcomes], [o.outcome for o in outcomes],
                         [o.value for o in outcomes])
