@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeAlias
 from uuid import UUID
 
 
@@ -69,8 +69,8 @@ class AdvanceLifecycle:
     event_id: UUID
 
 
-Command = Book | CancelBooking | UpdateEvent | PublishEvent | CancelEvent | AdvanceLifecycle
-COMMAND_TYPES: dict[str, type] = {
+Command: TypeAlias = Book | CancelBooking | UpdateEvent | PublishEvent | CancelEvent | AdvanceLifecycle
+COMMAND_TYPES: dict[str, type[Command]] = {
     cls.__name__: cls for cls in (Book, CancelBooking, UpdateEvent, PublishEvent, CancelEvent, AdvanceLifecycle)
 }
 
@@ -87,4 +87,4 @@ def from_wire(data: dict[str, Any]) -> Command:
     for f in dataclasses.fields(cls):
         if str(f.type).startswith("UUID") and body.get(f.name) is not None:
             body[f.name] = UUID(body[f.name])
-    return cls(**body)  # type: ignore[no-any-return]
+    return cls(**body)

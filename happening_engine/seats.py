@@ -80,9 +80,10 @@ class Seats:
         result = await self._decisions.submit((keys, args))
         if isinstance(result, Exception):
             raise result
-        if result and result[0][0] == "FENCED":
+        decisions: list[list[Any]] = result  # the script's reply: one list per op
+        if decisions and decisions[0][0] == "FENCED":
             raise self._fenced()
-        return result  # type: ignore[no-any-return]
+        return decisions
 
     def _fenced(self) -> Fenced:
         self.fence.lose()
@@ -100,10 +101,10 @@ class Seats:
         return results
 
     async def capacity(self, event_id: UUID, total: int) -> list[Any]:
-        result = await self._capacity(self.keys(event_id), [total, self.fence.redis_epoch])
+        result: list[Any] = await self._capacity(self.keys(event_id), [total, self.fence.redis_epoch])
         if result and result[0] == "FENCED":
             raise self._fenced()
-        return result  # type: ignore[no-any-return]
+        return result
 
     async def rebuild(self, event_id: UUID, total: int, available: int, seq: int,
                       waiting: list[WaitEntry], holders: dict[UUID, UUID]) -> bool:

@@ -19,6 +19,7 @@ from uuid import UUID, uuid4
 
 import asyncpg
 import structlog
+from prometheus_client import Histogram
 from redis.exceptions import RedisError
 
 from ..commands import Book, CancelBooking
@@ -80,12 +81,12 @@ def _answer(env: Envelope, outcome: Any) -> None:
         env.reply.set_exception(outcome)
     else:
         env.reply.set_result(outcome)
-    _latency(type(env.command)).observe(time.perf_counter() - env.received)
+    _latency(type(env.command).__name__).observe(time.perf_counter() - env.received)
 
 
 @functools.cache
-def _latency(kind: type) -> Any:
-    return COMMAND_SECONDS.labels(kind.__name__)
+def _latency(kind: str) -> Histogram:
+    return COMMAND_SECONDS.labels(kind)
 
 
 @dataclass
@@ -313,6 +314,7 @@ class Actor:
                     ops.append(("B", booking_id, cmd.user_id, cmd.seats))
                     queued.append((env, booking_id))
                 else:
+                    assert isinstance(cmd, CancelBooking), "a booking batch holds only Book and CancelBooking"
                     row = existing.get(cmd.booking_id)
                     if row is None or row["event_id"] != self.event_id:
                         raise NotFound("booking not found", field="booking_id")
@@ -348,6 +350,7 @@ class Actor:
                 if cmd.request_id is not None and result[0] == "DUPLICATE":
                     decision.duplicates[id(env)] = UUID(result[1])
             else:
+                assert isinstance(cmd, CancelBooking), "a booking batch holds only Book and CancelBooking"
                 decision.replies.append((env, self._cancelled(decision.write, cmd, ref, result, now)))
         return decision
 
@@ -388,7 +391,8 @@ class Actor:
             return {key: Unavailable(STORAGE_DOWN) for key in decision.duplicates}
         replies: dict[int, Any] = {}
         for env, _ in decision.replies:
-            row = rows.get(decision.duplicates.get(id(env)))  # type: ignore[arg-type]
+            duplicate = decision.duplicates.get(id(env))
+            row = rows.get(duplicate) if duplicate is not None else None
             cmd = env.command
             if row is not None and isinstance(cmd, Book) and (row["request_id"], row["user_id"]) == (
                     cmd.request_id, cmd.user_id):
@@ -438,7 +442,7 @@ class Actor:
         write.notifications.append((cmd.user_id, booking_id, ntype,
                                     messages.render(ntype, self.event, cmd.seats, position),
                                     self._payload(cmd.seats, waiting_number, position)))
-        write.audit.append((self.event["org_id"], cmd.user_id, "booking", booking_id, "created",  # type: ignore[index]
+        write.audit.append((write.org_id, cmd.user_id, "booking", booking_id, "created",
                             None, {"status": status, "seats": cmd.seats, "waiting_number": waiting_number}))
         OUTCOMES[status].inc()
         return booking_dict(self._id, row, position, stamp)
@@ -463,7 +467,7 @@ class Actor:
         write.notifications.append((row["user_id"], row["id"], "booking_cancelled",
                                     messages.render("booking_cancelled", self.event, row["seats"], None),
                                     self._payload(row["seats"], None, None)))
-        write.audit.append((self.event["org_id"], cmd.actor_id, "booking", row["id"], "cancelled",  # type: ignore[index]
+        write.audit.append((write.org_id, cmd.actor_id, "booking", row["id"], "cancelled",
                             {"status": previous}, {"status": "cancelled"}))
         self._promoted(write, result[1:], now, cause="cancellation", actor_id=cmd.actor_id)
         return booking_dict(self.event_id, booking)
@@ -486,7 +490,7 @@ class Actor:
             write.notifications.append((entry.user_id, entry.booking_id, "waitlist_promoted",
                                         messages.render("waitlist_promoted", self.event, entry.seats, None),
                                         self._payload(entry.seats, None, None)))
-            write.audit.append((self.event["org_id"], actor_id, "booking", entry.booking_id, "promoted",  # type: ignore[index]
+            write.audit.append((write.org_id, actor_id, "booking", entry.booking_id, "promoted",
                                 {"status": "waiting"}, {"status": "confirmed"}))
             OUTCOMES["promoted"].inc()
 

@@ -164,7 +164,8 @@ def _deadline(batches: list[BatchWrite]) -> datetime | None:
 
 def _refused(exc: asyncpg.PostgresError, fence: Fence | None) -> Exception:
     """A fenced or late write as the domain error its commands are answered with; others as they are."""
-    return refusal(exc, fence) if exc.sqlstate in (FENCED_STATE, LATE_STATE) else exc  # type: ignore[return-value]
+    refused = refusal(exc, fence) if exc.sqlstate in (FENCED_STATE, LATE_STATE) else None
+    return exc if refused is None else refused  # refusal answers both states with an error, never None
 
 
 def _arguments(batches: list[BatchWrite]) -> tuple[list[BookingRow], list[list[Any]], list[list[Any]]]:

@@ -60,6 +60,7 @@ async def create(conn: Conn, org_id: UUID, email: str, role: str,
                                       " and status = 'pending'", org_id, email)
         raise Conflict("an invite to this email is already pending; revoke it to send another",
                        invite_id=str(pending)) from None
+    assert invite is not None, "an INSERT ... RETURNING returns its row"
     org_name = await conn.fetchval("select name from organizations where id = $1", org_id)
     message = f"You are invited to join {org_name} on Happening as {role} (valid 7 days)."
     await conn.execute(

@@ -19,8 +19,9 @@ join users u on u.id = m.user_id where m.org_id = $1
 
 async def role_of(db: Executor, org_id: UUID, user_id: UUID) -> str | None:
     """The caller's role in the org, read from PostgreSQL on every request (None: not a member)."""
-    return await db.fetchval(
+    role: str | None = await db.fetchval(
         "select role from organization_users where org_id = $1 and user_id = $2", org_id, user_id)
+    return role
 
 
 async def get(db: Executor, org_id: UUID) -> asyncpg.Record | None:
@@ -42,6 +43,7 @@ async def rename(conn: Conn, org_id: UUID, name: str, actor_id: UUID) -> asyncpg
         raise NotFound("organization not found")
     row = await conn.fetchrow(
         "update organizations o set name = $2 where id = $1 returning " + ORG_COLUMNS, org_id, name)
+    assert row is not None, "the row is locked FOR UPDATE above, so the UPDATE finds it"
     if before != name:
         await audit.record(conn, org_id=org_id, actor_id=actor_id, entity="organization", entity_id=org_id,
                            action="renamed", before={"name": before}, after={"name": name})

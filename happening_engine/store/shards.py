@@ -40,6 +40,7 @@ async def load_map(conn: Executor, seed: int = 1) -> MapVersion:
             "with seeded as (insert into shard_map (version, shards) values (1, $1) on conflict do nothing"
             " returning version, shards) select * from seeded union all select version, shards from shard_map"
             " limit 1", seed)
+        assert row is not None, "the seeded union returns the row inserted or the one already there"
     return MapVersion(row["version"], row["shards"])
 
 
@@ -53,6 +54,7 @@ async def set_shards(pool: asyncpg.Pool, shards: int) -> MapVersion:
             return current
         row = await conn.fetchrow("update shard_map set version = version + 1, shards = $1, changed_at = now()"
                                   " returning version, shards", shards)
+        assert row is not None, "load_map made sure the map's one row exists"
         await conn.execute("update shard_owners set epoch = nextval('shard_epochs'), owner = null, claimed_at = now()"
                            " where shards <> $1", shards)
         return MapVersion(row["version"], row["shards"])
@@ -67,9 +69,10 @@ async def claim(pool: asyncpg.Pool, shards: int, shard: int, owner: str) -> int 
             return None
         await conn.execute("insert into shard_owners (shards, shard) values ($1, $2) on conflict do nothing",
                            shards, shard)
-        return await conn.fetchval(  # type: ignore[no-any-return]
+        epoch: int | None = await conn.fetchval(
             "update shard_owners set epoch = nextval('shard_epochs'), owner = $3, claimed_at = now()"
             " where shards = $1 and shard = $2 returning epoch", shards, shard, owner)
+        return epoch
 
 
 async def owners(conn: Executor) -> list[Owner]:

@@ -20,6 +20,7 @@ async def create_org(conn: Conn, name: str, user_id: UUID) -> asyncpg.Record:
     org = await conn.fetchrow(
         "insert into organizations (name, created_by) values ($1, $2) returning id, name, created_at",
         name, user_id)
+    assert org is not None, "an INSERT ... RETURNING returns its row"
     await conn.execute(
         "insert into organization_users (org_id, user_id, role) values ($1, $2, 'orgAdmin')", org["id"], user_id)
     await audit.record(conn, org_id=org["id"], actor_id=user_id, entity="organization", entity_id=org["id"],
