@@ -6,11 +6,15 @@ one atomic script call per check), shared by every API process.
   balancer, the benchmarks on loopback) are never throttled together.
 - Once authenticated: bookings (and their cancellations) and other writes per user; invites per
   organization and organization creation per user, counted once the request is valid.
-A refusal is a 429 problem with `Retry-After`. If Redis cannot answer, the request passes (and
-the failure is logged): a limiter must not take the API down with it.
+A refusal is a 429 problem with `Retry-After`, answered `refusal_delay_ms` late (a timer, no work): a
+client that floods in a loop (send, await the answer, send again) then waits on its own connections
+instead of filling the event loop that every other user's requests share; a client that honours
+Retry-After waits longer than the delay anyway. If Redis cannot answer, the request passes (and the
+failure is logged): a limiter must not take the API down with it.
 """
 from __future__ import annotations
 
+import asyncio
 import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -69,6 +73,7 @@ class RateLimiter:
         self.write = Limit.per("write", s.write_per_minute, 60, s.write_burst)
         self.invite = Limit.per("invite", s.invite_per_hour, 3600, s.invite_burst)
         self.org = Limit.per("organization", s.org_per_hour, 3600, s.org_burst)
+        self.refusal_delay = s.refusal_delay_ms / 1000
 
     async def take(self, limit: Limit, ident: object, *, cost: int = 1) -> None:
         """Take one request from `ident`'s bucket (cost 0: only ask); `RateLimited` when it is empty."""
@@ -80,7 +85,8 @@ class RateLimiter:
             return
         if not allowed:
             REFUSED.labels(limit.scope).inc()
-            raise RateLimited(limit.scope, max(1, math.ceil(int(wait_ms) / 1000)))
+            await asyncio.sleep(self.refusal_delay)
+            raise RateLimited(limit.scope, max(1, math.ceil(int(wait_ms) / 1000 - self.refusal_delay)))
 
 
 def limiter(request: web.Request) -> RateLimiter | None:

@@ -117,6 +117,7 @@ class RateLimitSettings:
     invite_burst: int = 50
     org_per_hour: int = 30  # organizations created, per user
     org_burst: int = 10
+    refusal_delay_ms: int = 1000  # a refusal is answered this late: a client retrying at once waits, not the server
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ Retry-After and a problem body; nothing written by a refused request."""
 from __future__ import annotations
 
 import contextlib
+import time
 import uuid
 from collections.abc import Iterator
 
@@ -19,15 +20,18 @@ from .test_auth import _claims
 
 
 @contextlib.contextmanager
-def _tight(api_client, name: str, burst: int) -> Iterator[RateLimiter]:
-    """The running app's `name` limit cut to `burst` requests, then one a minute; restored after."""
+def _tight(api_client, name: str, burst: int, refusal_delay: float = 0.0) -> Iterator[RateLimiter]:
+    """The running app's `name` limit cut to `burst` requests, then one a minute, refusals answered
+    `refusal_delay` s late; restored after."""
     limiter = api_client.app[keys.LIMITER]
-    saved = getattr(limiter, name)
+    saved, saved_delay = getattr(limiter, name), limiter.refusal_delay
     setattr(limiter, name, Limit(saved.scope, 60_000, burst))
+    limiter.refusal_delay = refusal_delay
     try:
         yield limiter
     finally:
         setattr(limiter, name, saved)
+        limiter.refusal_delay = saved_delay
 
 
 async def _assert_429(response) -> None:
@@ -88,6 +92,21 @@ async def test_other_writes_per_user(api_client, make_user) -> None:
                                                  json={"name": "c"}))
 
 
+async def test_a_refusal_is_answered_late(api_client, make_user) -> None:
+    """A client flooding in a loop waits on its own connection, not in the event loop everyone shares
+    (loadtests/flood_bench.py measures the effect); Retry-After counts from the answer."""
+    user = await make_user()
+    url = f"/v1/organizations/{user.org_id}"
+    assert RateLimitSettings().refusal_delay_ms >= 500
+    with _tight(api_client, "write", 1, refusal_delay=0.3):
+        assert (await api_client.patch(url, headers=user.headers, json={"name": "a"})).status == 200
+        started = time.monotonic()
+        response = await api_client.patch(url, headers=user.headers, json={"name": "b"})
+        assert time.monotonic() - started >= 0.3
+        await _assert_429(response)
+        assert int(response.headers["Retry-After"]) in (59, 60)  # 60 s to the next, less the 0.3 s held
+
+
 async def test_invites_per_organization(api_client, make_user, pool) -> None:
     admin = await make_user()
     url = f"/v1/organizations/{admin.org_id}/invites"
@@ -121,7 +140,8 @@ def test_defaults_leave_the_load_tests_and_a_person_alone() -> None:
 
 @pytest.mark.parametrize("cost", [0, 1])
 async def test_script_allows_the_burst_then_the_rate(redis, settings, cost) -> None:
-    limiter = RateLimiter(redis, f"{settings.redis.prefix}gcra{uuid.uuid4().hex[:6]}:", RateLimitSettings())
+    limiter = RateLimiter(redis, f"{settings.redis.prefix}gcra{uuid.uuid4().hex[:6]}:",
+                          RateLimitSettings(refusal_delay_ms=0))
     limit = Limit("test", 60_000, 3)
     ident = uuid.uuid4()
     for _ in range(3 if cost else 10):  # asking (cost 0) never empties the bucket
