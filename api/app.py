@@ -84,7 +84,7 @@ async def _remote_engine_ctx(app: web.Application) -> AsyncIterator[None]:
     health = None
     if keys.ENGINE not in app:
         health = ShardHealth(app[keys.REDIS], settings.redis.prefix, shard_map.current.shards)
-        shard_map.on_change(lambda current: health.resize(current.shards))  # type: ignore[union-attr]
+        shard_map.on_change(lambda current: health.resize(current.shards))
         await health.start()
         app[keys.SHARD_HEALTH] = health
     client = AmqpEngineClient(settings, health, shard_map)
@@ -99,8 +99,12 @@ async def _remote_engine_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 def _shard_consumer(app: web.Application) -> Any:
+    from happening_engine.engine import Engine
     from happening_engine.shard_consumer import ShardConsumer
-    return ShardConsumer(app[keys.ENGINE], app[keys.SETTINGS], app[keys.REDIS], app[keys.POOL], app[keys.SHARD_MAP])
+    engine = app[keys.ENGINE]
+    if not isinstance(engine, Engine):  # _engine_ctx put this process's own engine there, ahead of any client
+        raise RuntimeError("a shard consumer needs the engine of its own process")
+    return ShardConsumer(engine, app[keys.SETTINGS], app[keys.REDIS], app[keys.POOL], app[keys.SHARD_MAP])
 
 
 def _lifecycle(app: web.Application) -> Any:

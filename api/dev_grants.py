@@ -8,7 +8,7 @@ import base64
 import hashlib
 import hmac
 import re
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeAlias
 
 import jwt
 from aiohttp import web
@@ -17,6 +17,7 @@ from multidict import MultiDictProxy
 if TYPE_CHECKING:
     from .dev_issuer import DevIssuer
 
+Form: TypeAlias = MultiDictProxy[str | bytes | bytearray | web.FileField]  # what request.post() gives
 _VERIFIER = re.compile(r"[A-Za-z0-9\-._~]{43,128}")  # RFC 7636 section 4.1
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
@@ -26,7 +27,7 @@ def s256(verifier: str) -> str:
     return base64.urlsafe_b64encode(hashlib.sha256(verifier.encode("ascii")).digest()).rstrip(b"=").decode()
 
 
-def _field(form: MultiDictProxy[str | web.FileField], name: str) -> str:
+def _field(form: Form, name: str) -> str:
     value = form.get(name)
     return value if isinstance(value, str) else ""
 
@@ -53,7 +54,7 @@ class Grants:
         return _error("unsupported_grant_type",
                       "grant_type must be authorization_code, refresh_token or password")
 
-    def _password(self, form: MultiDictProxy[str | web.FileField]) -> web.Response:
+    def _password(self, form: Form) -> web.Response:
         """For scripts, load tests and API tests: any username signs in, the password is ignored."""
         username = _field(form, "username")
         if not username:
@@ -61,7 +62,7 @@ class Grants:
         access = self.issuer.issue(username, client_id=_field(form, "client_id"))
         return web.json_response({"access_token": access, "token_type": "Bearer", "expires_in": self.issuer.ttl})
 
-    def _code(self, form: MultiDictProxy[str | web.FileField]) -> web.Response:
+    def _code(self, form: Form) -> web.Response:
         code, client_id = _field(form, "code"), _field(form, "client_id")
         if not code or not client_id:
             return _error("invalid_request", "code and client_id are required")
@@ -82,7 +83,7 @@ class Grants:
             return _error("invalid_grant", "Session not active")
         return web.json_response(self.issuer.tokens(session, client_id, grant.nonce, grant.scope), headers=_NO_STORE)
 
-    def _refresh(self, form: MultiDictProxy[str | web.FileField]) -> web.Response:
+    def _refresh(self, form: Form) -> web.Response:
         token, client_id = _field(form, "refresh_token"), _field(form, "client_id")
         if not token or not client_id:
             return _error("invalid_request", "refresh_token and client_id are required")

@@ -18,7 +18,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 import structlog
@@ -31,6 +31,7 @@ from happening_engine.constants import event_key, live_pattern
 from .streams import HEARTBEAT, Inbox, UserInbox, frame, stamp
 
 log = structlog.get_logger(__name__)
+_InboxT = TypeVar("_InboxT", bound=Inbox)
 STREAMS = Gauge("happening_live_streams", "Open live streams")
 RECEIVED = Counter("happening_live_messages_total", "Live update messages received from Redis")
 LPOS_MAX = 64  # beyond this many watched bookings of one event, read its whole waitlist once instead
@@ -94,7 +95,7 @@ class Fanout:
         self._users.setdefault(user_id, set()).add(inbox)
         return self._add(inbox)
 
-    def _add(self, inbox: Any) -> Any:
+    def _add(self, inbox: _InboxT) -> _InboxT:
         self._inboxes.add(inbox)
         STREAMS.set(len(self._inboxes))
         if self.closing:

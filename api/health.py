@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import aiormq
 from aiohttp import web
@@ -48,7 +49,7 @@ async def readyz(request: web.Request) -> web.Response:
     if health is not None:  # an API without an engine: each shard without a live engine is named
         results.update({f"engine-shard-{s}": "no live engine" for s in sorted(health.down)})
     down = sorted(name for name, error in results.items() if error)
-    body = {"status": "ok" if not down else "unavailable", "down": down,
+    body: dict[str, Any] = {"status": "ok" if not down else "unavailable", "down": down,
             "checks": {name: error or "ok" for name, error in results.items()}}
     if down:
         body.update(type="about:blank", title="Service Unavailable", status=503,

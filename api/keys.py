@@ -1,25 +1,38 @@
 """Every `web.AppKey` stored on the application, in one place."""
 from __future__ import annotations
 
-import asyncpg
+from typing import TYPE_CHECKING
+
 from aiohttp import web
-from redis.asyncio import Redis
 
-from happening_engine.config import Settings
+if TYPE_CHECKING:  # the keys' value types; imported for the checker only (api.auth imports this module)
+    import asyncpg
+    from cachetools import TTLCache
+    from redis.asyncio import Redis
 
-SETTINGS = web.AppKey("settings", Settings)
-POOL = web.AppKey("pool", asyncpg.Pool)
-REDIS = web.AppKey("redis", Redis)
-ENGINE = web.AppKey("engine", "EngineClient")
-REMOTE_ENGINE = web.AppKey("remote_engine", "EngineClient")  # over RabbitMQ, where this process has one
-SHARD_HEALTH = web.AppKey("shard_health", "ShardHealth")  # an API's view of which engine shards are live
-SHARD_MAP = web.AppKey("shard_map", "ShardMapView")  # the shard map in PostgreSQL, as routed by
-FENCE = web.AppKey("fence", "Fence")  # a sharded engine's claim on its shard (happening_engine.fencing)
-AUTH = web.AppKey("auth", object)  # api.auth.TokenVerifier
-KNOWN_USERS = web.AppKey("known_users", object)  # cachetools.TTLCache: token sub -> users row
-FANOUT = web.AppKey("fanout", "Fanout")  # api.fanout.Fanout: live updates to open streams
+    from happening_engine.client import EngineClient
+    from happening_engine.config import Settings
+    from happening_engine.fencing import Fence
+    from happening_engine.shard_health import ShardHealth
+    from happening_engine.shard_map import ShardMapView
 
-LIMITER = web.AppKey("limiter", "RateLimiter")  # api.ratelimit.RateLimiter (absent when limits are off)
+    from .auth import CurrentUser, TokenVerifier
+    from .fanout import Fanout
+    from .ratelimit import RateLimiter
+
+SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
+POOL: web.AppKey[asyncpg.Pool] = web.AppKey("pool")
+REDIS: web.AppKey[Redis] = web.AppKey("redis")
+ENGINE: web.AppKey[EngineClient] = web.AppKey("engine")
+REMOTE_ENGINE: web.AppKey[EngineClient] = web.AppKey("remote_engine")  # over RabbitMQ, where this process has one
+SHARD_HEALTH: web.AppKey[ShardHealth] = web.AppKey("shard_health")  # an API's view of which engine shards are live
+SHARD_MAP: web.AppKey[ShardMapView] = web.AppKey("shard_map")  # the shard map in PostgreSQL, as routed by
+FENCE: web.AppKey[Fence] = web.AppKey("fence")  # a sharded engine's claim on its shard
+AUTH: web.AppKey[TokenVerifier] = web.AppKey("auth")
+KNOWN_USERS: web.AppKey[TTLCache[str, asyncpg.Record]] = web.AppKey("known_users")  # token sub -> users row
+FANOUT: web.AppKey[Fanout] = web.AppKey("fanout")  # live updates to open streams
+
+LIMITER: web.AppKey[RateLimiter] = web.AppKey("limiter")  # absent when limits are off
 
 # per-request storage
-USER = web.RequestKey("user", "CurrentUser")  # api.auth.CurrentUser, set by the auth middleware
+USER: web.RequestKey[CurrentUser] = web.RequestKey("user")  # set by the auth middleware

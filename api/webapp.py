@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from happening_engine.constants import ROOT
 
@@ -48,7 +49,7 @@ def _file(path: Path) -> Path | None:
     return path if path.is_file() else None
 
 
-def handler(root: Path) -> web.Handler:
+def handler(root: Path) -> Handler:
     """A GET handler for every path outside /v1 that the API does not serve itself."""
 
     async def serve(request: web.Request) -> web.StreamResponse:

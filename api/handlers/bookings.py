@@ -127,6 +127,8 @@ async def cancel(request: web.Request) -> web.Response:
     await engine.send(request, CancelBooking(event_id=booking["event_id"], booking_id=booking["id"],
                                              actor_id=current_user(request).id))
     row = await bookings_read.get(request.app[keys.POOL], booking["id"])
+    if row is None:  # read just above; bookings are never deleted
+        raise NotFound("booking not found")
     return ok(booking_json(row))
 
 

@@ -63,6 +63,8 @@ async def create(request: web.Request) -> web.Response:
     async with request.app[keys.POOL].acquire() as conn, conn.transaction():
         event_id = await events.create_draft(conn, org_id, current_user(request).id, body)
     row = await events.get(request.app[keys.POOL], event_id)
+    if row is None:  # committed above; events are never deleted
+        raise NotFound("event not found")
     return ok(event_json(row), status=201)
 
 

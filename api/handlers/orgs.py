@@ -90,6 +90,7 @@ async def change_role(request: web.Request) -> web.Response:
     async with pool.acquire() as conn, conn.transaction():
         await orgs.change_role(conn, org_id, user_id, body["role"], current_user(request).id)
         row = await orgs.member(conn, org_id, user_id)
+    assert row is not None, "change_role raised NotFound unless the member exists, in this transaction"
     return ok(member_json(row))
 
 
