@@ -22,7 +22,7 @@ class CPackedConnection(Connection):
         try:
             return [hiredis.pack_command(args)]
         except TypeError:  # a value hiredis does not take: redis-py's own packing, and its error
-            return super().pack_command(*args)  # type: ignore[no-any-return]
+            return super().pack_command(*args)
 
 
 def create_redis(settings: RedisSettings) -> Redis:

@@ -14,12 +14,13 @@ right behind); a short poll covers lost notifications and a lost listening conne
 from __future__ import annotations
 
 import asyncio
+from typing import cast
 
 import aiormq
 import asyncpg
 import orjson
 import structlog
-from aiormq.abc import AbstractChannel, AbstractConnection
+from aiormq.abc import AbstractConnection
 from pamqp.commands import Basic
 from prometheus_client import Counter, Gauge
 
@@ -102,13 +103,15 @@ class OutboxRelay:
                              failed=lambda kind: OUTBOX_ERRORS.labels(kind).inc())
 
     async def _session(self, connection: AbstractConnection, backoff: Backoff) -> None:
-        channel = await connection.channel(publisher_confirms=True)
+        # cast: aiormq annotates channel() as AbstractChannel, whose basic_publish lacks the `wait` argument;
+        # what it returns is always an aiormq.Channel, which takes it
+        channel = cast(aiormq.Channel, await connection.channel(publisher_confirms=True))
         await declare_topology(channel, self.topology)
         log.info("outbox_relay_connected")
         backoff.reset()
         await self._pump(channel)
 
-    async def _pump(self, channel: AbstractChannel) -> None:
+    async def _pump(self, channel: aiormq.Channel) -> None:
         """Dispatch batches until stopped; between batches wait for NOTIFY or the poll interval."""
         while not self._stopping.is_set():
             await self._ensure_listener()
@@ -125,7 +128,7 @@ class OutboxRelay:
                 # and a message cost about the same for one row as for fifty).
                 await asyncio.sleep(self.linger_seconds)
 
-    async def _dispatch_batch(self, channel: AbstractChannel) -> int:
+    async def _dispatch_batch(self, channel: aiormq.Channel) -> int:
         """Publish one batch and mark the confirmed rows; raises after marking if a publish failed."""
         failure: BaseException | None = None
         async with self.pool.acquire() as conn, conn.transaction():
@@ -153,7 +156,7 @@ class OutboxRelay:
             raise failure
         return len(rows)
 
-    async def _publish(self, channel: AbstractChannel, rows: list[asyncpg.Record]) -> object:
+    async def _publish(self, channel: aiormq.Channel, rows: list[asyncpg.Record]) -> object:
         """One message with `rows` as jobs, named (message id, type, routing key) after the first."""
         first = rows[0]
         body = orjson.dumps({"jobs": [{

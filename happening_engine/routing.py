@@ -25,7 +25,7 @@ from typing import Any
 
 import aiormq
 import structlog
-from aiormq.abc import AbstractChannel, AbstractConnection, DeliveredMessage
+from aiormq.abc import AbstractChannel, AbstractConnection, ArgumentsType, DeliveredMessage
 
 from .amqp import AMQP_ERRORS, connect
 from .commands import Book, Command, to_wire
@@ -40,7 +40,7 @@ from .sharding import shard_of
 log = structlog.get_logger(__name__)
 REPLY_GRACE = 2.0
 REROUTES = 3  # sends of one command while the shard map changes under it
-SHARD_QUEUE_ARGS = {"x-single-active-consumer": True}
+SHARD_QUEUE_ARGS: ArgumentsType = {"x-single-active-consumer": True}
 
 
 async def declare_shard_queue(channel: AbstractChannel, settings: Settings, shard: int) -> str:
@@ -82,6 +82,7 @@ class AmqpEngineClient:
             channel = await self._connection.channel()
             self._declared = set()
             declared = await channel.queue_declare("", exclusive=True, auto_delete=True)
+            assert declared.queue is not None, "a Queue.DeclareOk always names the queue (AMQP 0-9-1)"
             self._reply_queue = declared.queue
             await channel.basic_consume(self._reply_queue, self._on_reply, no_ack=True)
             self._connection.closing.add_done_callback(lambda _: self._fail_pending("RabbitMQ connection lost"))

@@ -129,7 +129,7 @@ async def _settle_dead_messages(pool: asyncpg.Pool, channel: AbstractChannel,
                                 held: list[tuple[int, list[uuid.UUID] | None]], replayed: set[uuid.UUID]) -> int:
     """Ack the held messages whose every job was replayed or is no longer failed; requeue the rest."""
     ids = list({i for _, jobs in held for i in jobs or ()})
-    statuses = dict(await pool.fetch(STATUSES, ids)) if ids else {}
+    statuses: dict[uuid.UUID, str] = {r["id"]: r["status"] for r in await pool.fetch(STATUSES, ids)} if ids else {}
     removed = 0
     for tag, jobs in held:
         done = jobs is not None and all(i in replayed or statuses.get(i) not in ("failed", None) for i in jobs)

@@ -20,12 +20,13 @@ class Rendered:
     short: str  # one line for SMS and push
 
 
-def _when(value: Any) -> str | None:
+def _when(value: object) -> str | None:
     if isinstance(value, str):
+        text = value
         try:
-            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            value = datetime.fromisoformat(text.replace("Z", "+00:00"))
         except ValueError:
-            return value
+            return text
     if isinstance(value, datetime):
         return value.strftime("%a %d %b %Y, %H:%M %Z").strip().rstrip(",")
     return None

@@ -69,7 +69,8 @@ async def claim_many(pool: asyncpg.Pool, ids: list[uuid.UUID], lease_seconds: fl
     async with pool.acquire() as conn:
         claimed = {r["id"]: r for r in await conn.fetch(CLAIM_MANY, ids, lease_seconds)}
         others = [i for i in set(ids) if i not in claimed]
-        statuses: dict[uuid.UUID, str] = dict(await conn.fetch(STATUSES, others)) if others else {}  # type: ignore[arg-type]
+        statuses: dict[uuid.UUID, str] = (
+            {r["id"]: r["status"] for r in await conn.fetch(STATUSES, others)} if others else {})
     out: list[asyncpg.Record | str | None] = []
     handed: set[uuid.UUID] = set()
     for nid in ids:
