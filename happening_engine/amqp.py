@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import aiormq
 import asyncpg
 import structlog
-from aiormq.abc import AbstractChannel, AbstractConnection
+from aiormq.abc import AbstractChannel, AbstractConnection, DeliveredMessage
 
 from .config import AmqpSettings, NotifySettings
 from .constants import (NOTIFICATIONS_DEAD_EXCHANGE, NOTIFICATIONS_DEAD_QUEUE, NOTIFICATIONS_EXCHANGE,
@@ -90,6 +90,13 @@ async def keep_connected(settings: AmqpSettings, name: str, stopping: asyncio.Ev
             await backoff.wait(stopping)
 
 
+def delivery_tag(message: DeliveredMessage) -> int:
+    """The tag a consumed message is acked by (aiormq's type allows none, which only a Basic.Return has)."""
+    tag = message.delivery_tag
+    assert tag is not None, "a message delivered to a consumer always carries its tag"
+    return tag
+
+
 async def stop_task(task: asyncio.Task[None], timeout: float) -> None:
     """Wait for a component's main task to end by itself; cancel it after `timeout`."""
     done, _ = await asyncio.wait({task}, timeout=timeout)
@@ -97,8 +104,10 @@ async def stop_task(task: asyncio.Task[None], timeout: float) -> None:
         log.warning("amqp_component_stop_timeout", task=task.get_name(), timeout=timeout)
         task.cancel()
         await asyncio.wait({task})
-    if not task.cancelled() and task.exception() is not None:
-        raise task.exception()  # type: ignore[misc]
+    if not task.cancelled():
+        error = task.exception()
+        if error is not None:
+            raise error
 
 
 @dataclass(frozen=True)

@@ -41,7 +41,7 @@ from aiormq.exceptions import AMQPError, ChannelInvalidStateError
 from pamqp.commands import Basic
 from prometheus_client import Counter, Histogram
 
-from ..amqp import AMQP_ERRORS, Backoff, Topology, declare_topology, keep_connected, stop_task
+from ..amqp import AMQP_ERRORS, Backoff, Topology, declare_topology, delivery_tag, keep_connected, stop_task
 from ..config import Settings
 from .acks import Acks
 from ..batch import Batcher
@@ -134,6 +134,7 @@ class NotificationWorker:
         if closing.done():
             raise aiormq_closed(closing)
         closing.cancel()
+        assert consume_ok.consumer_tag is not None, "a Basic.ConsumeOk always names its consumer"
         await channel.basic_cancel(consume_ok.consumer_tag)
         await self._drain()  # acks need the channel: finish before the connection closes
 
@@ -144,7 +145,7 @@ class NotificationWorker:
                 log.warning("worker_jobs_still_running", count=len(pending))
 
     def _on_message(self, acks: Acks, message: DeliveredMessage) -> None:
-        acks.delivered(message.delivery_tag)
+        acks.delivered(delivery_tag(message))
         jobs = _jobs(message)
         # Each job takes its user's lock now, in delivery order: jobs of one user run in that order.
         held = [(job, *self._hold(job)) for job in jobs or ()]
@@ -175,9 +176,9 @@ class NotificationWorker:
         try:
             if not well_formed:
                 log.error("worker_job_malformed", message_id=message_id)
-                await acks.nack(message.delivery_tag, requeue=False)  # to the dead letters
+                await acks.nack(delivery_tag(message), requeue=False)  # to the dead letters
                 return
-            redelivered = bool(message.delivery.redelivered)
+            redelivered = isinstance(message.delivery, Basic.Deliver) and bool(message.delivery.redelivered)
             outcomes = await asyncio.gather(*(self._job(job, key, lock, redelivered) for job, key, lock in held))
             if any(outcome is HANDED_BACK for outcome in outcomes):
                 await asyncio.sleep(1.0)
@@ -187,10 +188,10 @@ class NotificationWorker:
                      if outcome is not DONE]
             confirms = await asyncio.gather(*moves)
             if all(isinstance(c, Basic.Ack) for c in confirms):
-                await acks.ack(message.delivery_tag)
+                await acks.ack(delivery_tag(message))
             else:
                 log.warning("worker_move_not_confirmed", message_id=message_id, results=repr(confirms))
-                await acks.nack(message.delivery_tag, requeue=True)
+                await acks.nack(delivery_tag(message), requeue=True)
         except BROKER_ERRORS as exc:  # the broker redelivers the message; the rows make that harmless
             log.warning("worker_ack_lost", message_id=message_id, error=repr(exc))
 
@@ -321,7 +322,7 @@ def _jobs(message: DeliveredMessage) -> list[dict[str, Any]] | None:
 
 async def _settle(acks: Acks, message: DeliveredMessage, *, requeue: bool) -> None:
     try:
-        await acks.nack(message.delivery_tag, requeue=requeue)
+        await acks.nack(delivery_tag(message), requeue=requeue)
     except AMQP_ERRORS as exc:  # the channel is gone: the broker requeues the job by itself
         log.warning("worker_nack_lost", message_id=message.header.properties.message_id, error=repr(exc))
 

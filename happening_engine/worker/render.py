@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import asyncpg
+
 
 @dataclass(frozen=True)
 class Rendered:
@@ -36,7 +38,7 @@ def _seats(n: Any) -> str:
     return f"{n} seat" if n == 1 else f"{n} seats"
 
 
-def render(row: Mapping[str, Any], invite_url: str | None = None) -> Rendered:
+def render(row: Mapping[str, Any] | asyncpg.Record, invite_url: str | None = None) -> Rendered:
     """Render one claimed notification row (joined with its event's name and start); `invite_url`:
     an invite's link, built by the worker from its sealed token."""
     p: Mapping[str, Any] = row.get("payload") or {}
