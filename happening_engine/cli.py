@@ -11,7 +11,8 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
+from typing import Any
 
 import structlog
 from aiohttp import web
@@ -115,12 +116,12 @@ def _dev_issuer(settings: Settings, command: str, dev_flag: bool) -> bool:
         raise SystemExit(2) from None
 
 
-def _run(coro: object) -> None:
+def _run(coro: Coroutine[Any, Any, None]) -> None:
     try:
         import uvloop
-        uvloop.run(coro)  # type: ignore[arg-type]
+        uvloop.run(coro)
     except ImportError:
-        asyncio.run(coro)  # type: ignore[arg-type]
+        asyncio.run(coro)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
