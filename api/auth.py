@@ -139,12 +139,6 @@ class TokenVerifier:
                 return None
             return self._keys.get(kid)
 
-    def remembers(self, authorization: str) -> bool:
-        """Whether the token of this Authorization header was verified lately (a request that costs
-        no signature check, so the per-address limit need not be asked)."""
-        claims = self._verified.get(authorization.partition(" ")[2].strip())
-        return claims is not None and claims["exp"] > time.time()
-
     async def verify(self, token: str) -> dict[str, Any]:
         """The token's claims, or `Unauthorized` for anything not exactly right."""
         claims = self._verified.get(token)

@@ -15,8 +15,9 @@ failure is logged): a limiter must not take the API down with it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from uuid import UUID
 
@@ -74,6 +75,7 @@ class RateLimiter:
         self.invite = Limit.per("invite", s.invite_per_hour, 3600, s.invite_burst)
         self.org = Limit.per("organization", s.org_per_hour, 3600, s.org_burst)
         self.refusal_delay = s.refusal_delay_ms / 1000
+        self.in_flight = InFlight(s.write_in_flight)
 
     async def take(self, limit: Limit, ident: object, *, cost: int = 1) -> None:
         """Take one request from `ident`'s bucket (cost 0: only ask); `RateLimited` when it is empty."""
@@ -95,13 +97,16 @@ def limiter(request: web.Request) -> RateLimiter | None:
 
 @web.middleware
 async def address_limit(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Outside authentication: a request without a token the API already verified asks its
-    address's bucket first; one that ends unauthenticated (or needs no token) takes from it."""
+    """Outside authentication: a request that ends unauthenticated (a bad token, or none where none
+    is needed) takes from its address's bucket; one with no token at all asks it first. A token is
+    always verified before the address is asked, so users behind an address that a junk-token flood
+    emptied still get in with a valid token, new or not (the flood's refusals come late: see
+    `refusal_delay`)."""
     rl = limiter(request)
     if rl is None or not request.path.startswith("/v1/"):
         return await handler(request)
     address = request.remote or "unknown"
-    if not request.app[keys.AUTH].remembers(request.headers.get("Authorization", "")):
+    if "Authorization" not in request.headers:
         await rl.take(rl.address, address, cost=0)
     try:
         response = await handler(request)
@@ -113,15 +118,45 @@ async def address_limit(request: web.Request, handler: Handler) -> web.StreamRes
     return response
 
 
+class InFlight:
+    """At most `limit` requests of one user at a time in this process; the rest wait their turn. A
+    user's burst of writes then holds at most `limit` of the database connections (and row locks)
+    that everyone else needs, however generous the rate limits are for bulk work."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._users: dict[object, tuple[asyncio.Semaphore, int]] = {}  # user -> (semaphore, holding + waiting)
+
+    @contextlib.asynccontextmanager
+    async def hold(self, user: object) -> AsyncIterator[None]:
+        semaphore, count = self._users.get(user) or (asyncio.Semaphore(self.limit), 0)
+        self._users[user] = (semaphore, count + 1)
+        try:
+            async with semaphore:
+                yield
+        finally:
+            semaphore, count = self._users[user]
+            if count == 1:
+                del self._users[user]
+            else:
+                self._users[user] = (semaphore, count - 1)
+
+    def __len__(self) -> int:
+        return len(self._users)
+
+
 @web.middleware
 async def user_limit(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Inside authentication: a user's bookings and other writes."""
+    """Inside authentication: a user's bookings and other writes, each write waiting for one of the
+    user's places in flight."""
     rl, user = limiter(request), request.get(keys.USER)
-    if rl is not None and user is not None and request.method in WRITES:
-        route = request.match_info.route.resource
-        booking = (request.method, route.canonical if route else "") in BOOKING_ROUTES
-        await rl.take(rl.booking if booking else rl.write, user.id)
-    return await handler(request)
+    if rl is None or user is None or request.method not in WRITES:
+        return await handler(request)
+    route = request.match_info.route.resource
+    booking = (request.method, route.canonical if route else "") in BOOKING_ROUTES
+    await rl.take(rl.booking if booking else rl.write, user.id)
+    async with rl.in_flight.hold(user.id):
+        return await handler(request)
 
 
 async def take_invite(request: web.Request, org_id: UUID) -> None:

@@ -40,7 +40,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from . import cpu, wrk
 from .baseline_app import ROUTE as BASELINE_ROUTE
 from .population import Population, bounded
-from .processes import Platform, Process
+from .processes import BULK_SETUP, Platform, Process
 from .report import markdown
 
 RESULTS = Path(__file__).with_name("results")
@@ -282,7 +282,7 @@ async def amain(argv: list[str] | None = None) -> int:
     args = parse(argv)
     stamp = time.strftime("%Y%m%d-%H%M%S") + ("-smoke" if args.smoke else "")
     extra = dict(item.split("=", 1) for item in args.server_env)
-    platform = Platform(logs_dir=RESULTS / f"bench-{stamp}", extra_env=extra)
+    platform = Platform(logs_dir=RESULTS / f"bench-{stamp}", extra_env={**BULK_SETUP, **extra})
     try:
         result = await bench(args, platform)
     finally:

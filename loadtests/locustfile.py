@@ -30,6 +30,7 @@ FLASH_USERS = int(os.environ.get("LOADTEST_FLASH_USERS", "200"))
 FLASH_SLOTS = int(os.environ.get("LOADTEST_FLASH_SLOTS", "500"))
 MIX_EVENTS = int(os.environ.get("LOADTEST_MIX_EVENTS", "1000"))
 MIX_SLOTS = int(os.environ.get("LOADTEST_MIX_SLOTS", "100"))
+EVENTS_PER_ORGANIZER = 40
 STAGE_SECONDS = int(os.environ.get("LOADTEST_STAGE_SECONDS", "30"))
 
 
@@ -50,27 +51,35 @@ def _token(post: Any, email: str) -> str:
 
 @events.test_start.add_listener
 def create_events(environment: Any, **_: Any) -> None:
-    """An organizer signs up (orgAdmin of its own org), then creates and publishes every event."""
+    """Organizers sign up (each orgAdmin of its own org), then create and publish the events,
+    `EVENTS_PER_ORGANIZER` each: the per-user write limits are a person's, not a bulk import's."""
     host = environment.host.rstrip("/")
     issuer = requests.get(f"{host}/v1/auth/config", timeout=10).json()["issuer"]
     Setup.token_url = f"{issuer}/protocol/openid-connect/token"
-    admin = {"Authorization": f"Bearer {_token(requests.post, f'organizer-{uuid.uuid4().hex[:8]}@load.test')}"}
-    org = requests.get(f"{host}/v1/me", headers=admin, timeout=10).json()["memberships"][0]["org_id"]
     start = datetime.now(UTC) + timedelta(days=7)
 
-    def event(name: str, slots: int) -> str:
+    def organizer(_: int) -> tuple[dict[str, str], str]:
+        token = _token(requests.post, f"organizer-{uuid.uuid4().hex[:8]}@load.test")
+        headers = {"Authorization": f"Bearer {token}"}
+        org = requests.get(f"{host}/v1/me", headers=headers, timeout=10).json()["memberships"][0]["org_id"]
+        return headers, org
+
+    def event(name: str, slots: int, by: tuple[dict[str, str], str]) -> str:
+        headers, org = by
         body = {"name": name, "category": "concert", "starts_at": start.isoformat(),
                 "ends_at": (start + timedelta(hours=3)).isoformat(), "total_slots": slots}
-        created = requests.post(f"{host}/v1/organizations/{org}/events", json=body, headers=admin, timeout=10)
+        created = requests.post(f"{host}/v1/organizations/{org}/events", json=body, headers=headers, timeout=10)
         created.raise_for_status()
         event_id = str(created.json()["id"])
-        requests.post(f"{host}/v1/events/{event_id}/publish", headers=admin, timeout=10).raise_for_status()
+        requests.post(f"{host}/v1/events/{event_id}/publish", headers=headers, timeout=10).raise_for_status()
         return event_id
 
-    Setup.flash_event = event("Flash sale", FLASH_SLOTS)
     # a thousand events one request at a time would hold the start for half a minute
     with ThreadPoolExecutor(max_workers=8) as pool:
-        Setup.mix_events = list(pool.map(lambda i: event(f"Steady {i}", MIX_SLOTS), range(MIX_EVENTS)))
+        organizers = list(pool.map(organizer, range(MIX_EVENTS // EVENTS_PER_ORGANIZER + 1)))
+        Setup.flash_event = event("Flash sale", FLASH_SLOTS, organizers[-1])
+        Setup.mix_events = list(pool.map(
+            lambda i: event(f"Steady {i}", MIX_SLOTS, organizers[i // EVENTS_PER_ORGANIZER]), range(MIX_EVENTS)))
 
 
 def _book(user: FastHttpUser, event_id: str, headers: dict[str, str], name: str) -> str | None:

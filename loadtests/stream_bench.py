@@ -32,7 +32,7 @@ import aiohttp
 
 from . import cpu, wrk
 from .population import Population
-from .processes import Platform, Process
+from .processes import BULK_SETUP, Platform, Process
 
 RESULTS = Path(__file__).with_name("results")
 
@@ -245,7 +245,7 @@ async def amain(argv: list[str] | None = None) -> int:
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # inherited by the server and the clients
     stamp = time.strftime("%Y%m%d-%H%M%S") + ("-smoke" if args.smoke else "")
-    platform = Platform(logs_dir=RESULTS / f"stream-bench-{stamp}")
+    platform = Platform(logs_dir=RESULTS / f"stream-bench-{stamp}", extra_env=BULK_SETUP)
     try:
         result = await run(args, platform)
     finally:
