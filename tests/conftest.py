@@ -95,6 +95,24 @@ async def token(dev_issuer: dev_issuer_module.DevIssuer) -> AsyncIterator[Callab
     await session.close()
 
 
+# Modules that start real processes, a browser, a fuzzer or a benchmark: `pytest -m "not slow"` runs
+# the rest in about a minute. Each test of the suite gets 60 s (setup.cfg); these get 10 minutes
+# unless they set their own timeout.
+SLOW_MODULES = frozenset({
+    "test_crash", "test_flood_bench_smoke", "test_fuzz_openapi", "test_indexes", "test_loadtests_smoke",
+    "test_locust_smoke", "test_outbox", "test_resharding", "test_shard_health", "test_split_crashes",
+    "test_stream_bench_smoke", "test_web_e2e",
+})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.module is not None and item.module.__name__.rsplit(".", 1)[-1] in SLOW_MODULES:
+            item.add_marker(pytest.mark.slow)
+            if item.get_closest_marker("timeout") is None:
+                item.add_marker(pytest.mark.timeout(600))
+
+
 def replace_settings(settings: Settings, **changes: object) -> Settings:
     return dataclasses.replace(settings, **changes)  # type: ignore[arg-type]
 
