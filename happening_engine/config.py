@@ -7,6 +7,12 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+_Section = TypeVar("_Section", bound="DataclassInstance")
 
 
 @dataclass(frozen=True)
@@ -142,8 +148,8 @@ class Settings:
             value = env.get(f"HAPPENING_{name}")
             return value if value not in (None, "") else None
 
-        def build(klass: type, prefix: str) -> object:
-            kwargs = {}
+        def build(klass: type[_Section], prefix: str) -> _Section:
+            kwargs: dict[str, Any] = {}
             for f in dataclasses.fields(klass):
                 raw = get(f"{prefix}{f.name.upper()}")
                 if raw is None:
@@ -153,13 +159,13 @@ class Settings:
             return klass(**kwargs)
 
         return cls(
-            database=build(DatabaseSettings, "DATABASE_"),  # type: ignore[arg-type]
-            redis=build(RedisSettings, "REDIS_"),  # type: ignore[arg-type]
-            amqp=build(AmqpSettings, "AMQP_"),  # type: ignore[arg-type]
-            oidc=build(OidcSettings, "OIDC_"),  # type: ignore[arg-type]
-            http=build(HttpSettings, "HTTP_"),  # type: ignore[arg-type]
-            engine=build(EngineSettings, "ENGINE_"),  # type: ignore[arg-type]
-            notify=build(NotifySettings, "NOTIFY_"),  # type: ignore[arg-type]
-            rate=build(RateLimitSettings, "RATE_"),  # type: ignore[arg-type]
+            database=build(DatabaseSettings, "DATABASE_"),
+            redis=build(RedisSettings, "REDIS_"),
+            amqp=build(AmqpSettings, "AMQP_"),
+            oidc=build(OidcSettings, "OIDC_"),
+            http=build(HttpSettings, "HTTP_"),
+            engine=build(EngineSettings, "ENGINE_"),
+            notify=build(NotifySettings, "NOTIFY_"),
+            rate=build(RateLimitSettings, "RATE_"),
             log_format=get("LOG_FORMAT") or "auto",
         )
