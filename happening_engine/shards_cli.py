@@ -52,7 +52,8 @@ async def shards_main(settings: Settings, count: int | None) -> int:
         for shard in range(current.shards):
             claim = claims.get(shard)
             owner = f"{claim.owner} ({claim.epoch})" if claim and claim.owner else "-"
-            engine = f"live {live[shard]}" if live[shard] else "NONE"
+            beat = live[shard]
+            engine = f"live {beat.decode() if isinstance(beat, bytes) else beat}" if beat else "NONE"
             print(f"{shard:>5}  {engine:<28}  {owner:<40}  {claim.claimed_at if claim and claim.owner else '-'}")
         return 0 if all(live) else 1
     finally:
