@@ -1,6 +1,6 @@
 """The baseline behind the same HTTP stack: `python -m loadtests.baseline_app`.
 
-The real API app (`api.app.create_app(settings, {"api"})`: its middlewares, JWT auth, sign-up, problem
+The real API app (`happening.processes.create_app(settings, {"api"})`: its middlewares, JWT auth, sign-up, problem
 responses) plus one route, `POST /v1/baseline/events/{event}/bookings {seats}`, that does what the real
 booking handler does up to the engine (validation, visibility, seat limits) and then books the common
 way (`loadtests.baseline.book_for_update`) instead of sending a command to an actor.
@@ -17,7 +17,7 @@ import uvloop
 from aiohttp import web
 
 from api import keys
-from api.app import create_app
+from happening.processes import create_app
 from api.auth import current_user
 from api.handlers.bookings import BOOK_BODY
 from api.permissions import visible_event

@@ -119,7 +119,7 @@ class Platform:
 
     def happening(self, *args: str, timeout: float = 300.0) -> subprocess.CompletedProcess[str]:
         """Run a `happening` command against this run's database and prefixes."""
-        return subprocess.run([sys.executable, "-m", "happening_engine.cli", *args], env=self.env(),
+        return subprocess.run([sys.executable, "-m", "happening.cli", *args], env=self.env(),
                               capture_output=True, text=True, timeout=timeout)
 
     def _start(self, name: str, argv: list[str], **env: str) -> Process:
@@ -135,14 +135,14 @@ class Platform:
         done = self.happening("migrate")
         if done.returncode != 0:
             raise RuntimeError(f"happening migrate failed: {done.stderr}")
-        self.serve = self._start("serve", [sys.executable, "-m", "happening_engine.cli", "serve"])
+        self.serve = self._start("serve", [sys.executable, "-m", "happening.cli", "serve"])
         await wait_ready(self.serve)
         return self.serve
 
     async def start_part(self, name: str, *args: str, ready: str | None = "/readyz", **env: str) -> Process:
         """`happening <args>` as one process of a split layout (api, engine, worker, dev-issuer); waits
         until `ready` answers 200 on its HTTP port (None: does not wait). Migrate first."""
-        process = self._start(name, [sys.executable, "-m", "happening_engine.cli", *args], **env)
+        process = self._start(name, [sys.executable, "-m", "happening.cli", *args], **env)
         self.parts.append(process)
         if ready is not None:
             await wait_ready(process, path=ready)
@@ -150,7 +150,7 @@ class Platform:
 
     async def start_dev_issuer(self) -> Process:
         """The dev issuer alone, on this run's `dev_port` (the split layout's token source)."""
-        process = self._start("dev-issuer", [sys.executable, "-m", "happening_engine.cli", "dev-issuer"])
+        process = self._start("dev-issuer", [sys.executable, "-m", "happening.cli", "dev-issuer"])
         self.parts.append(process)
         await wait_ready(process, url=f"{self.issuer}/.well-known/openid-configuration")
         return process

@@ -140,7 +140,7 @@ async def api_client(settings: Settings) -> AsyncIterator[object]:
     fails the request with what differs: tests/openapi_check.py)."""
     from aiohttp.test_utils import TestClient, TestServer
 
-    from api.app import create_app
+    from happening.processes import create_app
 
     from .openapi_check import watch
 

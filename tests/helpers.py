@@ -16,7 +16,7 @@ import asyncpg
 from aiohttp.test_utils import TestClient, TestServer
 
 from api import keys
-from api.app import create_app
+from happening.processes import create_app
 from happening_engine.amqp import Topology, connect, delete_topology
 from happening_engine.config import DatabaseSettings, Settings
 from loadtests.throwaway import create_database, drop_database

@@ -15,7 +15,7 @@ import pytest
 import structlog
 from aiohttp import web
 
-from api.app import make_runner
+from happening.processes import make_runner
 from api.middlewares import MIDDLEWARES
 from api.validation import Field, json_body
 from api import keys

@@ -80,7 +80,7 @@ async def test_the_commands_print_reasons_and_refuse_unknown_ids(env: Env) -> No
 
     async def run(*args: str) -> tuple[int, str]:
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "happening_engine.cli", "notifications", *args, env=child_env,
+            sys.executable, "-m", "happening.cli", "notifications", *args, env=child_env,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
         out, _ = await proc.communicate()
         return proc.returncode or 0, out.decode()

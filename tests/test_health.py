@@ -8,7 +8,7 @@ import uuid
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from api.app import create_app
+from happening.processes import create_app
 
 
 def closed_port_url(scheme: str, path: str = "") -> str:

@@ -17,7 +17,7 @@ async def run_cli(settings, event) -> tuple[int, str]:
     env = {**os.environ, "HAPPENING_DATABASE_URL": settings.database.url, "HAPPENING_REDIS_URL": settings.redis.url,
            "HAPPENING_REDIS_PREFIX": settings.redis.prefix, "HAPPENING_LOG_FORMAT": "json"}
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "happening_engine.cli", "check-invariants", "--event", str(event),
+        sys.executable, "-m", "happening.cli", "check-invariants", "--event", str(event),
         env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     out, _ = await proc.communicate()
     return proc.returncode or 0, out.decode()

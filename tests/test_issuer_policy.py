@@ -38,7 +38,7 @@ def test_the_command_line_exits_with_a_clear_message(argv: list[str]) -> None:
     """As the image runs it: HAPPENING_HTTP_HOST=0.0.0.0 and no issuer."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("HAPPENING_")}
     env.update(HAPPENING_HTTP_HOST="0.0.0.0", HAPPENING_HTTP_PORT="1", HAPPENING_LOG_FORMAT="json")
-    done = subprocess.run([sys.executable, "-m", "happening_engine.cli", *argv], env=env, capture_output=True,
+    done = subprocess.run([sys.executable, "-m", "happening.cli", *argv], env=env, capture_output=True,
                           text=True, timeout=60)
     assert done.returncode == 2
     assert "no token issuer configured" in done.stderr and "--dev-issuer" in done.stderr

@@ -14,7 +14,7 @@ import aiormq
 from aiohttp.test_utils import TestClient, TestServer
 
 from api import keys
-from api.app import create_app
+from happening.processes import create_app
 from happening_engine import invariants
 from happening_engine.config import DatabaseSettings
 from happening_engine.connections import create_redis

@@ -34,7 +34,7 @@ PROMQL_WORDS = {"by", "without", "on", "ignoring", "group_left", "group_right", 
 
 def exported_metrics() -> set[str]:
     """Every sample name the code's metrics can produce (the modules that define them imported)."""
-    import api.app  # noqa: F401  (api.middlewares, api.fanout, api.auth)
+    import happening.processes  # noqa: F401  (every part: api.middlewares, api.fanout, api.auth, the engine)
     import happening_engine.live  # noqa: F401
     import happening_engine.metrics  # noqa: F401
     import happening_engine.outbox  # noqa: F401

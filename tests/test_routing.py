@@ -9,7 +9,7 @@ import aiormq
 
 from aiohttp.test_utils import TestClient, TestServer
 
-from api.app import create_app
+from happening.processes import create_app
 from happening_engine.config import EngineSettings
 from happening_engine.constants import shard_queue
 from happening_engine.invariants import check

@@ -14,7 +14,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client import REGISTRY
 
-from api.app import create_app
+from happening.processes import create_app
 from happening_engine.commands import UpdateEvent, to_wire
 from happening_engine.constants import shard_queue
 from happening_engine.signing import CommandKeys

@@ -34,12 +34,12 @@ from ..store.bookings import (BatchWrite, BookingRow, Counters, PredecessorFaile
 from ..store.event_changes import load_event
 from ..store.events import may_see
 from ..timeline import status_at
+from ..values import STORAGE_ERRORS, json_value
 from . import messages
 from .commit import GroupCommit
 from .mailbox import Envelope, Mailbox
 
 log = structlog.get_logger(__name__)
-STORAGE_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, RedisError, asyncio.TimeoutError)
 STORAGE_DOWN = "bookings are temporarily unavailable, please retry"
 
 
@@ -53,20 +53,12 @@ class ActorContext:
     fence: Fence | None = None  # a sharded engine's claim on its shard, checked by every write
 
 
-def _json(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.isoformat().replace("+00:00", "Z")
-    if isinstance(value, UUID):
-        return str(value)
-    return value
-
-
 def booking_dict(event_id: UUID | str, row: BookingRow, position: int | None = None,
                  stamp: str | None = None) -> dict[str, Any]:
     """The booking as the API returns it; `stamp`: created_at = updated_at, already formatted."""
     return {"id": str(row.id), "event_id": str(event_id), "user_id": str(row.user_id), "seats": row.seats,
             "status": row.status, "waiting_number": row.waiting_number, "position": position,
-            "created_at": stamp or _json(row.created_at), "updated_at": stamp or _json(row.updated_at)}
+            "created_at": stamp or json_value(row.created_at), "updated_at": stamp or json_value(row.updated_at)}
 
 
 _ROW_FIELDS = ("id", "user_id", "seats", "status", "waiting_number", "confirmed_at", "cancelled_at", "created_at",
@@ -137,7 +129,7 @@ class Actor:
     @event.setter
     def event(self, row: asyncpg.Record | None) -> None:
         self._event = row
-        self._starts_at = _json(row["starts_at"]) if row is not None else ""
+        self._starts_at = json_value(row["starts_at"]) if row is not None else ""
 
     def start(self) -> None:
         # A fresh context: the actor outlives the request that woke it, whose ids it must not log.
@@ -342,7 +334,7 @@ class Actor:
             (e.deadline for e, _ in queued if e.deadline is not None), default=None)))
         if not results:
             decision.undecided = [env for env, _ in queued]
-        stamp = _json(now)
+        stamp = json_value(now)
         for (env, ref), result in zip(queued, results):
             cmd = env.command
             if isinstance(cmd, Book):
@@ -463,7 +455,7 @@ class Actor:
         else:
             write.waiting_delta -= 1
         write.history.append((row["id"], "cancelled", {"previous_status": previous,
-                                                       "by": _json(cmd.actor_id)}, now))
+                                                       "by": json_value(cmd.actor_id)}, now))
         write.notifications.append((row["user_id"], row["id"], "booking_cancelled",
                                     messages.render("booking_cancelled", self.event, row["seats"], None),
                                     self._payload(row["seats"], None, None)))

@@ -15,8 +15,8 @@ from ..store.audit import record
 from ..store.bookings import BatchWrite, Counters, write_batch
 from ..store.event_changes import active_bookers, cancel_bookings, update_event
 from ..timeline import status_at
+from ..values import STORAGE_ERRORS, json_value
 from . import messages
-from .actor import STORAGE_ERRORS, _json
 
 if TYPE_CHECKING:
     from .actor import Actor
@@ -29,7 +29,7 @@ FIXED_ONCE_STARTED = {"total_slots", "max_seats_per_booking", "starts_at", "ends
 
 
 def event_dict(row: asyncpg.Record) -> dict[str, Any]:
-    return {k: _json(v) for k, v in row.items()}
+    return {k: json_value(v) for k, v in row.items()}
 
 
 def _counters(row: asyncpg.Record) -> Counters:
@@ -129,7 +129,8 @@ async def _update(actor: Actor, cmd: UpdateEvent, now: datetime, deadline: float
                 await write_batch(conn, write)
             await record(conn, org_id=ev["org_id"], actor_id=cmd.actor_id, entity="event",
                          entity_id=actor.event_id, action="updated",
-                         before={k: _json(ev[k]) for k in changes}, after={k: _json(v) for k, v in changes.items()})
+                         before={k: json_value(ev[k]) for k in changes},
+                         after={k: json_value(v) for k, v in changes.items()})
             await fencing.check(conn, actor.ctx.fence, deadline)
     except BaseException:
         actor.event = ev

@@ -17,8 +17,8 @@ from typing import Any
 import structlog
 from aiohttp import web
 
-from .config import HttpSettings, Settings
-from .logs import configure_logging
+from happening_engine.config import HttpSettings, Settings
+from happening_engine.logs import configure_logging
 
 log = structlog.get_logger(__name__)
 
@@ -26,7 +26,7 @@ log = structlog.get_logger(__name__)
 async def _supervise(argv: list[str], stop: asyncio.Event) -> None:
     """Run a child `happening` process until `stop`; restart it if it dies (after a second)."""
     while not stop.is_set():
-        proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "happening_engine.cli", *argv)
+        proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "happening.cli", *argv)
         log.info("child_started", command=" ".join(argv), pid=proc.pid)
         waiting = asyncio.ensure_future(proc.wait())
         stopping = asyncio.ensure_future(stop.wait())
@@ -64,7 +64,7 @@ async def _run_sites(apps: Sequence[tuple[web.Application, str, int]],
                      children: Sequence[list[str]] = (), http: HttpSettings | None = None) -> None:
     """Serve each app on its host:port (and run each child command) until SIGINT/SIGTERM, then shut
     down cleanly."""
-    from api.app import make_runner
+    from .processes import make_runner
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -94,7 +94,7 @@ async def _run_sites(apps: Sequence[tuple[web.Application, str, int]],
 def _serve(settings: Settings, parts: frozenset[str], with_dev_issuer: bool,
            children: Sequence[list[str]] = ()) -> None:
     from api import dev_issuer
-    from api.app import create_app
+    from .processes import create_app
 
     apps = []
     if with_dev_issuer and settings.oidc.issuer is None:
@@ -107,7 +107,7 @@ def _serve(settings: Settings, parts: frozenset[str], with_dev_issuer: bool,
 def _dev_issuer(settings: Settings, command: str, dev_flag: bool) -> bool:
     """Whether to start the dev issuer; exits with status 2 and a clear message when there is no
     issuer to trust (see happening_engine.issuer_policy)."""
-    from .issuer_policy import IssuerMissing, start_dev_issuer
+    from happening_engine.issuer_policy import IssuerMissing, start_dev_issuer
     try:
         return start_dev_issuer(settings, command, dev_flag)
     except IssuerMissing as exc:
@@ -161,7 +161,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(settings.log_format)
 
     if args.command == "migrate":
-        from .db import migrate
+        from happening_engine.db import migrate
         applied = asyncio.run(migrate(settings.database.url))
         print(f"applied {len(applied)} migration(s): {', '.join(applied) or 'none pending'}")
         from .shards_cli import seed_map
@@ -197,10 +197,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .shards_cli import shards_main
         return asyncio.run(shards_main(settings, args.count))
     elif args.command == "check-invariants":
-        from .invariants import check_main
+        from happening_engine.invariants import check_main
         return asyncio.run(check_main(settings, args.event))
     elif args.command == "notifications":
-        from .worker import deadletters
+        from happening_engine.worker import deadletters
         if args.action == "dead":
             return asyncio.run(deadletters.dead_main(settings, args.limit))
         if bool(args.ids) == args.replay_all:

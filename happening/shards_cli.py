@@ -7,11 +7,11 @@ import asyncio
 
 import asyncpg
 
-from .config import Settings
-from .connections import create_redis
-from .constants import engine_alive_key
-from .db import create_pool
-from .store.shards import MapVersion, load_map, owners, set_shards
+from happening_engine.config import Settings
+from happening_engine.connections import create_redis
+from happening_engine.constants import engine_alive_key
+from happening_engine.db import create_pool
+from happening_engine.store.shards import MapVersion, load_map, owners, set_shards
 
 SET_ATTEMPTS = 5  # a change waits for the writes in flight of every engine (lock_timeout each time)
 
