@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import asyncio
+import math
+import time
 from typing import Any
 
 import aiormq
@@ -28,6 +30,43 @@ async def _rabbitmq(app: web.Application) -> None:
 
 
 CHECKS = {"postgresql": _postgresql, "redis": _redis, "rabbitmq": _rabbitmq}
+CACHE_SECONDS = 1.0
+
+
+class Readiness:
+    """The dependencies' state, checked at most once per `CACHE_SECONDS` however many probes ask
+    (each check opens a RabbitMQ connection: a flood of /readyz must not open one per call)."""
+
+    def __init__(self, app: web.Application) -> None:
+        self.app = app
+        self._checked_at = -math.inf
+        self._result: dict[str, str | None] = {}
+        self._running: asyncio.Task[dict[str, str | None]] | None = None
+        self.checks = 0  # how many times the dependencies were actually checked
+
+    async def results(self) -> dict[str, str | None]:
+        """Each dependency's error (None: reachable), from a check at most `CACHE_SECONDS` old."""
+        if time.monotonic() - self._checked_at < CACHE_SECONDS:
+            return self._result
+        if self._running is None:  # one check for every caller that arrives while it runs
+            self._running = asyncio.ensure_future(self._check())
+        return await asyncio.shield(self._running)
+
+    async def _check(self) -> dict[str, str | None]:
+        try:
+            self.checks += 1
+            self._result = dict(await asyncio.gather(*(self._one(name) for name in CHECKS)))
+            self._checked_at = time.monotonic()
+            return self._result
+        finally:
+            self._running = None
+
+    async def _one(self, name: str) -> tuple[str, str | None]:
+        try:
+            await asyncio.wait_for(CHECKS[name](self.app), CHECK_TIMEOUT)
+            return name, None
+        except Exception as exc:  # any failure means "not ready"; the reason is reported
+            return name, f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
 @routes.get("/healthz")
@@ -37,14 +76,7 @@ async def healthz(_: web.Request) -> web.Response:
 
 @routes.get("/readyz")
 async def readyz(request: web.Request) -> web.Response:
-    async def run(name: str) -> tuple[str, str | None]:
-        try:
-            await asyncio.wait_for(CHECKS[name](request.app), CHECK_TIMEOUT)
-            return name, None
-        except Exception as exc:  # any failure means "not ready"; the reason is reported
-            return name, f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-
-    results = dict(await asyncio.gather(*(run(name) for name in CHECKS)))
+    results = dict(await request.app[keys.READINESS].results())
     health = request.app.get(keys.SHARD_HEALTH)
     if health is not None:  # an API without an engine: each shard without a live engine is named
         results.update({f"engine-shard-{s}": "no live engine" for s in sorted(health.down)})
@@ -59,3 +91,9 @@ async def readyz(request: web.Request) -> web.Response:
 
 
 routes.get("/metrics")(make_aiohttp_handler())
+
+
+def setup(app: web.Application) -> None:
+    """/healthz, /readyz and /metrics, served by every process."""
+    app[keys.READINESS] = Readiness(app)
+    app.add_routes(routes)

@@ -18,6 +18,7 @@ if TYPE_CHECKING:  # the keys' value types; imported for the checker only (api.a
 
     from .auth import CurrentUser, TokenVerifier
     from .fanout import Fanout
+    from .health import Readiness
     from .ratelimit import RateLimiter
 
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
@@ -33,6 +34,7 @@ KNOWN_USERS: web.AppKey[TTLCache[str, asyncpg.Record]] = web.AppKey("known_users
 FANOUT: web.AppKey[Fanout] = web.AppKey("fanout")  # live updates to open streams
 
 LIMITER: web.AppKey[RateLimiter] = web.AppKey("limiter")  # absent when limits are off
+READINESS: web.AppKey[Readiness] = web.AppKey("readiness")  # the last dependency check, shared by /readyz calls
 
 # per-request storage
 USER: web.RequestKey[CurrentUser] = web.RequestKey("user")  # set by the auth middleware

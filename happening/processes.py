@@ -146,7 +146,7 @@ def create_app(settings: Settings, parts: Collection[str] = ALL_PARTS) -> web.Ap
         app.cleanup_ctx.append(_component(_relay))
     if "worker" in parts:
         app.cleanup_ctx.append(_component(_worker))
-    app.add_routes(health.routes)
+    health.setup(app)
     if "api" in parts:
         setup_api(app)
     return app

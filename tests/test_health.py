@@ -68,3 +68,22 @@ async def test_metrics_are_prometheus_text(settings) -> None:
     assert "happening_bookings_total" in body and "happening_active_actors" in body
     # requests are counted by route pattern, not by the ids in their paths
     assert 'happening_http_request_seconds_count{method="GET",route="/v1/events/{event}",status="401"}' in body
+
+
+async def test_a_flood_of_readiness_probes_checks_the_dependencies_once(settings, monkeypatch) -> None:
+    """Each check opens a RabbitMQ connection: 300 probes at once share one check (then its cached
+    answer), instead of opening 300 connections."""
+    import asyncio
+
+    from api import health, keys
+
+    monkeypatch.setattr(health, "CACHE_SECONDS", 600.0)  # however slowly the 300 arrive here
+
+    client = TestClient(TestServer(create_app(settings, parts=())))
+    await client.start_server()
+    try:
+        statuses = await asyncio.gather(*(client.get("/readyz") for _ in range(300)))
+        assert [r.status for r in statuses] == [200] * 300
+        assert client.app[keys.READINESS].checks == 1
+    finally:
+        await client.close()
