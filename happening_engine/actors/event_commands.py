@@ -16,7 +16,7 @@ from ..store.bookings import BatchWrite, Counters, write_batch
 from ..store.event_changes import active_bookers, cancel_bookings, update_event
 from ..timeline import status_at
 from ..values import STORAGE_ERRORS, json_value
-from . import messages
+from .decide import NeedsRebuild, Refused, Resized, capacity_outcome
 
 if TYPE_CHECKING:
     from .actor import Actor
@@ -51,7 +51,7 @@ async def run_event_command(actor: Actor, cmd: Any, deadline: float | None = Non
             return await _advance(actor, now, deadline)
     except STORAGE_ERRORS as exc:
         actor.log.error("event_command_failed", command=type(cmd).__name__, error=repr(exc))
-        actor._stale = True
+        actor.stale = True
         raise Unavailable("the event could not be changed right now, please retry") from exc
     raise TypeError(f"not an event command: {cmd!r}")
 
@@ -104,14 +104,15 @@ async def _update(actor: Actor, cmd: UpdateEvent, now: datetime, deadline: float
         raise InvalidInput("ends_at must be after starts_at", field="ends_at")
     write = BatchWrite(actor.event_id, ev["org_id"])
     if "total_slots" in changes:
-        result = await actor.ctx.seats.capacity(actor.event_id, changes["total_slots"])
-        if result[0] == "REBUILD":
-            await actor._rebuild("keys_missing")
-            result = await actor.ctx.seats.capacity(actor.event_id, changes["total_slots"])
-        if result[0] == "REFUSED":
-            raise Conflict(f"capacity cannot go below the {result[1]} confirmed seats", field="total_slots",
-                           confirmed_seats=int(result[1]))
-        actor._promoted(write, result[1:], now, cause="capacity", actor_id=cmd.actor_id)
+        outcome = capacity_outcome(await actor.ctx.seats.capacity(actor.event_id, changes["total_slots"]))
+        if isinstance(outcome, NeedsRebuild):
+            await actor.rebuild("keys_missing")
+            outcome = capacity_outcome(await actor.ctx.seats.capacity(actor.event_id, changes["total_slots"]))
+        if isinstance(outcome, Refused):
+            raise Conflict(f"capacity cannot go below the {outcome.confirmed} confirmed seats", field="total_slots",
+                           confirmed_seats=outcome.confirmed)
+        if isinstance(outcome, Resized):  # keys missing twice: nothing was promoted
+            actor.effects.promoted(write, outcome.promoted, now, cause="capacity", actor_id=cmd.actor_id)
     promoted = write
     try:
         async with actor.ctx.pool.acquire() as conn, conn.transaction():
@@ -123,9 +124,7 @@ async def _update(actor: Actor, cmd: UpdateEvent, now: datetime, deadline: float
                 write = BatchWrite(actor.event_id, ev["org_id"])
                 changed = sorted(changes)
                 for b in bookers:
-                    write.notifications.append((b["user_id"], b["id"], "event_updated",
-                                                messages.render("event_updated", row, b["seats"], None, changed),
-                                                {**actor._payload(b["seats"], None, None), "changed": changed}))
+                    actor.effects.notify(write, b["user_id"], b["id"], "event_updated", b["seats"], changed=changed)
                 await write_batch(conn, write)
             await record(conn, org_id=ev["org_id"], actor_id=cmd.actor_id, entity="event",
                          entity_id=actor.event_id, action="updated",
@@ -134,7 +133,7 @@ async def _update(actor: Actor, cmd: UpdateEvent, now: datetime, deadline: float
             await fencing.check(conn, actor.ctx.fence, deadline)
     except BaseException:
         actor.event = ev
-        actor._stale = True  # the capacity script may have run: rebuild before the next decision
+        actor.stale = True  # the capacity script may have run: rebuild before the next decision
         raise
     actor.publish_live(counters, write=promoted)
     return event_dict(row)
@@ -144,10 +143,10 @@ async def _refresh_cache(actor: Actor, reason: str) -> None:
     """After bookings were cancelled in PostgreSQL alone: make Redis agree before answering. The change
     is committed whatever happens here; if Redis cannot be written now, the next command rebuilds."""
     try:
-        await actor._rebuild(reason)
+        await actor.rebuild(reason)
     except STORAGE_ERRORS as exc:
         actor.log.warning("rebuild_failed", reason=reason, error=repr(exc))
-        actor._stale = True
+        actor.stale = True
 
 
 async def _cancel_bookings(actor: Actor, conn: Conn, statuses: tuple[str, ...], reason: str,
@@ -159,13 +158,7 @@ async def _cancel_bookings(actor: Actor, conn: Conn, statuses: tuple[str, ...], 
     write = BatchWrite(actor.event_id, ev["org_id"])
     cancelled = await cancel_bookings(conn, actor.event_id, statuses, now)
     for b in cancelled:
-        write.history.append((b["id"], "cancelled", {"previous_status": b["previous_status"], "reason": reason},
-                              now))
-        write.notifications.append((b["user_id"], b["id"], "booking_cancelled",
-                                    messages.render("booking_cancelled", ev, b["seats"], None, reason=reason),
-                                    {**actor._payload(b["seats"], None, None), "reason": reason}))
-        write.audit.append((ev["org_id"], actor_id, "booking", b["id"], "cancelled",
-                            {"status": b["previous_status"]}, {"status": "cancelled"}))
+        actor.effects.dropped(write, b, reason, actor_id, now)
     await write_batch(conn, write)
     return [LiveBooking(b["id"], b["user_id"], "cancelled", b["seats"], now.timestamp()) for b in cancelled]
 
