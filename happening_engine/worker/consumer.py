@@ -34,21 +34,24 @@ from urllib.parse import urlencode
 
 import aiohttp
 import asyncpg
-import orjson
 import structlog
 from aiormq.abc import AbstractConnection, DeliveredMessage
 from aiormq.exceptions import AMQPError, ChannelInvalidStateError
 from pamqp.commands import Basic
 from prometheus_client import Counter, Histogram
 
-from ..amqp import AMQP_ERRORS, Backoff, Topology, declare_topology, delivery_tag, keep_connected, stop_task
-from ..config import Settings
-from .acks import Acks
+from ..amqp import Backoff, Topology, delivery_tag, keep_connected, stop_task
 from ..batch import Batcher
-from .channels import Channels, DeliveryFailed, Job
+from ..config import Settings
 from ..sealed import Sealer
+from .acks import Acks
+from .channels import Channels, DeliveryFailed, Job
+from .jobs import DEAD, DONE, HANDED_BACK, JobOutcome, Verdict, after_send, unclaimed
+from .locks import KeyedLocks
+from .messages import hand_back, jobs_of, move
 from .render import render
 from .rows import Outcome, claim_many, record_outcomes
+from .session import consume
 
 log = structlog.get_logger(__name__)
 
@@ -61,7 +64,6 @@ SKIPPED = Counter("happening_notification_jobs_skipped_total",
 DELIVERY_SECONDS = Histogram("happening_notification_delivery_seconds", "Time to hand a notification over",
                              ["channel"])
 
-DONE, DEAD, HANDED_BACK = object(), object(), object()  # a job's outcome; else a retry delay in ms
 DB_ERRORS = (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, OSError)
 BROKER_ERRORS = (AMQPError, ChannelInvalidStateError)  # OSError is ambiguous: treated as a DB error
 
@@ -84,7 +86,7 @@ class NotificationWorker:
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._inflight: set[asyncio.Task[None]] = set()
-        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}  # per user: lock, jobs holding it
+        self._locks = KeyedLocks()  # per user: jobs of one user run one at a time, in delivery order
         self._session: aiohttp.ClientSession | None = None
         self._channels: Channels | None = None
         size = self.rows_per_statement
@@ -114,29 +116,8 @@ class NotificationWorker:
         await keep_connected(self.settings.amqp, self.connection_name, self._stopping, self._consume)
 
     async def _consume(self, connection: AbstractConnection, backoff: Backoff) -> None:
-        channel = await connection.channel(publisher_confirms=True)
-        await channel.basic_qos(prefetch_count=self.notify.prefetch)
-        await declare_topology(channel, self.topology)
-        acks = Acks(channel)
-
-        async def on_message(message: DeliveredMessage) -> None:
-            self._on_message(acks, message)
-
-        consume_ok = await channel.basic_consume(self.topology.queue, on_message, no_ack=False)
-        log.info("worker_consuming", queue=self.topology.queue, prefetch=self.notify.prefetch)
-        backoff.reset()
-        closing = channel.closing
-        stopping = asyncio.ensure_future(self._stopping.wait())
-        try:
-            await asyncio.wait([closing, stopping], return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            stopping.cancel()
-        if closing.done():
-            raise aiormq_closed(closing)
-        closing.cancel()
-        assert consume_ok.consumer_tag is not None, "a Basic.ConsumeOk always names its consumer"
-        await channel.basic_cancel(consume_ok.consumer_tag)
-        await self._drain()  # acks need the channel: finish before the connection closes
+        await consume(connection, backoff, self.topology, self.notify.prefetch, self._stopping, self._on_message,
+                      self._drain)
 
     async def _drain(self) -> None:
         if self._inflight:
@@ -146,26 +127,17 @@ class NotificationWorker:
 
     def _on_message(self, acks: Acks, message: DeliveredMessage) -> None:
         acks.delivered(delivery_tag(message))
-        jobs = _jobs(message)
+        jobs = jobs_of(message)
         # Each job takes its user's lock now, in delivery order: jobs of one user run in that order.
-        held = [(job, *self._hold(job)) for job in jobs or ()]
+        held = [self._hold(job) for job in jobs or ()]
         # our own task, not aiormq's: closing the channel must not cancel a send half way
         task = asyncio.get_running_loop().create_task(self._process(acks, message, jobs is not None, held))
         self._inflight.add(task)
         task.add_done_callback(self._inflight.discard)
 
-    def _hold(self, job: dict[str, Any]) -> tuple[str, asyncio.Lock]:
-        key = str(job.get("user_id") or job["id"])
-        lock, holders = self._locks.get(key, (asyncio.Lock(), 0))
-        self._locks[key] = (lock, holders + 1)
-        return key, lock
-
-    def _release(self, key: str) -> None:
-        lock, holders = self._locks[key]
-        if holders <= 1:
-            del self._locks[key]
-        else:
-            self._locks[key] = (lock, holders - 1)
+    def _hold(self, job: dict[str, Any]) -> tuple[dict[str, Any], str, asyncio.Lock]:
+        key = str(job.get("user_id") or job["id"])  # a notice to no user waits for nobody
+        return job, key, self._locks.hold(key)
 
     async def _process(self, acks: Acks, message: DeliveredMessage, well_formed: bool,
                        held: list[tuple[dict[str, Any], str, asyncio.Lock]]) -> None:
@@ -179,13 +151,13 @@ class NotificationWorker:
                 await acks.nack(delivery_tag(message), requeue=False)  # to the dead letters
                 return
             redelivered = isinstance(message.delivery, Basic.Deliver) and bool(message.delivery.redelivered)
-            outcomes = await asyncio.gather(*(self._job(job, key, lock, redelivered) for job, key, lock in held))
-            if any(outcome is HANDED_BACK for outcome in outcomes):
+            verdicts = await asyncio.gather(*(self._job(job, key, lock, redelivered) for job, key, lock in held))
+            if any(verdict.outcome is JobOutcome.HANDED_BACK for verdict in verdicts):
                 await asyncio.sleep(1.0)
-                await _settle(acks, message, requeue=True)
+                await hand_back(acks, message)
                 return
-            moves = [self._move(acks.channel, job, outcome) for (job, _, _), outcome in zip(held, outcomes)
-                     if outcome is not DONE]
+            moves = [move(acks.channel, self.topology, job, verdict) for (job, _, _), verdict in zip(held, verdicts)
+                     if verdict.outcome is not JobOutcome.DONE]
             confirms = await asyncio.gather(*moves)
             if all(isinstance(c, Basic.Ack) for c in confirms):
                 await acks.ack(delivery_tag(message))
@@ -195,8 +167,8 @@ class NotificationWorker:
         except BROKER_ERRORS as exc:  # the broker redelivers the message; the rows make that harmless
             log.warning("worker_ack_lost", message_id=message_id, error=repr(exc))
 
-    async def _job(self, job: dict[str, Any], key: str, lock: asyncio.Lock, redelivered: bool) -> object:
-        """One job under its user's lock: DONE, DEAD, a retry delay in ms, or HANDED_BACK."""
+    async def _job(self, job: dict[str, Any], key: str, lock: asyncio.Lock, redelivered: bool) -> Verdict:
+        """One job under its user's lock; HANDED_BACK if it could not be handled."""
         try:
             async with lock:
                 return await self._handle(job, redelivered)
@@ -205,10 +177,10 @@ class NotificationWorker:
         except Exception:  # never lose a job silently: log, and hand its message back to the queue
             log.exception("worker_job_failed", notification_id=job["id"])
         finally:
-            self._release(key)
+            self._locks.release(key)
         return HANDED_BACK
 
-    async def _handle(self, job: dict[str, Any], redelivered: bool) -> object:
+    async def _handle(self, job: dict[str, Any], redelivered: bool) -> Verdict:
         nid = uuid.UUID(job["id"])
         row = await self._claims.submit(nid)
         if not isinstance(row, asyncpg.Record):
@@ -224,7 +196,7 @@ class NotificationWorker:
             await self._outcomes.submit(Outcome(nid, "sent", sender.name))
             NOTIFICATIONS.labels(*labels, "sent").inc()
             return DONE
-        if permanent or row["attempts"] >= self.notify.max_attempts:
+        if after_send(error, permanent, row["attempts"], self.notify.max_attempts) is JobOutcome.DEAD:
             await self._outcomes.submit(Outcome(nid, "failed", error))
             NOTIFICATIONS.labels(*labels, "failed").inc()
             log.warning("notification_failed", notification_id=delivery.id, attempts=row["attempts"], error=error)
@@ -234,7 +206,7 @@ class NotificationWorker:
         delay_ms = self.topology.retry_delay_ms(row["attempts"])
         log.info("notification_retry", notification_id=delivery.id, attempts=row["attempts"], delay_ms=delay_ms,
                  error=error)
-        return delay_ms
+        return Verdict(JobOutcome.RETRY, delay_ms)
 
     def _invite_url(self, row: asyncpg.Record) -> str | None:
         """An invite's link, from the token sealed in its notice (None for other notices, or when no
@@ -262,28 +234,16 @@ class NotificationWorker:
             DELIVERY_SECONDS.labels(sender.name).observe(asyncio.get_running_loop().time() - started)
         return None, False
 
-    def _not_claimed(self, status: str | None, redelivered: bool) -> object:
-        if status == "pending":  # another delivery holds it: look again after the shortest delay
+    def _not_claimed(self, status: str | None, redelivered: bool) -> Verdict:
+        outcome = unclaimed(status, redelivered)
+        if outcome is JobOutcome.RETRY:  # another delivery holds it: look again after the shortest delay
             SKIPPED.labels("held").inc()
-            return self.topology.retry_delays_ms[0]
-        if status == "failed" and redelivered:
-            # marked failed, then the worker lost the message before moving the job: dead-letter it now
+            return Verdict(JobOutcome.RETRY, self.topology.retry_delays_ms[0])
+        if outcome is JobOutcome.DEAD:  # marked failed, then the message was lost before the job moved
             SKIPPED.labels("failed").inc()
             return DEAD
         SKIPPED.labels(status or "missing").inc()  # sent, failed (a duplicate of a dead job), or no row
         return DONE
-
-    async def _move(self, channel: Any, job: dict[str, Any], outcome: object) -> object:
-        """Publish `job` alone to the delay queue of `outcome` ms, or to the dead letters (DEAD)."""
-        to_dead = outcome is DEAD
-        exchange = self.topology.dead_exchange if to_dead else self.topology.retry_exchange
-        return await channel.basic_publish(
-            orjson.dumps({"jobs": [job]}), exchange=exchange, routing_key="" if to_dead else str(outcome),
-            mandatory=True,
-            wait=False,  # the confirm is what counts
-            properties=Basic.Properties(delivery_mode=2, message_id=job["id"], content_type="application/json",
-                                        message_type=job.get("type")),
-        )
 
     async def _claim_many(self, ids: list[uuid.UUID]) -> list[asyncpg.Record | str | None]:
         return await claim_many(self.pool, ids, self.lease_seconds)
@@ -303,31 +263,3 @@ class NotificationWorker:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
         raise AssertionError("unreachable")
-
-
-def _jobs(message: DeliveredMessage) -> list[dict[str, Any]] | None:
-    """The jobs a message carries (`{"jobs": [...]}`, or one job as `{"id": ...}`); None if malformed."""
-    try:
-        body = orjson.loads(message.body)
-        if "jobs" in body:
-            jobs = body["jobs"]
-        else:  # one job, the message id naming its row
-            jobs = [{**body, "id": body.get("id") or message.header.properties.message_id}]
-        for job in jobs:
-            uuid.UUID(job["id"])
-        return jobs if jobs else None
-    except (ValueError, TypeError, KeyError, AttributeError):
-        return None
-
-
-async def _settle(acks: Acks, message: DeliveredMessage, *, requeue: bool) -> None:
-    try:
-        await acks.nack(delivery_tag(message), requeue=requeue)
-    except AMQP_ERRORS as exc:  # the channel is gone: the broker requeues the job by itself
-        log.warning("worker_nack_lost", message_id=message.header.properties.message_id, error=repr(exc))
-
-
-def aiormq_closed(closing: asyncio.Future[Any]) -> BaseException:
-    """The error to raise once a channel closed: its reason, else a generic closed-channel error."""
-    exc = closing.exception() if not closing.cancelled() else None
-    return exc if isinstance(exc, Exception) else ChannelInvalidStateError("channel closed")
