@@ -81,9 +81,10 @@ def _from_write(write: BatchWrite) -> tuple[list[LiveBooking], bool]:
     """The bookings a batch changed, and whether any of them left the waitlist."""
     positions: dict[UUID, int] = {}
     moved = False
-    for booking_id, action, details, _ in write.history:
+    for row in write.history:
+        action, details = row.action, row.details
         if action == "created" and details.get("position") is not None:
-            positions[booking_id] = details["position"]
+            positions[row.booking_id] = details["position"]
         elif action == "promoted" or (action == "cancelled" and details.get("previous_status") == "waiting"):
             moved = True
     return [LiveBooking(b.id, b.user_id, b.status, b.seats, b.updated_at.timestamp(), b.waiting_number,

@@ -23,7 +23,7 @@ from happening_engine.engine import Engine
 from happening_engine.errors import AccessUnchecked, Conflict, InvalidInput, NotFound, Unavailable
 from happening_engine.invariants import check
 from happening_engine.memory import release_freed_memory
-from happening_engine.store.bookings import BatchWrite, BookingRow, PredecessorFailed, write_after
+from happening_engine.store.bookings import BatchWrite, BookingRow, HistoryRow, PredecessorFailed, write_after
 
 from .factories import failing_inserts, make_event, make_org, make_users
 
@@ -457,7 +457,7 @@ async def test_write_after_commits_only_behind_a_committed_predecessor(pool, org
         write = BatchWrite(event, org, confirmed_delta=1)
         booking = uuid4()
         write.bookings[booking] = BookingRow(booking, user, 1, "confirmed", None, now, None, now, now, new=True)
-        write.history.append((booking, "created", {"status": "confirmed"}, now))
+        write.history.append(HistoryRow(booking, "created", {"status": "confirmed"}, now))
         return write
 
     async def outcome(value: bool) -> bool:

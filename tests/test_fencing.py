@@ -15,7 +15,7 @@ import pytest
 from happening_engine.errors import Expired, Fenced
 from happening_engine.fencing import Fence
 from happening_engine.seats import Seats
-from happening_engine.store.bookings import BatchWrite, BookingRow, write_after, write_batches
+from happening_engine.store.bookings import BatchWrite, BookingRow, HistoryRow, write_after, write_batches
 from happening_engine.store.shards import claim, load_map
 
 from .factories import make_event, make_org, make_users
@@ -29,7 +29,7 @@ async def _batch(pool: asyncpg.Pool, deadline: float | None = None) -> BatchWrit
     write = BatchWrite(event, await pool.fetchval("select org_id from events where id = $1", event),
                        deadline=deadline)
     write.bookings[booking.id] = booking
-    write.history.append((booking.id, "created", {"status": "confirmed"}, now))
+    write.history.append(HistoryRow(booking.id, "created", {"status": "confirmed"}, now))
     write.confirmed_delta = 1
     return write
 

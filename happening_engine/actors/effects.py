@@ -12,7 +12,7 @@ import asyncpg
 from ..commands import Book
 from ..metrics import OUTCOMES
 from ..seats import WaitEntry
-from ..store.bookings import BatchWrite, BookingRow
+from ..store.bookings import AuditRow, BatchWrite, BookingRow, HistoryRow, NotificationRow
 from ..values import json_value
 from . import messages
 from .decide import Cancelled, Confirmed, Waiting
@@ -38,8 +38,8 @@ class Effects:
             payload["changed"] = changed
         if reason is not None:
             payload["reason"] = reason
-        write.notifications.append((user_id, booking_id, kind,
-                                    messages.render(kind, self.event, seats, position, changed, reason), payload))
+        write.notifications.append(NotificationRow(
+            user_id, booking_id, kind, messages.render(kind, self.event, seats, position, changed, reason), payload))
 
     def record(self, write: BatchWrite, booking_id: UUID, user_id: UUID, actor_id: UUID | None, action: str,
                details: dict[str, Any], kind: str, seats: int, before: dict[str, Any] | None,
@@ -47,9 +47,9 @@ class Effects:
                position: int | None = None, reason: str | None = None) -> None:
         """Append the three rows of one booking change: history (`action`, `details`), the booker's
         notification of `kind`, and the audit row (`actor_id` made the change, `before` -> `after`)."""
-        write.history.append((booking_id, action, details, now))
+        write.history.append(HistoryRow(booking_id, action, details, now))
         self.notify(write, user_id, booking_id, kind, seats, waiting_number, position, reason=reason)
-        write.audit.append((write.org_id, actor_id, "booking", booking_id, action, before, after))
+        write.audit.append(AuditRow(write.org_id, actor_id, "booking", booking_id, action, before, after))
 
     def booked(self, write: BatchWrite, cmd: Book, booking_id: UUID, outcome: Confirmed | Waiting,
                now: datetime) -> BookingRow:

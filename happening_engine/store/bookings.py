@@ -6,7 +6,8 @@ changes existing bookings): under load the round trips, not PostgreSQL's work, s
 from __future__ import annotations
 
 from collections.abc import Awaitable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from operator import attrgetter
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -34,6 +35,40 @@ class BookingRow:
     request_id: str | None = None  # the request that made a new booking (commands.Book.request_id)
 
 
+@dataclass(frozen=True, slots=True)
+class HistoryRow:
+    """One `booking_history` row."""
+
+    booking_id: UUID
+    action: str
+    details: dict[str, Any]
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class NotificationRow:
+    """One `notifications` row (the outbox) to a user; its org and event are the batch's."""
+
+    user_id: UUID
+    booking_id: UUID | None
+    type: str
+    message: str
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRow:
+    """One `audit_log` row."""
+
+    org_id: UUID
+    actor_id: UUID | None
+    entity: str
+    entity_id: UUID
+    action: str
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+
+
 @dataclass
 class BatchWrite:
     """Everything one actor batch changes in PostgreSQL."""
@@ -41,10 +76,9 @@ class BatchWrite:
     event_id: UUID
     org_id: UUID
     bookings: dict[UUID, BookingRow] = field(default_factory=dict)
-    history: list[tuple[UUID, str, dict[str, Any], datetime]] = field(default_factory=list)
-    # (user id, booking id, type, message, payload)
-    notifications: list[tuple[UUID, UUID | None, str, str, dict[str, Any]]] = field(default_factory=list)
-    audit: list[tuple[Any, ...]] = field(default_factory=list)
+    history: list[HistoryRow] = field(default_factory=list)
+    notifications: list[NotificationRow] = field(default_factory=list)
+    audit: list[AuditRow] = field(default_factory=list)
     last_waiting_number: int | None = None
     confirmed_delta: int = 0  # change of events.confirmed_seats
     waiting_delta: int = 0  # change of events.waiting_count
@@ -150,6 +184,18 @@ def _columns(rows: list[tuple[Any, ...]], width: int) -> list[list[Any]]:
     return [list(col) for col in zip(*rows)] if rows else [[] for _ in range(width)]
 
 
+def _getters(row_type: type) -> list[attrgetter[Any]]:
+    return [attrgetter(f.name) for f in fields(row_type)]
+
+
+_HISTORY, _NOTIFICATION, _AUDIT = _getters(HistoryRow), _getters(NotificationRow), _getters(AuditRow)
+
+
+def _fields(rows: list[Any], getters: list[attrgetter[Any]]) -> list[list[Any]]:
+    """The rows' fields as one array per column, in field order."""
+    return [list(map(get, rows)) for get in getters]
+
+
 async def write_batch(conn: Conn, batch: BatchWrite, fence: Fence | None = None) -> Counters | None:
     return (await write_batches(conn, [batch], fence)).get(batch.event_id)
 
@@ -175,7 +221,10 @@ def _arguments(batches: list[BatchWrite]) -> tuple[list[BookingRow], list[list[A
     new = [(b.id, event, b.user_id, b.seats, b.status, b.waiting_number, b.confirmed_at, b.cancelled_at,
             b.created_at, b.updated_at, b.request_id) for b, event in rows if b.new]
     history = [h for batch in batches for h in batch.history]
-    notifications = [(n[0], batch.org_id, batch.event_id, *n[1:]) for batch in batches for n in batch.notifications]
+    notifications = [n for batch in batches for n in batch.notifications]
+    user_ids, *rest = _fields(notifications, _NOTIFICATION)
+    orgs = [batch.org_id for batch in batches for _ in batch.notifications]
+    events = [batch.event_id for batch in batches for _ in batch.notifications]
     audit = [a for batch in batches for a in batch.audit]
     counters: dict[UUID, list[Any]] = {}  # per event: one row of UPDATE ... FROM may change it once
     for b in batches:  # every batch that changed bookings, so that its counters come back
@@ -184,7 +233,8 @@ def _arguments(batches: list[BatchWrite]) -> tuple[list[BookingRow], list[list[A
             row[1] = max(row[1] or 0, b.last_waiting_number or 0) or None
             row[2] += b.confirmed_delta
             row[3] += b.waiting_delta
-    return (old, [*_columns(new, 11), *_columns(history, 4), *_columns(notifications, 7), *_columns(audit, 7)],
+    return (old, [*_columns(new, 11), *_fields(history, _HISTORY), user_ids, orgs, events, *rest,
+                  *_fields(audit, _AUDIT)],
             _columns([tuple(r) for r in counters.values()], 4))
 
 
