@@ -26,7 +26,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from .constants import live_channel
-from .store.bookings import BatchWrite, Counters
+from .store.booking_rows import BatchWrite, Counters
 
 log = structlog.get_logger(__name__)
 PUBLISHED = Counter("happening_live_published_total", "Live update messages published to Redis")

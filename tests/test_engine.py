@@ -23,7 +23,8 @@ from happening_engine.engine import Engine
 from happening_engine.errors import AccessUnchecked, Conflict, InvalidInput, NotFound, Unavailable
 from happening_engine.invariants import check
 from happening_engine.memory import release_freed_memory
-from happening_engine.store.bookings import BatchWrite, BookingRow, HistoryRow, PredecessorFailed, write_after
+from happening_engine.store.booking_rows import BatchWrite, BookingRow, HistoryRow
+from happening_engine.store.bookings import PredecessorFailed, write_after
 
 from .factories import failing_inserts, make_event, make_org, make_users
 

@@ -15,7 +15,8 @@ import pytest
 from happening_engine.errors import Expired, Fenced
 from happening_engine.fencing import Fence
 from happening_engine.seats import Seats
-from happening_engine.store.bookings import BatchWrite, BookingRow, HistoryRow, write_after, write_batches
+from happening_engine.store.booking_rows import BatchWrite, BookingRow, HistoryRow
+from happening_engine.store.bookings import write_after, write_batches
 from happening_engine.store.shards import claim, load_map
 
 from .factories import make_event, make_org, make_users

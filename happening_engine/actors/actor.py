@@ -1,11 +1,7 @@
-"""An event's actor: the one writer of its seats and waitlist.
-
-It takes commands from its mailbox one batch at a time, decides them in arrival order through the
-Lua scripts (one Redis round trip per batch: `decide.py`), writes the outcome to PostgreSQL in one
-transaction (`commit.py`) and only then replies, so nothing a client was told is lost. Redis is a
-cache: on activation, after a failed write and whenever a script finds the keys missing, the actor
-rebuilds them from PostgreSQL (`rebuild.py`).
-"""
+"""An event's actor: the one writer of its seats and waitlist. It takes commands from its mailbox one
+batch at a time, decides them in arrival order in one Lua call (`decide.py`), writes the outcome to
+PostgreSQL in one transaction (`commit.py`) and only then replies, so nothing a client was told is
+lost. Redis is a cache, rebuilt from PostgreSQL on activation, when stale or missing (`rebuild.py`)."""
 from __future__ import annotations
 
 import asyncio
@@ -26,7 +22,8 @@ from ..fencing import Fence, refusal
 from ..live import LiveChange, LivePublisher
 from ..metrics import BATCH_SIZE, OUTCOMES
 from ..seats import Seats
-from ..store.bookings import Counters, PredecessorFailed
+from ..store.booking_rows import Counters
+from ..store.bookings import PredecessorFailed
 from ..values import STORAGE_ERRORS
 from .commit import GroupCommit
 from .decide import Decision, decide, replayed
@@ -173,16 +170,12 @@ class Actor:
         """Make Redis equal PostgreSQL for this event (`rebuild.py`); raises what PostgreSQL or Redis raised."""
         await rebuild_seats(self, reason)
 
-    # -- bookings ------------------------------------------------------------------------------------
     async def _bookings(self, batch: list[Envelope]) -> None:
         """Decide `batch` in Redis, then commit it in the background while the next batch is decided.
-
-        Replies wait for the commit. A decision made on top of a commit that then failed is thrown
-        away (Redis rebuilt from PostgreSQL) and made again, so results equal one-by-one processing.
-        A batch of new bookings decided while the previous one still commits may be written at once,
-        behind it (at most two commits of an event in flight): it commits only if that one did, else
-        its callers hear 503 like the first one's.
-        """
+        Replies wait for the commit. A decision made on top of a commit that then failed is thrown away
+        (Redis rebuilt from PostgreSQL) and made again, so results equal one-by-one processing. New
+        bookings decided while the previous batch still commits may be written at once, behind it (at
+        most two commits of an event in flight): they commit only if it did, else their callers hear 503."""
         pending = batch
         for _ in range(3):
             decision = await decide(self, pending)
@@ -251,7 +244,6 @@ class Actor:
             for env, _ in decision.replies:
                 answer(env, refused or Unavailable(STORAGE_DOWN))
 
-    # -- event-level commands ------------------------------------------------------------------------
     async def _event_command(self, command: Any, deadline: float | None = None) -> dict[str, Any]:
         from .event_commands import run_event_command
         return await run_event_command(self, command, deadline)

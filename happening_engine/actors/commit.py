@@ -18,7 +18,8 @@ import structlog
 
 from ..metrics import COMMITS_BEHIND
 from ..fencing import Fence
-from ..store.bookings import BatchWrite, Counters, PredecessorFailed, write_after, write_batches
+from ..store.booking_rows import BatchWrite, Counters
+from ..store.bookings import PredecessorFailed, write_after, write_batches
 
 log = structlog.get_logger(__name__)
 

@@ -14,7 +14,8 @@ from redis.exceptions import RedisError
 from ..commands import Book, CancelBooking
 from ..errors import AccessUnchecked, Conflict, DomainError, InvalidInput, NotFound, Unavailable
 from ..metrics import OUTCOMES
-from ..store.bookings import BatchWrite, BookingRow, fetch_bookings, fetch_requested
+from ..store.booking_rows import BatchWrite, BookingRow
+from ..store.bookings import fetch_bookings, fetch_requested
 from ..store.events import may_see
 from ..timeline import status_at
 from ..values import STORAGE_ERRORS, json_value

@@ -12,7 +12,7 @@ import asyncpg
 from ..commands import Book
 from ..metrics import OUTCOMES
 from ..seats import WaitEntry
-from ..store.bookings import AuditRow, BatchWrite, BookingRow, HistoryRow, NotificationRow
+from ..store.booking_rows import AuditRow, BatchWrite, BookingRow, HistoryRow, NotificationRow
 from ..values import json_value
 from . import messages
 from .decide import Cancelled, Confirmed, Waiting

@@ -12,7 +12,8 @@ from ..errors import Conflict, InvalidInput, Unavailable
 from ..live import LiveBooking
 from ..store import Conn
 from ..store.audit import record
-from ..store.bookings import BatchWrite, Counters, write_batch
+from ..store.booking_rows import BatchWrite, Counters
+from ..store.bookings import write_batch
 from ..store.event_changes import active_bookers, cancel_bookings, update_event
 from ..timeline import status_at
 from ..values import STORAGE_ERRORS, json_value

@@ -6,7 +6,8 @@ from typing import TYPE_CHECKING
 
 from ..metrics import REBUILDS
 from ..seats import WaitEntry
-from ..store.bookings import Counters, seat_state
+from ..store.booking_rows import Counters
+from ..store.bookings import seat_state
 from ..store.event_changes import load_event
 
 if TYPE_CHECKING:

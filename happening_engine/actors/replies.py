@@ -12,7 +12,7 @@ from prometheus_client import Histogram
 
 from ..errors import Expired
 from ..metrics import COMMAND_SECONDS, EXPIRED
-from ..store.bookings import BookingRow
+from ..store.booking_rows import BookingRow
 from ..values import json_value
 from .mailbox import Envelope
 
