@@ -22,7 +22,7 @@ import aiohttp
 import pytest
 
 from api.openapi import document
-from loadtests.processes import Platform
+from loadtests.processes import BULK_SETUP, Platform
 
 ST = shutil.which("st")
 MAX_EXAMPLES = int(os.environ.get("HAPPENING_FUZZ_EXAMPLES", "30"))  # per operation and phase
@@ -31,8 +31,8 @@ CROSS_FIELD_RULES = {"post_organizations_org_events", "patch_events_event", "pat
                      "post_events_event_bookings"}
 ACCEPTED = ["2xx", "401", "403", "404", "409", "429"]
 # limits high enough that the fuzzer reaches the handlers (429s stay documented and possible)
-RATE_ENV = {"HAPPENING_RATE_ORG_BURST": "100000", "HAPPENING_RATE_INVITE_BURST": "100000",
-            "HAPPENING_RATE_BOOKING_BURST": "100000"}
+RATE_ENV = {**BULK_SETUP, "HAPPENING_RATE_ORG_BURST": "100000", "HAPPENING_RATE_INVITE_BURST": "100000",
+            "HAPPENING_RATE_BOOKING_BURST": "100000"}  # a fuzzer writes far faster than a person
 
 
 def unstatable_operations() -> list[str]:
