@@ -27,7 +27,7 @@ from aiormq.abc import AbstractChannel, AbstractConnection, DeliveredMessage
 from prometheus_client import Counter
 from redis.asyncio import Redis
 
-from .amqp import AMQP_ERRORS, Backoff, keep_connected
+from .amqp import AMQP_ERRORS, Backoff, delivery_tag, keep_connected
 from .commands import from_wire
 from .config import Settings
 from .engine import Engine
@@ -173,7 +173,7 @@ class ShardConsumer:
         if self.keys and not self.keys.verify(message.body, headers.get(HEADER)):
             REFUSED.labels("bad_signature").inc()
             log.error("engine_command_refused", reason="bad_signature", reply_to=message.header.properties.reply_to)
-            await channel.basic_reject(_tag(message), requeue=False)
+            await channel.basic_reject(delivery_tag(message), requeue=False)
             return
         try:
             wire = json.loads(message.body)
@@ -181,7 +181,7 @@ class ShardConsumer:
         except (ValueError, KeyError, TypeError) as exc:
             log.error("bad_engine_command", error=repr(exc))
             REFUSED.labels("malformed").inc()
-            await channel.basic_reject(_tag(message), requeue=False)
+            await channel.basic_reject(delivery_tag(message), requeue=False)
             return
         if sent_under > term.version and (await self.map.refresh(sent_under)).version != term.version:
             term.over.set()  # the sender knows a newer map: this term ends, the command waits for the next
@@ -212,16 +212,11 @@ class ShardConsumer:
                                             properties=aiormq.spec.Basic.Properties(
                                                 correlation_id=props.correlation_id,
                                                 content_type="application/json"))
-            await channel.basic_ack(_tag(message))
+            await channel.basic_ack(delivery_tag(message))
         except AMQP_ERRORS as exc:
             log.warning("engine_reply_failed", error=repr(exc))
 
 
-def _tag(message: DeliveredMessage) -> int:
-    assert message.delivery_tag is not None  # a delivered message always has one
-    return message.delivery_tag
-
-
 async def _requeue(channel: AbstractChannel, message: DeliveredMessage) -> None:
     with contextlib.suppress(*AMQP_ERRORS):
-        await channel.basic_reject(_tag(message), requeue=True)
+        await channel.basic_reject(delivery_tag(message), requeue=True)
