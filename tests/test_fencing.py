@@ -110,6 +110,31 @@ async def test_a_write_that_waited_past_its_deadline_commits_nothing(pool) -> No
     assert await _stored(pool, stalled) == (0, 0)
 
 
+async def test_a_write_whose_commit_comes_after_its_deadline_commits_nothing(pool) -> None:
+    """The deadline is checked again at COMMIT (sql/008): an engine paused between the write's last
+    statement and its COMMIT must not commit after the API told the callers 503 (issue 17)."""
+    late = await _batch(pool, deadline=time.time() + 0.3)
+    async with pool.acquire() as conn:
+        with pytest.raises(asyncpg.PostgresError) as refused:
+            async with conn.transaction():  # write_batches joins it: the COMMIT is this block's end
+                await write_batches(conn, [late], None)  # in time: its statement passes the check
+                await asyncio.sleep(max(0.0, late.deadline - time.time()) + 0.1)  # type: ignore[operator]
+        assert refused.value.sqlstate == "HF002"
+        assert await conn.fetchval("select current_setting('happening.deadline', true)") in (None, "")
+    assert await _stored(pool, late) == (0, 0)
+
+    in_time = await _batch(pool, deadline=time.time() + 5)  # committed before its deadline: kept
+    undated = await _batch(pool)  # no deadline (`happening serve`): never checked
+    async with pool.acquire() as conn:
+        async with conn.transaction():
+            await write_batches(conn, [in_time], None)
+        async with conn.transaction():
+            await write_batches(conn, [undated], None)
+            await asyncio.sleep(0.1)
+    assert await _stored(pool, in_time) == (1, 1)
+    assert await _stored(pool, undated) == (1, 1)
+
+
 async def test_redis_keys_of_a_newer_owner_are_left_alone(redis, settings) -> None:
     event, user = uuid.uuid4(), uuid.uuid4()
     old, new = Fence(epoch=5), Fence(epoch=7)

@@ -72,7 +72,9 @@ fence as (select happening_fence({f1}::int, {f2}::int, {f3}::bigint) as ok
 def _counters(first: int, deadline: int, fenced: bool) -> str:
     """The events' counters, from four arrays starting at parameter `first`. Each row's RETURNING, computed
     once its row lock is held (the last wait of a write), refuses the write (HF002) if the batch's
-    deadline (parameter `deadline`) has passed: the API answers 503 only after it (and a grace)."""
+    deadline (parameter `deadline`) has passed: the API answers 503 only after it (and a grace). The
+    deadline is also recorded for the transaction (happening_deadline, sql/008), so that a COMMIT
+    arriving after it is refused too (HF002 from a deferred trigger on the counters' rows)."""
     a, b, c, d = (f"${i}" for i in range(first, first + 4))
     t = f"${deadline}::timestamptz"
     return f"""
@@ -82,7 +84,7 @@ def _counters(first: int, deadline: int, fenced: bool) -> str:
         waiting_count = e.waiting_count + u.waiting_delta
     from unnest({a}::uuid[], {b}::bigint[], {c}::int[], {d}::int[])
         as u(id, last_waiting_number, confirmed_delta, waiting_delta)
-    where e.id = u.id{" and (select ok from fence)" if fenced else ""}
+    where e.id = u.id{" and (select ok from fence)" if fenced else ""} and (select happening_deadline({t}))
     returning e.id, e.total_slots, e.total_slots - e.confirmed_seats, e.waiting_count,
         case when {t} is null or clock_timestamp() <= {t} then true else happening_late({t}) end
 """
