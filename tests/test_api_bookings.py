@@ -198,3 +198,39 @@ async def test_organizers_see_who_booked_and_who_waits(api_client, make_user, ma
     # a booker's own reads never carry other people's addresses
     mine = await (await api_client.get("/v1/bookings", headers=first.headers)).json()
     assert "user_email" not in mine["items"][0]
+
+
+async def test_a_booking_committed_whose_answer_was_lost_is_answered_201(api_client, make_user, make_event,
+                                                                         monkeypatch) -> None:
+    """An engine that committed a booking and then lost its reply (paused, killed, its connection cut)
+    leaves the API with `Unavailable`; the API looks the request up before saying 503, so a client is
+    never told 503 for a booking it holds. A request that truly booked nothing still gets 503."""
+    from api import keys
+    from happening_engine.errors import Unavailable
+
+    organizer, lucky, unlucky = await make_user(), await make_user(), await make_user()
+    event = await make_event(organizer, total_slots=5)
+    engine = api_client.app[keys.ENGINE]
+    send = engine.send
+
+    async def committed_then_lost(command, *args, **kwargs):
+        await send(command, *args, **kwargs)
+        raise Unavailable("the booking engine did not answer in time")
+
+    async def never_sent(command, *args, **kwargs):
+        raise Unavailable("the booking engine did not answer in time")
+
+    monkeypatch.setattr(engine, "send", committed_then_lost)
+    response = await api_client.post(f"/v1/events/{event['id']}/bookings", json={"seats": 2}, headers=lucky.headers)
+    assert response.status == 201, await response.text()
+    booking = await response.json()
+    assert booking["status"] == "confirmed" and booking["seats"] == 2
+    monkeypatch.setattr(engine, "send", never_sent)
+    response = await api_client.post(f"/v1/events/{event['id']}/bookings", json={"seats": 1}, headers=unlucky.headers)
+    assert response.status == 503, await response.text()
+    monkeypatch.setattr(engine, "send", send)
+    mine = await (await api_client.get("/v1/bookings", params={"event": event["id"]}, headers=lucky.headers)).json()
+    assert [b["id"] for b in mine["items"]] == [booking["id"]]
+    theirs = await (await api_client.get("/v1/bookings", params={"event": event["id"]},
+                                         headers=unlucky.headers)).json()
+    assert theirs["items"] == []

@@ -5,6 +5,7 @@ import asyncio
 import dataclasses
 import hashlib
 import json
+import uuid
 from typing import Any
 from uuid import UUID
 
@@ -13,7 +14,8 @@ import structlog
 from aiohttp import web
 
 from happening_engine.commands import Book, CancelBooking
-from happening_engine.errors import AccessUnchecked, InvalidInput, NotFound
+from happening_engine.errors import AccessUnchecked, InvalidInput, NotFound, Unavailable
+from happening_engine.values import STORAGE_ERRORS
 from happening_engine.routing import REPLY_GRACE
 from happening_engine.store import bookings_read, events, idempotency, orgs
 
@@ -57,12 +59,27 @@ def _logged(booking: dict[str, Any]) -> dict[str, Any]:
 async def _send_book(request: web.Request, command: Book) -> dict[str, Any]:
     """Book through the event's actor, which holds the event: it checks the event is public and the
     seats fit its limits, so a booking needs no read here. Only for an event that is not public
-    (members-only, draft) is membership read, and the command sent again."""
+    (members-only, draft) is membership read, and the command sent again.
+
+    No answer is not "no booking": the engine may have committed it and then lost the reply (a paused
+    or killed engine). The engine gives up on a command by its deadline and nothing commits after it,
+    so once `Unavailable` comes back, PostgreSQL says for good whether this request booked."""
     try:
-        return _logged(await engine.send(request, command))
-    except AccessUnchecked:
-        await visible_event(request, command.event_id)  # 404 / 403 as for any other read of it
-        return _logged(await engine.send(request, dataclasses.replace(command, public_only=False)))
+        try:
+            return _logged(await engine.send(request, command))
+        except AccessUnchecked:
+            await visible_event(request, command.event_id)  # 404 / 403 as for any other read of it
+            return _logged(await engine.send(request, dataclasses.replace(command, public_only=False)))
+    except Unavailable as unavailable:
+        try:
+            row = await bookings_read.by_request(request.app[keys.POOL], command.event_id, command.user_id,
+                                                 str(command.request_id))
+        except STORAGE_ERRORS:  # PostgreSQL is down too: the 503 stands, the retry will find out
+            raise unavailable from None
+        if row is None:
+            raise
+        structlog.get_logger(__name__).info("booking_found_without_answer", request_id=command.request_id)
+        return _logged({name: row[name] for name in COLUMNS if name != "event_name"})
 
 
 async def book(request: web.Request) -> web.Response:
@@ -70,9 +87,10 @@ async def book(request: web.Request) -> web.Response:
     body = await json_body(request, BOOK_BODY)
     key = _idempotency_key(request)
     user_id = current_user(request).id
-    # The key is the request id the engine commits with the booking (without one, the engine's client
-    # makes one if the command leaves this process): the same request arriving twice gets its booking.
-    command = Book(event_id=event_id, user_id=user_id, seats=body["seats"], public_only=True, request_id=key)
+    # The key (or an id made here) is the request id the engine commits with the booking: the same
+    # request arriving twice gets its booking, and a request left without an answer can be looked up.
+    command = Book(event_id=event_id, user_id=user_id, seats=body["seats"], public_only=True,
+                   request_id=key or uuid.uuid4().hex)
     if key is None:
         return ok(await _send_book(request, command), status=201)
     pool = request.app[keys.POOL]

@@ -28,6 +28,12 @@ async def get(db: Executor, booking_id: UUID) -> asyncpg.Record | None:
     return await db.fetchrow(SELECT + " where b.id = $1", booking_id)
 
 
+async def by_request(db: Executor, event_id: UUID, user_id: UUID, request_id: str) -> asyncpg.Record | None:
+    """The booking one request of this user made for this event, if it was committed."""
+    return await db.fetchrow(SELECT + " where b.event_id = $1 and b.user_id = $2 and b.request_id = $3",
+                             event_id, user_id, request_id)
+
+
 async def list_for_user(db: Executor, user_id: UUID, after: tuple[datetime, UUID] | None, limit: int, *,
                         event_id: UUID | None = None, status: str | None = None) -> list[asyncpg.Record]:
     """The user's bookings, newest first; only one event's, or one status, when given."""
