@@ -1,15 +1,6 @@
-"""Live updates, the API's side: one Redis subscription per process, fanned out to its open streams.
-
-The process subscribes once to the pattern of every event's channel (`constants.live_pattern`), so
-it hears the changes of any event its users book, and routes each message in memory:
-- the event's new state to the streams watching that event, at most once per `min_interval` per
-  event (the newest state wins), so a hot event costs its watchers a bounded number of writes;
-- each changed booking to its owner's streams;
-- when someone left an event's waitlist, the positions of the waiting bookings that this process's
-  users watch are read from the event's Redis waitlist in one pipelined call, not from PostgreSQL.
-A sweeper, once a second, closes the streams whose client went away (aiohttp does not cancel a
-handler when its client disconnects) or whose token expired, and writes heartbeats, spread over the
-heartbeat interval. If the subscription breaks, every stream re-reads its snapshot once it is back.
+"""Live updates, the API's side: one Redis subscription per process, fanned out in memory to its open
+streams (event states at most once per `min_interval` per event, bookings to their owners, waitlist
+positions from Redis); the details are in docs/architecture.md.
 """
 from __future__ import annotations
 

@@ -1,29 +1,6 @@
-"""The notification worker: consumes jobs with manual acks, delivers them once, retries with
-backoff through delay queues, and dead-letters what keeps failing.
-
-A message carries jobs (`{"jobs": [...]}`, up to the relay's `jobs_per_message`: one AMQP
-publish, confirm, delivery and ack for many notifications); a job = one `notifications` row, and
-the row, not the message, is the truth:
-- Claim: `UPDATE ... SET attempts + 1, claimed_until = now() + lease WHERE status = 'pending' AND
-  the row is not claimed`. A job whose row is `sent` (a duplicate from the relay, a redelivery after
-  a lost ack) is done without sending. A job whose row another delivery holds goes to the shortest
-  delay queue and is looked at again: if that delivery dies, its lease runs out and this copy sends.
-- Order of effects: send, record (`sent` / `failed` / released with `last_error`), move the jobs to
-  retry or give up on (confirmed publishes of their own), then ack the message. A crash before the
-  ack is harmless (the redelivered jobs find `sent`). The one window left - a crash after the
-  provider accepted and before `sent` was recorded - resends once the lease expired; the mail's
-  Message-ID and the providers' Idempotency-Key carry the notification id for the far side to drop it.
-- Sends run in tasks of our own, not in aiormq's consumer task, so a lost connection never cancels a
-  send half way; jobs of one user run one at a time, in delivery order (claim, send, record).
-- Batched round trips: each job has its own task, but the jobs in hand meet in two micro-batchers
-  (`happening_engine/batch.py`): the claims that arrive together are one `UPDATE ... WHERE id = any($1)`; the
-  outcomes that arrive together are one UPDATE from unnest plus one audit insert, in one
-  transaction (`rows.py`). Acks are coalesced into `basic.ack(multiple=True)` where the tags are
-  contiguous (`acks.py`). A slow send holds up only the jobs of its own user and its message's ack.
-- Retry: the job alone to `notifications.retry` with the delay for this attempt; the delay queue's
-  TTL dead-letters it back. After `max_attempts` (or a permanent refusal): `failed`, and the job
-  alone to the dead-letter exchange. A message that is not JSON jobs is nacked to the dead letters.
-  A job that could not be handled (PostgreSQL down) hands its whole message back to the queue.
+"""The notification worker: consumes jobs with manual acks, delivers each once, retries with backoff
+through delay queues, and dead-letters what keeps failing. The row, not the message, is the truth; the
+whole protocol (claims, order of effects, batching, retries) is in docs/architecture.md.
 """
 from __future__ import annotations
 
