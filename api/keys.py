@@ -16,7 +16,8 @@ if TYPE_CHECKING:  # the keys' value types; imported for the checker only (api.a
     from happening_engine.shard_health import ShardHealth
     from happening_engine.shard_map import ShardMapView
 
-    from .auth import CurrentUser, TokenVerifier
+    from .auth import CurrentUser
+    from .tokens import TokenVerifier
     from .fanout import Fanout
     from .health import Readiness
     from .ratelimit import RateLimiter

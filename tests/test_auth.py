@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from api import keys
-from api.auth import DECODER
+from api.tokens import DECODER
 from api.jws import ALPHABET, HOOK, FastSegmentJWS
 
 
@@ -119,7 +119,7 @@ async def test_unknown_kids_refetch_at_most_once(api_client, dev_issuer) -> None
     """A flood of tokens with unknown kids costs at most one JWKS fetch per refresh interval."""
     import asyncio
 
-    from api.auth import REFRESH_INTERVAL
+    from api.tokens import REFRESH_INTERVAL
 
     verifier = api_client.app[keys.AUTH]
     other_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)

@@ -14,7 +14,7 @@ import structlog
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from api import keys
-from api.auth import REFRESH_INTERVAL
+from api.tokens import REFRESH_INTERVAL
 from happening_engine.sealed import Sealer
 from happening_engine.worker.render import render
 
