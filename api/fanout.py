@@ -75,7 +75,6 @@ class Fanout:
     def __len__(self) -> int:
         return len(self._inboxes)
 
-    # -- registry -------------------------------------------------------------------------------------
     def watch_event(self, event_id: str, alive: Callable[[], bool], expires_at: float | None) -> Inbox:
         inbox = Inbox(event_id, alive, expires_at)
         self._feeds.setdefault(event_id, _Feed()).inboxes.add(inbox)
@@ -138,7 +137,6 @@ class Fanout:
             if not bookings:
                 del self._waiting[event_id]
 
-    # -- messages -------------------------------------------------------------------------------------
     def dispatch(self, raw: str | bytes) -> None:
         """Route one message from the engine (`happening_engine.live`) to the streams that want it."""
         RECEIVED.inc()
@@ -216,7 +214,6 @@ class Fanout:
                 pipe.lpos(key, entry)
             return list(await pipe.execute())
 
-    # -- background -----------------------------------------------------------------------------------
     async def _read(self) -> None:
         pattern = live_pattern(self.prefix)
         while True:

@@ -37,7 +37,7 @@ import aiohttp
 
 from . import cpu, wrk
 from .population import Population
-from .processes import Platform, Process
+from .processes import Platform, Process, run_and_report
 
 RESULTS = Path(__file__).with_name("results")
 SCRIPT = Path(__file__).with_name("flood.lua")
@@ -257,18 +257,8 @@ async def amain(argv: list[str] | None = None) -> int:
     stamp = time.strftime("%Y%m%d-%H%M%S") + ("-smoke" if args.smoke else "")
     platform = Platform(logs_dir=RESULTS / f"flood-bench-{stamp}",
                         extra_env=dict(item.split("=", 1) for item in args.env))
-    try:
-        result = await run(args, platform)
-    finally:
-        await platform.teardown()
-    result["problems"] = found = problems(result)
-    for path in (RESULTS / f"flood-bench-{stamp}.json", args.out):
-        if path is not None:
-            path.write_text(json.dumps(result, indent=2) + "\n")
-    print(summary(result))
-    for line in found:
-        print(f"PROBLEM {line}")
-    return 1 if found else 0
+    return await run_and_report(platform, lambda p: run(args, p), problems, summary,
+                                (RESULTS / f"flood-bench-{stamp}.json", args.out))
 
 
 def main() -> None:

@@ -6,15 +6,17 @@ database, Redis key prefix and RabbitMQ name prefix, on free ports, logging JSON
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import socket
 import subprocess
 import sys
 import uuid
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import aiohttp
 import asyncpg
@@ -208,3 +210,22 @@ async def wait_ready(process: Process, timeout: float = READY_TIMEOUT, path: str
             if asyncio.get_running_loop().time() > deadline:
                 raise RuntimeError(f"{process.name} not ready after {timeout}s; see {process.log.name}")
             await asyncio.sleep(0.2)
+
+
+async def run_and_report(platform: Platform, run: Callable[[Platform], Awaitable[dict[str, Any]]],
+                         problems: Callable[[dict[str, Any]], list[str]], summary: Callable[[dict[str, Any]], str],
+                         outputs: Sequence[Path | None]) -> int:
+    """Run a benchmark on `platform` (torn down after), write its result as JSON to each of `outputs`,
+    print its summary and any problems; the exit status is 1 if it found problems."""
+    try:
+        result = await run(platform)
+    finally:
+        await platform.teardown()
+    result["problems"] = found = problems(result)
+    for path in outputs:
+        if path is not None:
+            path.write_text(json.dumps(result, indent=2) + "\n")
+    print(summary(result))
+    for line in found:
+        print(f"PROBLEM {line}")
+    return 1 if found else 0

@@ -32,7 +32,7 @@ import aiohttp
 
 from . import cpu, wrk
 from .population import Population
-from .processes import BULK_SETUP, Platform, Process
+from .processes import BULK_SETUP, Platform, Process, run_and_report
 
 RESULTS = Path(__file__).with_name("results")
 
@@ -246,16 +246,8 @@ async def amain(argv: list[str] | None = None) -> int:
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # inherited by the server and the clients
     stamp = time.strftime("%Y%m%d-%H%M%S") + ("-smoke" if args.smoke else "")
     platform = Platform(logs_dir=RESULTS / f"stream-bench-{stamp}", extra_env=BULK_SETUP)
-    try:
-        result = await run(args, platform)
-    finally:
-        await platform.teardown()
-    result["problems"] = found = problems(result)
-    (RESULTS / f"stream-bench-{stamp}.json").write_text(json.dumps(result, indent=2) + "\n")
-    print(summary(result))
-    for line in found:
-        print(f"PROBLEM {line}")
-    return 1 if found else 0
+    return await run_and_report(platform, lambda p: run(args, p), problems, summary,
+                                (RESULTS / f"stream-bench-{stamp}.json",))
 
 
 def main() -> None:
