@@ -95,14 +95,22 @@ class SignIn:
                                           auth.nonce or None, auth.scope or "openid")
         return self._redirect(auth, {"code": code, "session_state": session.id})
 
-    async def authorize(self, request: web.Request) -> web.Response:
-        auth = AuthRequest.parse(request.query)
+    def _checked(self, params: Mapping[str, object]) -> tuple[AuthRequest, web.Response | None]:
+        """The request, and the answer that ends it here if it is not acceptable: an error page for an
+        unknown client or redirect URI (never redirected to), else an error sent back to the client."""
+        auth = AuthRequest.parse(params)
         untrusted = self._untrusted(auth.client_id, auth.redirect_uri)
         if untrusted is not None:
-            return untrusted
+            return auth, untrusted
         refusal = auth.refusal()
         if refusal is not None:
-            return self._redirect(auth, {"error": refusal[0], "error_description": refusal[1]})
+            return auth, self._redirect(auth, {"error": refusal[0], "error_description": refusal[1]})
+        return auth, None
+
+    async def authorize(self, request: web.Request) -> web.Response:
+        auth, refused = self._checked(request.query)
+        if refused is not None:
+            return refused
         session = self.issuer.store.by_cookie(request.cookies.get(COOKIE))
         if auth.prompt == "none":
             if session is None:
@@ -113,13 +121,9 @@ class SignIn:
 
     async def sign_in(self, request: web.Request) -> web.Response:
         form = await request.post()
-        auth = AuthRequest.parse(form)
-        untrusted = self._untrusted(auth.client_id, auth.redirect_uri)
-        if untrusted is not None:
-            return untrusted
-        refusal = auth.refusal()
-        if refusal is not None:
-            return self._redirect(auth, {"error": refusal[0], "error_description": refusal[1]})
+        auth, refused = self._checked(form)
+        if refused is not None:
+            return refused
         email = str(form.get("email") or "").strip().lower()
         name = " ".join(str(form.get("name") or "").split())[:200]
         if len(email) > 254 or not _EMAIL.fullmatch(email):
