@@ -1,82 +1,70 @@
 "use client";
 // The event's bookings (every status) and its ordered waitlist, for its organizers.
+import type { ReactNode } from "react";
 import { capitalize, formatTime } from "@/lib/format";
 import type { Booking } from "@/lib/types";
 import type { Paged } from "@/lib/usePaged";
 import { Empty, ErrorMessage, Loading } from "@/components/States";
 
-/** Bookings name their user by id only (the list has no email; the CSV has it). */
+/** The booker by name and email (an event's lists carry both); by id if a list lacks them. */
 function User({ booking }: { booking: Booking }) {
   if (!booking.user_email) return <span title={booking.user_id}>{booking.user_id.slice(0, 8)}</span>;
   return <>{booking.user_name || booking.user_email}{booking.user_name && <div className="muted">{booking.user_email}</div>}</>;
 }
 
-function More<T>({ list }: { list: Paged<T> }) {
-  return list.hasMore ? <button className="secondary" onClick={list.more} disabled={list.loading}>More</button> : null;
-}
+type TableProps = { id: string; title: string; list: Paged<Booking>; empty: string; columns: string[];
+  row: (b: Booking) => ReactNode };
 
-export function BookingsTable({ list }: { list: Paged<Booking> }) {
+/** A titled, paged table of bookings with its loading, empty and error states. */
+function BookingList({ id, title, list, empty, columns, row }: TableProps) {
   return (
-    <section aria-labelledby="bookings-title">
-      <h2 id="bookings-title">Bookings</h2>
-      {list.error && !list.items ? <ErrorMessage error={list.error} /> : !list.items ? <Loading what="Loading bookings" />
-        : list.items.length === 0 ? <Empty>No bookings yet.</Empty> : (
+    <section aria-labelledby={id}>
+      <h2 id={id}>{title}</h2>
+      {list.error && !list.items ? <ErrorMessage error={list.error} />
+        : !list.items ? <Loading what={`Loading ${title.toLowerCase()}`} />
+        : list.items.length === 0 ? <Empty>{empty}</Empty> : (
           <div className="table-wrap">
             <table>
-              <caption className="sr-only">Bookings</caption>
-              <thead>
-                <tr><th scope="col">User</th><th scope="col">Seats</th><th scope="col">Status</th>
-                  <th scope="col">Waiting number</th><th scope="col">Booked</th><th scope="col">Updated</th></tr>
-              </thead>
-              <tbody>
-                {list.items.map((b) => (
-                  <tr key={b.id}>
-                    <td><User booking={b} /></td>
-                    <td>{b.seats}</td>
-                    <td>{b.status === "waiting" ? "Waitlisted" : capitalize(b.status)}</td>
-                    <td>{b.waiting_number ?? "—"}</td>
-                    <td>{formatTime(b.created_at)}</td>
-                    <td>{formatTime(b.updated_at)}</td>
-                  </tr>
-                ))}
-              </tbody>
+              <caption className="sr-only">{title}</caption>
+              <thead><tr>{columns.map((c) => <th key={c} scope="col">{c}</th>)}</tr></thead>
+              <tbody>{list.items.map((b) => <tr key={b.id}>{row(b)}</tr>)}</tbody>
             </table>
           </div>
         )}
       {list.items && <ErrorMessage error={list.error} />}
-      <More list={list} />
+      {list.hasMore && <button className="secondary" onClick={list.more} disabled={list.loading}>More</button>}
     </section>
+  );
+}
+
+export function BookingsTable({ list }: { list: Paged<Booking> }) {
+  return (
+    <BookingList id="bookings-title" title="Bookings" list={list} empty="No bookings yet."
+      columns={["User", "Seats", "Status", "Waiting number", "Booked", "Updated"]}
+      row={(b) => (
+        <>
+          <td><User booking={b} /></td>
+          <td>{b.seats}</td>
+          <td>{b.status === "waiting" ? "Waitlisted" : capitalize(b.status)}</td>
+          <td>{b.waiting_number ?? "—"}</td>
+          <td>{formatTime(b.created_at)}</td>
+          <td>{formatTime(b.updated_at)}</td>
+        </>
+      )} />
   );
 }
 
 export function WaitlistTable({ list }: { list: Paged<Booking> }) {
   return (
-    <section aria-labelledby="waitlist-title">
-      <h2 id="waitlist-title">Waitlist</h2>
-      {list.error && !list.items ? <ErrorMessage error={list.error} /> : !list.items ? <Loading what="Loading waitlist" />
-        : list.items.length === 0 ? <Empty>Nobody is waiting.</Empty> : (
-          <div className="table-wrap">
-            <table>
-              <caption className="sr-only">Waitlist</caption>
-              <thead>
-                <tr><th scope="col">Position</th><th scope="col">Seats</th><th scope="col">User</th>
-                  <th scope="col">Waiting since</th></tr>
-              </thead>
-              <tbody>
-                {list.items.map((b) => (
-                  <tr key={b.id}>
-                    <td>{b.position}</td>
-                    <td>{b.seats}</td>
-                    <td><User booking={b} /></td>
-                    <td>{formatTime(b.created_at)}</td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
-        )}
-      {list.items && <ErrorMessage error={list.error} />}
-      <More list={list} />
-    </section>
+    <BookingList id="waitlist-title" title="Waitlist" list={list} empty="Nobody is waiting."
+      columns={["Position", "Seats", "User", "Waiting since"]}
+      row={(b) => (
+        <>
+          <td>{b.position}</td>
+          <td>{b.seats}</td>
+          <td><User booking={b} /></td>
+          <td>{formatTime(b.created_at)}</td>
+        </>
+      )} />
   );
 }
