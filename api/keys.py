@@ -17,10 +17,10 @@ if TYPE_CHECKING:  # the keys' value types; imported for the checker only (api.a
     from happening_engine.shard_map import ShardMapView
 
     from .auth import CurrentUser
-    from .tokens import TokenVerifier
     from .fanout import Fanout
     from .health import Readiness
     from .ratelimit import RateLimiter
+    from .tokens import TokenVerifier
 
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
 POOL: web.AppKey[asyncpg.Pool] = web.AppKey("pool")

@@ -6,9 +6,24 @@ from typing import Any
 
 from aiohttp import web
 
-from .openapi_schemas import (AUDIT_ENTITY, BOOK_BODY, BOOKING_STATUS, CATEGORY, EMPTY_BODY, EVENT_CREATE,
-                              EVENT_PATCH, INVITE_BODY, LINE_PATTERN, ORG_NAME, ROLE_BODY, SCHEMAS, TIME_IN, UUID,
-                              obj, ref)
+from .openapi_schemas import (
+    AUDIT_ENTITY,
+    BOOK_BODY,
+    BOOKING_STATUS,
+    CATEGORY,
+    EMPTY_BODY,
+    EVENT_CREATE,
+    EVENT_PATCH,
+    INVITE_BODY,
+    LINE_PATTERN,
+    ORG_NAME,
+    ROLE_BODY,
+    SCHEMAS,
+    TIME_IN,
+    UUID,
+    obj,
+    ref,
+)
 
 
 def _q(name: str, schema: dict[str, Any]) -> dict[str, Any]:

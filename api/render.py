@@ -1,7 +1,7 @@
 """JSON responses: RFC 3339 UTC times and UUIDs as strings."""
 from __future__ import annotations
 
-from datetime import datetime, UTC
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 

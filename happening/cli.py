@@ -94,6 +94,7 @@ async def _run_sites(apps: Sequence[tuple[web.Application, str, int]],
 def _serve(settings: Settings, parts: frozenset[str], with_dev_issuer: bool,
            children: Sequence[list[str]] = ()) -> None:
     from api import dev_issuer
+
     from .processes import create_app
 
     apps = []

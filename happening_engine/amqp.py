@@ -21,8 +21,14 @@ import structlog
 from aiormq.abc import AbstractChannel, AbstractConnection, DeliveredMessage
 
 from .config import AmqpSettings, NotifySettings
-from .constants import (NOTIFICATIONS_DEAD_EXCHANGE, NOTIFICATIONS_DEAD_QUEUE, NOTIFICATIONS_EXCHANGE,
-                        NOTIFICATIONS_QUEUE, NOTIFICATIONS_RETRY_EXCHANGE, amqp_name)
+from .constants import (
+    NOTIFICATIONS_DEAD_EXCHANGE,
+    NOTIFICATIONS_DEAD_QUEUE,
+    NOTIFICATIONS_EXCHANGE,
+    NOTIFICATIONS_QUEUE,
+    NOTIFICATIONS_RETRY_EXCHANGE,
+    amqp_name,
+)
 
 log = structlog.get_logger(__name__)
 

@@ -34,8 +34,8 @@ from .constants import shard_queue
 from .errors import ERROR_TYPES, Refused, ShardDown, Unavailable
 from .shard_health import ShardHealth
 from .shard_map import ShardMapView
-from .signing import HEADER, CommandKeys
 from .sharding import shard_of
+from .signing import HEADER, CommandKeys
 
 log = structlog.get_logger(__name__)
 REPLY_GRACE = 2.0

@@ -13,16 +13,15 @@ import os
 import signal
 
 import uvloop
-
 from aiohttp import web
 
 from api import keys
-from happening.processes import create_app
 from api.auth import current_user
 from api.handlers.bookings import BOOK_BODY
 from api.permissions import visible_event
 from api.render import ok
 from api.validation import json_body, path_uuid
+from happening.processes import create_app
 from happening_engine.config import Settings
 from happening_engine.errors import InvalidInput
 from happening_engine.logs import configure_logging

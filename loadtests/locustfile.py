@@ -19,7 +19,7 @@ import os
 import random
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta, UTC
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import requests

@@ -28,7 +28,6 @@ from happening_engine.worker import NotificationWorker
 from .throwaway import environment
 
 
-
 def _cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime

@@ -9,6 +9,7 @@ import dataclasses
 import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC
 
 import aiohttp
 import asyncpg
@@ -17,12 +18,17 @@ from aiohttp import web
 from redis.asyncio import Redis
 
 from api import dev_issuer as dev_issuer_module
-from happening_engine.config import (AmqpSettings, DatabaseSettings, NotifySettings, OidcSettings,
-                                     RedisSettings, Settings)
+from happening_engine.config import (
+    AmqpSettings,
+    DatabaseSettings,
+    NotifySettings,
+    OidcSettings,
+    RedisSettings,
+    Settings,
+)
 from happening_engine.connections import create_redis
 from happening_engine.db import create_pool
 from loadtests.throwaway import create_database, delete_prefix, drop_database
-from datetime import UTC
 
 REDIS_URL = os.environ.get("HAPPENING_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 AMQP_URL = os.environ.get("HAPPENING_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")

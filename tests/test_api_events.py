@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta, UTC
+from datetime import UTC, datetime, timedelta
 
 
 async def test_organizer_creates_and_publishes_event(api_client, make_user, join_org, make_event, pool) -> None:

@@ -15,10 +15,10 @@ import pytest
 import structlog
 from aiohttp import web
 
-from happening.processes import make_runner
+from api import keys
 from api.middlewares import MIDDLEWARES
 from api.validation import Field, json_body
-from api import keys
+from happening.processes import make_runner
 from happening_engine.config import HttpSettings, Settings
 
 from .test_api_validation import _counts

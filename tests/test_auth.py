@@ -1,13 +1,13 @@
 """Token validation: only RS256/ES256 tokens signed by a JWKS key, for our issuer and audience."""
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
 import json
-import time
-import asyncio
 import random
+import time
 import uuid
 
 import jwt
@@ -16,8 +16,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from api import keys
-from api.tokens import DECODER
 from api.jws import ALPHABET, HOOK, FastSegmentJWS
+from api.tokens import DECODER
 
 
 def _claims(issuer: str, **changes: object) -> dict[str, object]:

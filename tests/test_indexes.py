@@ -17,7 +17,6 @@ import pytest
 from api.handlers.audit import SELECT as AUDIT_SELECT
 from happening_engine import lifecycle, outbox
 from happening_engine.store import bookings_read, events, notifications_read, reports
-
 from loadtests.throwaway import create_database, drop_database
 
 ROWS = 100_000

@@ -8,7 +8,6 @@ import asyncpg
 
 from happening_engine.constants import SQL_DIR
 from happening_engine.db import migrate
-
 from loadtests.throwaway import create_database, drop_database
 
 

@@ -35,9 +35,9 @@ PROMQL_WORDS = {"by", "without", "on", "ignoring", "group_left", "group_right", 
 def exported_metrics() -> set[str]:
     """Every sample name the code's metrics can produce (the modules that define them imported)."""
     import happening.processes  # noqa: F401  (every part: api.middlewares, api.fanout, api.auth, the engine)
-    import happening_engine.live  # noqa: F401
-    import happening_engine.metrics  # noqa: F401
-    import happening_engine.outbox  # noqa: F401
+    import happening_engine.live
+    import happening_engine.metrics
+    import happening_engine.outbox
     import happening_engine.worker.consumer  # noqa: F401
 
     names: set[str] = set()

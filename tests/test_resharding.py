@@ -13,7 +13,6 @@ import asyncpg
 import pytest
 
 from happening_engine.sharding import shard_of
-
 from loadtests.population import Population
 
 from .split import Split, book, freeze, published_event, thaw

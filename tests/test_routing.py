@@ -6,7 +6,6 @@ import dataclasses
 from uuid import UUID
 
 import aiormq
-
 from aiohttp.test_utils import TestClient, TestServer
 
 from happening.processes import create_app

@@ -8,7 +8,6 @@ import dataclasses
 import json
 from collections.abc import AsyncIterator
 
-
 import aiormq
 import pytest
 from aiohttp.test_utils import TestClient, TestServer

@@ -15,9 +15,9 @@ from aiohttp import web
 
 from happening_engine.commands import Book, CancelBooking
 from happening_engine.errors import AccessUnchecked, InvalidInput, NotFound, Unavailable
-from happening_engine.values import STORAGE_ERRORS
 from happening_engine.routing import REPLY_GRACE
 from happening_engine.store import bookings_read, events, idempotency, orgs
+from happening_engine.values import STORAGE_ERRORS
 
 from .. import engine, keys, pagination
 from ..auth import current_user

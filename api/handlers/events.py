@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
-from datetime import datetime, UTC
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg

@@ -16,8 +16,8 @@ from uuid import UUID
 import asyncpg
 import structlog
 
-from ..metrics import COMMITS_BEHIND
 from ..fencing import Fence
+from ..metrics import COMMITS_BEHIND
 from ..store.booking_rows import BatchWrite, Counters
 from ..store.bookings import PredecessorFailed, write_after, write_batches
 

@@ -18,7 +18,6 @@ from ..fencing import FENCED_STATE, LATE_STATE, Fence, as_timestamp, refusal
 from . import Conn, Executor
 from .booking_rows import AuditRow, BatchWrite, BookingRow, Counters, HistoryRow, NotificationRow
 
-
 UPDATE_BOOKINGS = """
 update bookings b set status = u.status, waiting_number = u.waiting_number,
     confirmed_at = u.confirmed_at, cancelled_at = u.cancelled_at, updated_at = u.updated_at

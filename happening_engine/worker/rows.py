@@ -14,7 +14,6 @@ import asyncpg
 
 from ..store import Conn
 
-
 CLAIM_MANY = """
 with claimed as (
     update notifications
