@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -93,34 +94,57 @@ def parse_uuid(name: str, value: Any) -> UUID:
         raise InvalidInput(f"{name} must be a UUID", field=name) from None
 
 
+def _string(name: str, value: Any) -> str:
+    if not isinstance(value, str):
+        raise InvalidInput(f"{name} must be a string", field=name)
+    return value
+
+
+def _convert_str(name: str, value: Any, f: Field) -> str:
+    text = _string(name, value)
+    _check_range(name, len(text), f, "length")
+    return check_text(name, text, multiline=f.multiline)
+
+
+def _convert_enum(name: str, value: Any, f: Field) -> str:
+    text = _string(name, value)
+    if text not in f.choices:
+        raise InvalidInput(f"{name} must be one of {', '.join(f.choices)}", field=name)
+    return text
+
+
+def _convert_email(name: str, value: Any, f: Field) -> str:
+    address = _string(name, value).strip().lower()
+    if not is_email(address):
+        raise InvalidInput(f"{name} must be one email address (local@domain)", field=name)
+    return address
+
+
+def _convert_int(name: str, value: Any, f: Field) -> int:
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # JSON has one number type: 2.0 is the integer 2 (as JSON Schema counts it)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidInput(f"{name} must be an integer", field=name)
+    _check_range(name, value, f, "value")
+    return value
+
+
+_CONVERTERS: dict[str, Callable[[str, Any, Field], Any]] = {
+    "str": _convert_str,
+    "enum": _convert_enum,
+    "email": _convert_email,
+    "int": _convert_int,
+    "datetime": lambda name, value, f: parse_datetime(name, value),
+    "uuid": lambda name, value, f: parse_uuid(name, value),
+}
+
+
 def convert(name: str, value: Any, f: Field) -> Any:
     """One value checked against its field; `InvalidInput(field=name)` if it does not fit."""
-    if f.kind in ("str", "email", "enum"):
-        if not isinstance(value, str):
-            raise InvalidInput(f"{name} must be a string", field=name)
-        if f.kind == "enum":
-            if value not in f.choices:
-                raise InvalidInput(f"{name} must be one of {', '.join(f.choices)}", field=name)
-            return value
-        if f.kind == "email":
-            value = value.strip().lower()
-            if not is_email(value):
-                raise InvalidInput(f"{name} must be one email address (local@domain)", field=name)
-            return value
-        _check_range(name, len(value), f, "length")
-        return check_text(name, value, multiline=f.multiline)
-    if f.kind == "int":
-        if isinstance(value, float) and value.is_integer():
-            value = int(value)  # JSON has one number type: 2.0 is the integer 2 (as JSON Schema counts it)
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise InvalidInput(f"{name} must be an integer", field=name)
-        _check_range(name, value, f, "value")
-        return value
-    if f.kind == "datetime":
-        return parse_datetime(name, value)
-    if f.kind == "uuid":
-        return parse_uuid(name, value)
-    raise AssertionError(f"unknown field kind {f.kind}")
+    converter = _CONVERTERS.get(f.kind)
+    if converter is None:
+        raise AssertionError(f"unknown field kind {f.kind}")
+    return converter(name, value, f)
 
 
 def parse_object(data: Any, spec: dict[str, Field]) -> dict[str, Any]:
