@@ -8,87 +8,17 @@ import argparse
 import asyncio
 import dataclasses
 import os
-import signal
 import sys
-import threading
-from collections.abc import Coroutine, Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
 
 import structlog
-from aiohttp import web
 
-from happening_engine.config import HttpSettings, Settings
+from happening_engine.config import Settings
 from happening_engine.logs import configure_logging
 
+from .sites import run, run_sites
+
 log = structlog.get_logger(__name__)
-
-
-async def _supervise(argv: list[str], stop: asyncio.Event) -> None:
-    """Run a child `happening` process until `stop`; restart it if it dies (after a second)."""
-    while not stop.is_set():
-        proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "happening.cli", *argv)
-        log.info("child_started", command=" ".join(argv), pid=proc.pid)
-        waiting = asyncio.ensure_future(proc.wait())
-        stopping = asyncio.ensure_future(stop.wait())
-        await asyncio.wait({waiting, stopping}, return_when=asyncio.FIRST_COMPLETED)
-        stopping.cancel()
-        if stop.is_set():
-            proc.terminate()
-            try:
-                await asyncio.wait_for(waiting, 60)
-            except TimeoutError:
-                proc.kill()
-                await waiting
-            return
-        log.error("child_exited", command=" ".join(argv), code=proc.returncode)
-        await asyncio.sleep(1)
-
-
-STOP_DEADLINE = 9.5  # seconds from SIGTERM to exit, whatever a shutdown step waits on
-
-
-def _exit_after(seconds: float) -> None:
-    """Exit the process after `seconds` even if the shutdown is stuck (a wedged event loop, a lock wait
-    in PostgreSQL): a thread, because a stuck loop runs no timer. What is unfinished is safe to drop:
-    unacked commands are redelivered (and deduplicated by request id), uncommitted writes roll back."""
-    def _exit() -> None:
-        log.error("stop_deadline_exceeded", seconds=seconds)
-        os._exit(1)
-
-    timer = threading.Timer(seconds, _exit)
-    timer.daemon = True
-    timer.start()
-
-
-async def _run_sites(apps: Sequence[tuple[web.Application, str, int]],
-                     children: Sequence[list[str]] = (), http: HttpSettings | None = None) -> None:
-    """Serve each app on its host:port (and run each child command) until SIGINT/SIGTERM, then shut
-    down cleanly."""
-    from .processes import make_runner
-
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    runners = []
-    supervisors = []
-    try:
-        for app, host, port in apps:
-            runner = make_runner(app, http or HttpSettings())
-            await runner.setup()
-            runners.append(runner)
-            site = web.TCPSite(runner, host, port)
-            await site.start()
-            log.info("listening", url=site.name)
-        supervisors = [asyncio.create_task(_supervise(argv, stop)) for argv in children]
-        await stop.wait()
-        log.info("stopping")
-        _exit_after(STOP_DEADLINE)
-    finally:
-        stop.set()
-        await asyncio.gather(*supervisors)
-        for runner in reversed(runners):
-            await runner.cleanup()
 
 
 def _serve(settings: Settings, parts: frozenset[str], with_dev_issuer: bool,
@@ -102,7 +32,7 @@ def _serve(settings: Settings, parts: frozenset[str], with_dev_issuer: bool,
         issuer = dev_issuer.from_settings(settings.oidc)
         apps.append((issuer.app(), settings.oidc.dev_host, settings.oidc.dev_port))
     apps.append((create_app(settings, parts), settings.http.host, settings.http.port))
-    _run(_run_sites(apps, children, settings.http))
+    run(run_sites(apps, children, settings.http))
 
 
 def _dev_issuer(settings: Settings, command: str, dev_flag: bool) -> bool:
@@ -117,15 +47,7 @@ def _dev_issuer(settings: Settings, command: str, dev_flag: bool) -> bool:
         raise SystemExit(2) from None
 
 
-def _run(coro: Coroutine[Any, Any, None]) -> None:
-    try:
-        import uvloop
-        uvloop.run(coro)
-    except ImportError:
-        asyncio.run(coro)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="happening", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("migrate", help="apply pending SQL migrations")
@@ -156,58 +78,104 @@ def main(argv: Sequence[str] | None = None) -> int:
     replay = ops.add_parser("replay", help="send failed notifications round again (outbox, worker)")
     replay.add_argument("ids", nargs="*", metavar="ID")
     replay.add_argument("--all", action="store_true", dest="replay_all", help="every failed notification")
-    args = parser.parse_args(argv)
+    return parser
 
+
+def _check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """The argument combinations argparse cannot refuse by itself (exits with status 2)."""
+    if args.command == "shards" and (
+            (args.action == "set") != (args.count is not None) or (args.count is not None and args.count < 1)):
+        parser.error("shards: `happening shards` shows the map; `happening shards set N` (N >= 1) changes it")
+    if args.command == "notifications" and args.action == "replay" and bool(args.ids) == args.replay_all:
+        parser.error("notifications replay: give notification ids or --all, not both")
+
+
+def _migrate(settings: Settings, args: argparse.Namespace) -> int:
+    from happening_engine.db import migrate
+    applied = asyncio.run(migrate(settings.database.url))
+    print(f"applied {len(applied)} migration(s): {', '.join(applied) or 'none pending'}")
+    from .shards_cli import seed_map
+    asyncio.run(seed_map(settings))  # a new database's shard map: HAPPENING_ENGINE_SHARDS shards
+    return 0
+
+
+def _serve_all(settings: Settings, args: argparse.Namespace) -> int:
+    # Notifications run in a second process of the group, so that a burst's deliveries use the
+    # other core instead of competing with the API and the engine for this one.
+    notifier = ["worker", "--relay", "--port", str(settings.http.worker_port)]
+    if settings.notify.invite_keys is None:  # the API seals invite tokens, the child opens them
+        import secrets
+        os.environ["HAPPENING_NOTIFY_INVITE_KEYS"] = secrets.token_urlsafe(32)
+        settings = Settings.from_env(os.environ)
+    _serve(settings, frozenset({"api", "engine", "lifecycle"}), children=[notifier],
+           with_dev_issuer=_dev_issuer(settings, "serve", args.dev_issuer))
+    return 0
+
+
+def _serve_api(settings: Settings, args: argparse.Namespace) -> int:
+    _serve(settings, frozenset({"api"}), with_dev_issuer=_dev_issuer(settings, "api", args.dev_issuer))
+    return 0
+
+
+def _serve_engine(settings: Settings, args: argparse.Namespace) -> int:
+    engine_settings = dataclasses.replace(settings.engine, shard=args.shard,
+                                          shards=args.shards or settings.engine.shards)
+    settings = dataclasses.replace(settings, engine=engine_settings)
+    _serve(settings, frozenset({"engine", "relay", "lifecycle"}), with_dev_issuer=False)
+    return 0
+
+
+def _serve_worker(settings: Settings, args: argparse.Namespace) -> int:
+    if args.port is not None:
+        settings = dataclasses.replace(settings, http=dataclasses.replace(settings.http, port=args.port))
+    _serve(settings, frozenset({"worker", "relay"} if args.relay else {"worker"}), with_dev_issuer=False)
+    return 0
+
+
+def _serve_dev_issuer(settings: Settings, args: argparse.Namespace) -> int:
+    from api import dev_issuer
+    issuer = dev_issuer.from_settings(settings.oidc)
+    run(run_sites([(issuer.app(), settings.oidc.dev_host, settings.oidc.dev_port)]))
+    return 0
+
+
+def _shards(settings: Settings, args: argparse.Namespace) -> int:
+    from .shards_cli import shards_main
+    return asyncio.run(shards_main(settings, args.count))
+
+
+def _check_invariants(settings: Settings, args: argparse.Namespace) -> int:
+    from happening_engine.invariants import check_main
+    return asyncio.run(check_main(settings, args.event))
+
+
+def _notifications(settings: Settings, args: argparse.Namespace) -> int:
+    from happening_engine.worker import deadletters
+    if args.action == "dead":
+        return asyncio.run(deadletters.dead_main(settings, args.limit))
+    return asyncio.run(deadletters.replay_main(settings, args.ids, args.replay_all))
+
+
+_COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
+    "migrate": _migrate,
+    "serve": _serve_all,
+    "api": _serve_api,
+    "engine": _serve_engine,
+    "worker": _serve_worker,
+    "dev-issuer": _serve_dev_issuer,
+    "shards": _shards,
+    "check-invariants": _check_invariants,
+    "notifications": _notifications,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
     settings = Settings.from_env(os.environ)
     configure_logging(settings.log_format)
-
-    if args.command == "migrate":
-        from happening_engine.db import migrate
-        applied = asyncio.run(migrate(settings.database.url))
-        print(f"applied {len(applied)} migration(s): {', '.join(applied) or 'none pending'}")
-        from .shards_cli import seed_map
-        asyncio.run(seed_map(settings))  # a new database's shard map: HAPPENING_ENGINE_SHARDS shards
-    elif args.command == "serve":
-        # Notifications run in a second process of the group, so that a burst's deliveries use the
-        # other core instead of competing with the API and the engine for this one.
-        notifier = ["worker", "--relay", "--port", str(settings.http.worker_port)]
-        if settings.notify.invite_keys is None:  # the API seals invite tokens, the child opens them
-            import secrets
-            os.environ["HAPPENING_NOTIFY_INVITE_KEYS"] = secrets.token_urlsafe(32)
-            settings = Settings.from_env(os.environ)
-        _serve(settings, frozenset({"api", "engine", "lifecycle"}), children=[notifier],
-               with_dev_issuer=_dev_issuer(settings, "serve", args.dev_issuer))
-    elif args.command == "api":
-        _serve(settings, frozenset({"api"}), with_dev_issuer=_dev_issuer(settings, "api", args.dev_issuer))
-    elif args.command == "engine":
-        engine_settings = dataclasses.replace(settings.engine, shard=args.shard,
-                                              shards=args.shards or settings.engine.shards)
-        settings = dataclasses.replace(settings, engine=engine_settings)
-        _serve(settings, frozenset({"engine", "relay", "lifecycle"}), with_dev_issuer=False)
-    elif args.command == "worker":
-        if args.port is not None:
-            settings = dataclasses.replace(settings, http=dataclasses.replace(settings.http, port=args.port))
-        _serve(settings, frozenset({"worker", "relay"} if args.relay else {"worker"}), with_dev_issuer=False)
-    elif args.command == "dev-issuer":
-        from api import dev_issuer
-        issuer = dev_issuer.from_settings(settings.oidc)
-        _run(_run_sites([(issuer.app(), settings.oidc.dev_host, settings.oidc.dev_port)]))
-    elif args.command == "shards":
-        if (args.action == "set") != (args.count is not None) or (args.count is not None and args.count < 1):
-            parser.error("shards: `happening shards` shows the map; `happening shards set N` (N >= 1) changes it")
-        from .shards_cli import shards_main
-        return asyncio.run(shards_main(settings, args.count))
-    elif args.command == "check-invariants":
-        from happening_engine.invariants import check_main
-        return asyncio.run(check_main(settings, args.event))
-    elif args.command == "notifications":
-        from happening_engine.worker import deadletters
-        if args.action == "dead":
-            return asyncio.run(deadletters.dead_main(settings, args.limit))
-        if bool(args.ids) == args.replay_all:
-            parser.error("notifications replay: give notification ids or --all, not both")
-        return asyncio.run(deadletters.replay_main(settings, args.ids, args.replay_all))
-    return 0
+    _check_args(parser, args)
+    return _COMMANDS[args.command](settings, args)
 
 
 if __name__ == "__main__":
