@@ -57,3 +57,26 @@ def test_deploy_needs_approval_and_migrates_first():
     rollout = next(i for i, r in enumerate(runs) if "rollout status" in r)
     assert migrate < rollout
     assert "kubectl kustomize" in " ".join(runs) and "overlays/prod" in " ".join(runs)
+
+
+def _step(workflow: str, name: str) -> str:
+    [job] = _load(workflow)["jobs"].values()
+    [step] = [s for s in job["steps"] if s.get("name") == name]
+    return step["run"]
+
+
+@pytest.mark.skipif(shutil.which("kubectl") is None, reason="apt-get install kubectl")
+def test_deploy_runs_every_happening_container_from_the_resolved_digest(tmp_path: Path):
+    shutil.copytree(ROOT / "deploy", tmp_path / "deploy")
+    digest = "sha256:" + "0123456789abcdef" * 4
+    env = {"PATH": "/usr/bin:/bin", "IMAGE": "ghcr.io/acme/happening", "DIGEST": digest, "RUNNER_TEMP": str(tmp_path)}
+    script = _step("deploy.yml", "Render the prod overlay with the image digest")
+    done = subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", script], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+    images = [line.split("image:")[1].strip() for line in (tmp_path / "happening.yaml").read_text().splitlines()
+              if "image:" in line and "happening" in line]
+    assert len(images) >= 5 and set(images) == {f"ghcr.io/acme/happening@{digest}"}
+    bad = subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", script], cwd=tmp_path,
+                         env={**env, "DIGEST": "latest"}, capture_output=True, text=True, timeout=60)
+    assert bad.returncode != 0
