@@ -1,17 +1,17 @@
 """Deciding a batch of bookings and cancellations: the checks, one Lua call (`lua/decide.lua`) whose
-replies are read into typed outcomes, and the rows (`effects.py`) and replies they make."""
+replies are read into typed outcomes (`outcomes.py`), and the rows (`effects.py`) and replies they make."""
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 from uuid import UUID, uuid4
 
+import asyncpg
 from redis.exceptions import RedisError
 
-from ..commands import Book, CancelBooking
+from ..commands import Book, CancelBooking, Command
 from ..errors import AccessUnchecked, Conflict, DomainError, InvalidInput, NotFound, Unavailable
 from ..metrics import OUTCOMES
 from ..store.booking_rows import BatchWrite, BookingRow
@@ -20,105 +20,11 @@ from ..store.events import may_see
 from ..timeline import status_at
 from ..values import STORAGE_ERRORS, json_value
 from .mailbox import Envelope
+from .outcomes import Duplicate, NotActive, Op, Waiting, book_outcome, cancel_outcome, needs_rebuild
 from .replies import STORAGE_DOWN, answer, booking_dict, expired
 
 if TYPE_CHECKING:
     from .actor import Actor
-
-
-class Op(StrEnum):
-    """What `lua/decide.lua` does with one command."""
-
-    BOOK = "B"
-    CANCEL = "C"
-
-
-@dataclass(frozen=True, slots=True)
-class Confirmed:
-    """Booked: nobody waited and the seats fit."""
-
-
-@dataclass(frozen=True, slots=True)
-class Waiting:
-    """Booked on the waitlist: `number` is its waiting number, `position` its place in the line."""
-
-    number: int
-    position: int
-
-
-@dataclass(frozen=True, slots=True)
-class Duplicate:
-    """Refused: the user already holds `booking_id` (active) for this event."""
-
-    booking_id: str
-
-
-@dataclass(frozen=True, slots=True)
-class Cancelled:
-    """Cancelled from `previous` ("confirmed" or "waiting"); `promoted`: the waitlist entries that got seats."""
-
-    previous: str
-    promoted: list[str]
-
-
-@dataclass(frozen=True, slots=True)
-class NotActive:
-    """Refused: the booking is no longer active."""
-
-
-@dataclass(frozen=True, slots=True)
-class Resized:
-    """A capacity change applied; `promoted`: the waitlist entries that got seats."""
-
-    promoted: list[str]
-
-
-@dataclass(frozen=True, slots=True)
-class Refused:
-    """A capacity change refused: it would fall below the `confirmed` seats."""
-
-    confirmed: int
-
-
-@dataclass(frozen=True, slots=True)
-class NeedsRebuild:
-    """The event's keys are missing or not intact: rebuild them from PostgreSQL, then decide again."""
-
-
-# the outcomes without fields are shared, so reading a reply allocates only for those with fields
-CONFIRMED, NOT_ACTIVE, NEEDS_REBUILD = Confirmed(), NotActive(), NeedsRebuild()
-BookOutcome = Confirmed | Waiting | Duplicate
-CancelOutcome = Cancelled | NotActive
-CapacityOutcome = Resized | Refused | NeedsRebuild
-
-
-def needs_rebuild(replies: list[list[Any]]) -> bool:
-    """Whether a batch's script reply says the keys must be rebuilt (then nothing was decided)."""
-    return not replies or replies[0][0] == "REBUILD"
-
-
-def book_outcome(reply: list[Any]) -> BookOutcome:
-    kind = reply[0]
-    if kind == "CONFIRMED":
-        return CONFIRMED  # the seats left after it (reply[1]) are not needed
-    if kind == "WAITING":
-        return Waiting(int(reply[1]), int(reply[2]))
-    if kind == "DUPLICATE":
-        return Duplicate(reply[1])
-    raise ValueError(f"unexpected reply to a booking: {reply!r}")
-
-
-def cancel_outcome(reply: list[Any]) -> CancelOutcome:
-    return NOT_ACTIVE if reply[0] == "NOT_ACTIVE" else Cancelled(reply[0], reply[1:])
-
-
-def capacity_outcome(reply: list[Any]) -> CapacityOutcome:
-    kind = reply[0]
-    if kind == "REBUILD":
-        return NEEDS_REBUILD
-    if kind == "REFUSED":
-        return Refused(int(reply[1]))
-    return Resized(reply[1:])
 
 
 @dataclass
@@ -133,6 +39,103 @@ class Decision:
     duplicates: dict[int, UUID] = field(default_factory=dict)
 
 
+ScriptOp = tuple[str, UUID, UUID, int]  # one command as the script reads it: op, booking id, user id, seats
+
+
+def _book_op(ev: asyncpg.Record, cmd: Book) -> tuple[ScriptOp, UUID]:
+    if cmd.seats > ev["max_seats_per_booking"] or cmd.seats > ev["total_slots"]:
+        raise InvalidInput(f"seats must be between 1 and "
+                           f"{min(ev['max_seats_per_booking'], ev['total_slots'])}", field="seats")
+    booking_id = uuid4()
+    return (Op.BOOK, booking_id, cmd.user_id, cmd.seats), booking_id
+
+
+def _cancel_op(event_id: UUID, cmd: CancelBooking, existing: dict[UUID, Any]) -> tuple[ScriptOp, Any]:
+    row = existing.get(cmd.booking_id)
+    if row is None or row["event_id"] != event_id:
+        raise NotFound("booking not found", field="booking_id")
+    if row["status"] == "cancelled":
+        raise Conflict("the booking is already cancelled", booking_id=str(row["id"]))
+    return (Op.CANCEL, row["id"], row["user_id"], row["seats"]), row
+
+
+def _op(actor: Actor, status: str, cmd: Command, existing: dict[UUID, Any]) -> tuple[ScriptOp, Any]:
+    """`cmd` as the script reads it, and what its reply needs: the new booking's id (Book) or the
+    existing row (CancelBooking); a DomainError when the command is refused before Redis."""
+    ev = actor.event
+    assert ev is not None
+    if isinstance(cmd, Book) and cmd.public_only and not may_see(ev, None):
+        raise AccessUnchecked("event not found")  # nothing about it until membership is checked
+    if status != "upcoming":
+        raise Conflict(f"bookings are closed: the event is {status}")
+    if isinstance(cmd, Book):
+        return _book_op(ev, cmd)
+    assert isinstance(cmd, CancelBooking), "a booking batch holds only Book and CancelBooking"
+    return _cancel_op(actor.event_id, cmd, existing)
+
+
+def _checked(actor: Actor, status: str, batch: list[Envelope],
+             existing: dict[UUID, Any]) -> tuple[list[Envelope], list[ScriptOp], list[Any]]:
+    """The commands of `batch` that passed their checks (the others answered), their ops and references."""
+    envs: list[Envelope] = []  # the commands sent to the script, in order
+    ops: list[ScriptOp] = []
+    refs: list[Any] = []
+    clock = time.time()
+    for env in batch:
+        if env.deadline is not None and expired(env, clock):
+            continue
+        try:
+            op, ref = _op(actor, status, env.command, existing)
+        except DomainError as exc:
+            OUTCOMES["rejected"].inc()
+            answer(env, exc)
+            continue
+        ops.append(op)
+        refs.append(ref)
+        envs.append(env)
+    return envs, ops, refs
+
+
+async def _run_script(actor: Actor, envs: list[Envelope], ops: list[ScriptOp]) -> list[list[Any]] | None:
+    """The script's replies; None when Redis failed (then every command is answered 503)."""
+    try:
+        return await actor.ctx.seats.decide(actor.event_id, ops)
+    except (RedisError, OSError) as exc:
+        actor.log.warning("redis_failed", error=repr(exc))
+        actor.stale = True
+        for env in envs:
+            answer(env, Unavailable(STORAGE_DOWN))
+        return None
+
+
+def _book_reply(actor: Actor, decision: Decision, env: Envelope, booking_id: UUID, result: list[Any],
+                now: datetime, stamp: str) -> dict[str, Any] | DomainError:
+    """A Book's reply: its booking, or 409 if the user holds one (kept for the request id's replay)."""
+    cmd = env.command
+    assert isinstance(cmd, Book)
+    outcome = book_outcome(result)
+    if isinstance(outcome, Duplicate):
+        OUTCOMES["duplicate"].inc()
+        if cmd.request_id is not None:
+            decision.duplicates[id(env)] = UUID(outcome.booking_id)
+        return Conflict("you already have an active booking for this event", booking_id=outcome.booking_id)
+    booked = actor.effects.booked(decision.write, cmd, booking_id, outcome, now)
+    OUTCOMES[booked.status].inc()
+    position = outcome.position if isinstance(outcome, Waiting) else None
+    return booking_dict(actor.event_id_text, booked, position, stamp)
+
+
+def _cancel_reply(actor: Actor, decision: Decision, env: Envelope, row: Any, result: list[Any],
+                  now: datetime) -> dict[str, Any] | DomainError:
+    """A CancelBooking's reply: the cancelled booking, or 409 if it was no longer active."""
+    cmd = env.command
+    assert isinstance(cmd, CancelBooking), "a booking batch holds only Book and CancelBooking"
+    cancelled = cancel_outcome(result)
+    if isinstance(cancelled, NotActive):
+        return Conflict("the booking is not active", booking_id=str(row["id"]))
+    return booking_dict(actor.event_id_text, actor.effects.cancelled(decision.write, row, cancelled, cmd.actor_id, now))
+
+
 async def decide(actor: Actor, batch: list[Envelope]) -> Decision | None:
     """Run `batch` through the Lua scripts in one round trip; None if nothing is left to commit."""
     ev = actor.event
@@ -141,79 +144,21 @@ async def decide(actor: Actor, batch: list[Envelope]) -> Decision | None:
     status = status_at(ev["status"], ev["starts_at"], ev["ends_at"], now)
     cancel_ids = [e.command.booking_id for e in batch if isinstance(e.command, CancelBooking)]
     existing = await fetch_bookings(actor.ctx.pool, cancel_ids) if cancel_ids else {}
-
-    ops: list[tuple[str, UUID, UUID, int]] = []
-    envs: list[Envelope] = []  # the commands sent to the script, in order
-    refs: list[Any] = []  # for each: the new booking's id (Book) or the existing row (CancelBooking)
-    clock = time.time()
-    for env in batch:
-        cmd = env.command
-        if env.deadline is not None and expired(env, clock):
-            continue
-        try:
-            if isinstance(cmd, Book) and cmd.public_only and not may_see(ev, None):
-                raise AccessUnchecked("event not found")  # nothing about it until membership is checked
-            if status != "upcoming":
-                raise Conflict(f"bookings are closed: the event is {status}")
-            if isinstance(cmd, Book):
-                if cmd.seats > ev["max_seats_per_booking"] or cmd.seats > ev["total_slots"]:
-                    raise InvalidInput(f"seats must be between 1 and "
-                                       f"{min(ev['max_seats_per_booking'], ev['total_slots'])}", field="seats")
-                booking_id = uuid4()
-                ops.append((Op.BOOK, booking_id, cmd.user_id, cmd.seats))
-                refs.append(booking_id)
-            else:
-                assert isinstance(cmd, CancelBooking), "a booking batch holds only Book and CancelBooking"
-                row = existing.get(cmd.booking_id)
-                if row is None or row["event_id"] != actor.event_id:
-                    raise NotFound("booking not found", field="booking_id")
-                if row["status"] == "cancelled":
-                    raise Conflict("the booking is already cancelled", booking_id=str(row["id"]))
-                ops.append((Op.CANCEL, row["id"], row["user_id"], row["seats"]))
-                refs.append(row)
-            envs.append(env)
-        except DomainError as exc:
-            OUTCOMES["rejected"].inc()
-            answer(env, exc)
+    envs, ops, refs = _checked(actor, status, batch, existing)
     if not envs:
         return None
-    try:
-        results = await actor.ctx.seats.decide(actor.event_id, ops)
-    except (RedisError, OSError) as exc:
-        actor.log.warning("redis_failed", error=repr(exc))
-        actor.stale = True
-        for env in envs:
-            answer(env, Unavailable(STORAGE_DOWN))
+    results = await _run_script(actor, envs, ops)
+    if results is None:
         return None
-
     decision = Decision(BatchWrite(actor.event_id, ev["org_id"], deadline=min(
         (e.deadline for e in envs if e.deadline is not None), default=None)))
     if needs_rebuild(results):  # the keys were gone (Redis restarted or flushed)
         decision.undecided = envs
         return decision
-    effects, event_id, stamp = actor.effects, actor.event_id_text, json_value(now)
+    stamp = json_value(now)
     for env, ref, result in zip(envs, refs, results):
-        cmd = env.command
-        reply: dict[str, Any] | DomainError
-        if isinstance(cmd, Book):
-            outcome = book_outcome(result)
-            if isinstance(outcome, Duplicate):
-                OUTCOMES["duplicate"].inc()
-                reply = Conflict("you already have an active booking for this event", booking_id=outcome.booking_id)
-                if cmd.request_id is not None:
-                    decision.duplicates[id(env)] = UUID(outcome.booking_id)
-            else:
-                booked = effects.booked(decision.write, cmd, ref, outcome, now)
-                OUTCOMES[booked.status].inc()
-                reply = booking_dict(event_id, booked, outcome.position if isinstance(outcome, Waiting) else None,
-                                     stamp)
-        else:
-            assert isinstance(cmd, CancelBooking), "a booking batch holds only Book and CancelBooking"
-            cancelled = cancel_outcome(result)
-            if isinstance(cancelled, NotActive):
-                reply = Conflict("the booking is not active", booking_id=str(ref["id"]))
-            else:
-                reply = booking_dict(event_id, effects.cancelled(decision.write, ref, cancelled, cmd.actor_id, now))
+        reply = (_book_reply(actor, decision, env, ref, result, now, stamp) if isinstance(env.command, Book)
+                 else _cancel_reply(actor, decision, env, ref, result, now))
         decision.replies.append((env, reply))
     return decision
 

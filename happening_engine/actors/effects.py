@@ -15,7 +15,7 @@ from ..seats import WaitEntry
 from ..store.booking_rows import AuditRow, BatchWrite, BookingRow, HistoryRow, NotificationRow
 from ..values import json_value
 from . import messages
-from .decide import Cancelled, Confirmed, Waiting
+from .outcomes import Cancelled, Confirmed, Waiting
 
 
 class Effects:

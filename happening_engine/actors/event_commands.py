@@ -17,7 +17,7 @@ from ..store.bookings import write_batch
 from ..store.event_changes import active_bookers, cancel_bookings, update_event
 from ..timeline import status_at
 from ..values import STORAGE_ERRORS, json_value
-from .decide import NeedsRebuild, Refused, Resized, capacity_outcome
+from .outcomes import NeedsRebuild, Refused, Resized, capacity_outcome
 
 if TYPE_CHECKING:
     from .actor import Actor
