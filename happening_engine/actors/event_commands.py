@@ -89,54 +89,81 @@ def _parse_changes(changes: dict[str, Any]) -> dict[str, Any]:
     return parsed
 
 
-async def _update(actor: Actor, cmd: UpdateEvent, now: datetime, deadline: float | None) -> dict[str, Any]:
-    ev = actor.event
-    assert ev is not None
+def _changes(ev: asyncpg.Record, cmd: UpdateEvent) -> dict[str, Any]:
+    """The fields `cmd` changes (those already as asked are left out); 409 for a cancelled or completed event."""
     if ev["status"] in FINAL:
         raise Conflict(f"a {ev['status']} event cannot be changed")
-    changes = {k: v for k, v in _parse_changes(cmd.changes).items() if ev[k] != v}
-    if not changes:
-        return event_dict(ev)
+    return {k: v for k, v in _parse_changes(cmd.changes).items() if ev[k] != v}
+
+
+def _check_changes(ev: asyncpg.Record, changes: dict[str, Any]) -> None:
+    """Refuse what the event's state forbids: seats and times once it started, an end before its start."""
     if ev["status"] == "ongoing" and set(changes) & FIXED_ONCE_STARTED:
         raise Conflict(f"the event has started: {', '.join(sorted(set(changes) & FIXED_ONCE_STARTED))}"
                        " can no longer change")
     starts, ends = changes.get("starts_at", ev["starts_at"]), changes.get("ends_at", ev["ends_at"])
     if ends <= starts:
         raise InvalidInput("ends_at must be after starts_at", field="ends_at")
+
+
+async def _resize(actor: Actor, write: BatchWrite, total_slots: int, now: datetime, actor_id: Any) -> None:
+    """Set the event's seats in Redis (rebuilding its keys once if they are missing); the bookings it
+    promotes go into `write`. 409 if it would fall below the confirmed seats."""
+    outcome = capacity_outcome(await actor.ctx.seats.capacity(actor.event_id, total_slots))
+    if isinstance(outcome, NeedsRebuild):
+        await actor.rebuild("keys_missing")
+        outcome = capacity_outcome(await actor.ctx.seats.capacity(actor.event_id, total_slots))
+    if isinstance(outcome, Refused):
+        raise Conflict(f"capacity cannot go below the {outcome.confirmed} confirmed seats", field="total_slots",
+                       confirmed_seats=outcome.confirmed)
+    if isinstance(outcome, Resized):  # keys missing twice: nothing was promoted
+        actor.effects.promoted(write, outcome.promoted, now, cause="capacity", actor_id=actor_id)
+
+
+async def _notify_bookers(actor: Actor, conn: Conn, changed: list[str]) -> None:
+    """One `event_updated` notification to each active booking's booker."""
+    ev = actor.event
+    assert ev is not None
+    write = BatchWrite(actor.event_id, ev["org_id"])
+    for b in await active_bookers(conn, actor.event_id):
+        actor.effects.notify(write, b["user_id"], b["id"], "event_updated", b["seats"], changed=changed)
+    await write_batch(conn, write)
+
+
+async def _write_update(actor: Actor, ev: asyncpg.Record, cmd: UpdateEvent, changes: dict[str, Any],
+                        write: BatchWrite, now: datetime, deadline: float | None) -> tuple[asyncpg.Record, Counters]:
+    """The update, its promotions, notifications and audit row in one transaction; the new row and counters."""
+    async with actor.ctx.pool.acquire() as conn, conn.transaction():
+        row = await update_event(conn, actor.event_id, changes, now)
+        actor.event = row
+        counters = await write_batch(conn, write) or _counters(row)
+        if ev["status"] != "draft":
+            await _notify_bookers(actor, conn, sorted(changes))
+        await record(conn, org_id=ev["org_id"], actor_id=cmd.actor_id, entity="event",
+                     entity_id=actor.event_id, action="updated",
+                     before={k: json_value(ev[k]) for k in changes},
+                     after={k: json_value(v) for k, v in changes.items()})
+        await fencing.check(conn, actor.ctx.fence, deadline)
+    return row, counters
+
+
+async def _update(actor: Actor, cmd: UpdateEvent, now: datetime, deadline: float | None) -> dict[str, Any]:
+    ev = actor.event
+    assert ev is not None
+    changes = _changes(ev, cmd)
+    if not changes:
+        return event_dict(ev)
+    _check_changes(ev, changes)
     write = BatchWrite(actor.event_id, ev["org_id"])
     if "total_slots" in changes:
-        outcome = capacity_outcome(await actor.ctx.seats.capacity(actor.event_id, changes["total_slots"]))
-        if isinstance(outcome, NeedsRebuild):
-            await actor.rebuild("keys_missing")
-            outcome = capacity_outcome(await actor.ctx.seats.capacity(actor.event_id, changes["total_slots"]))
-        if isinstance(outcome, Refused):
-            raise Conflict(f"capacity cannot go below the {outcome.confirmed} confirmed seats", field="total_slots",
-                           confirmed_seats=outcome.confirmed)
-        if isinstance(outcome, Resized):  # keys missing twice: nothing was promoted
-            actor.effects.promoted(write, outcome.promoted, now, cause="capacity", actor_id=cmd.actor_id)
-    promoted = write
+        await _resize(actor, write, changes["total_slots"], now, cmd.actor_id)
     try:
-        async with actor.ctx.pool.acquire() as conn, conn.transaction():
-            row = await update_event(conn, actor.event_id, changes, now)
-            actor.event = row
-            counters = await write_batch(conn, write) or _counters(row)
-            if ev["status"] != "draft":
-                bookers = await active_bookers(conn, actor.event_id)
-                write = BatchWrite(actor.event_id, ev["org_id"])
-                changed = sorted(changes)
-                for b in bookers:
-                    actor.effects.notify(write, b["user_id"], b["id"], "event_updated", b["seats"], changed=changed)
-                await write_batch(conn, write)
-            await record(conn, org_id=ev["org_id"], actor_id=cmd.actor_id, entity="event",
-                         entity_id=actor.event_id, action="updated",
-                         before={k: json_value(ev[k]) for k in changes},
-                         after={k: json_value(v) for k, v in changes.items()})
-            await fencing.check(conn, actor.ctx.fence, deadline)
+        row, counters = await _write_update(actor, ev, cmd, changes, write, now, deadline)
     except BaseException:
         actor.event = ev
         actor.stale = True  # the capacity script may have run: rebuild before the next decision
         raise
-    actor.publish_live(counters, write=promoted)
+    actor.publish_live(counters, write=write)
     return event_dict(row)
 
 
