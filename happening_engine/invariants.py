@@ -9,14 +9,14 @@ from datetime import timedelta
 from uuid import UUID
 
 import asyncpg
-from redis.asyncio import Redis
 
 from .config import Settings
+from .connections import RedisClient
 from .constants import event_key
 from .seats import WaitEntry
 
 
-async def check(pool: asyncpg.Pool, redis: Redis, prefix: str, event_id: UUID | None = None,
+async def check(pool: asyncpg.Pool, redis: RedisClient, prefix: str, event_id: UUID | None = None,
                 notifications_settled_after: timedelta | None = None) -> list[str]:
     """Every violation found, as a readable line; [] when all invariants hold.
 
@@ -33,49 +33,64 @@ async def check(pool: asyncpg.Pool, redis: Redis, prefix: str, event_id: UUID | 
         group by e.id
         """, event_id)
     for ev in events:
-        eid, total, confirmed = ev["id"], ev["total_slots"], ev["confirmed"]
-        if confirmed > total:
-            problems.append(f"event {eid}: confirmed seats {confirmed} exceed total_slots {total}")
-        if (ev["confirmed_seats"], ev["waiting_count"]) != (confirmed, ev["waiting"]):
-            problems.append(f"event {eid}: counters (confirmed {ev['confirmed_seats']}, waiting"
-                            f" {ev['waiting_count']}) != bookings (confirmed {confirmed}, waiting {ev['waiting']})")
-        slots, meta_total, raw_waitlist = await _redis_state(redis, prefix, eid)
-        waiting = await pool.fetch("select id, user_id, seats from bookings where event_id = $1"
-                                   " and status = 'waiting' order by waiting_number", eid)
-        available = total - confirmed
-        if waiting and waiting[0]["seats"] <= available:
-            problems.append(f"event {eid}: waitlist head {waiting[0]['id']} needs {waiting[0]['seats']} seats"
-                            f" but {available} are available")
-        if slots is None and meta_total is None and not raw_waitlist:
-            continue  # cold cache
-        if slots is None or int(slots) != available:
-            problems.append(f"event {eid}: Redis slots {slots} != total_slots - confirmed = {available}")
-        if meta_total is not None and int(meta_total) != total:
-            problems.append(f"event {eid}: Redis total {meta_total} != total_slots {total}")
-        expected = [WaitEntry(r["id"], r["user_id"], r["seats"]).encode() for r in waiting]
-        if raw_waitlist != expected:
-            problems.append(f"event {eid}: Redis waitlist ({len(raw_waitlist)} entries) differs from the"
-                            f" {len(expected)} waiting bookings ordered by waiting_number")
-
-    scope = "($1::uuid is null or b.event_id = $1)"
-    for row in await pool.fetch(
-            f"select event_id, user_id, count(*) as n from bookings b where status in ('confirmed', 'waiting')"
-            f" and {scope} group by event_id, user_id having count(*) > 1", event_id):
-        problems.append(f"event {row['event_id']}: user {row['user_id']} has {row['n']} active bookings")
-    for row in await pool.fetch(
-            f"select b.id from bookings b where {scope} and not exists (select 1 from booking_history h"
-            f" where h.booking_id = b.id and h.action = 'created')", event_id):
-        problems.append(f"booking {row['id']} has no 'created' history row")
+        problems += await _event_problems(pool, redis, prefix, ev)
+    problems += await _booking_problems(pool, event_id)
     if notifications_settled_after is not None:
-        stuck = await pool.fetchval(
-            "select count(*) from notifications where status = 'pending' and created_at < now() - $1::interval"
-            " and ($2::uuid is null or event_id = $2)", notifications_settled_after, event_id)
-        if stuck:
-            problems.append(f"{stuck} notification(s) still pending after {notifications_settled_after}")
+        problems += await _notification_problems(pool, event_id, notifications_settled_after)
     return problems
 
 
-async def _redis_state(redis: Redis, prefix: str, event_id: UUID) -> tuple[str | None, str | None, list[str]]:
+async def _event_problems(pool: asyncpg.Pool, redis: RedisClient, prefix: str, ev: asyncpg.Record) -> list[str]:
+    """One event's seats: its counters, its waitlist's head, and its Redis keys against PostgreSQL."""
+    problems: list[str] = []
+    eid, total, confirmed = ev["id"], ev["total_slots"], ev["confirmed"]
+    if confirmed > total:
+        problems.append(f"event {eid}: confirmed seats {confirmed} exceed total_slots {total}")
+    if (ev["confirmed_seats"], ev["waiting_count"]) != (confirmed, ev["waiting"]):
+        problems.append(f"event {eid}: counters (confirmed {ev['confirmed_seats']}, waiting"
+                        f" {ev['waiting_count']}) != bookings (confirmed {confirmed}, waiting {ev['waiting']})")
+    slots, meta_total, raw_waitlist = await _redis_state(redis, prefix, eid)
+    waiting = await pool.fetch("select id, user_id, seats from bookings where event_id = $1"
+                               " and status = 'waiting' order by waiting_number", eid)
+    available = total - confirmed
+    if waiting and waiting[0]["seats"] <= available:
+        problems.append(f"event {eid}: waitlist head {waiting[0]['id']} needs {waiting[0]['seats']} seats"
+                        f" but {available} are available")
+    if slots is None and meta_total is None and not raw_waitlist:
+        return problems  # cold cache
+    if slots is None or int(slots) != available:
+        problems.append(f"event {eid}: Redis slots {slots} != total_slots - confirmed = {available}")
+    if meta_total is not None and int(meta_total) != total:
+        problems.append(f"event {eid}: Redis total {meta_total} != total_slots {total}")
+    expected = [WaitEntry(r["id"], r["user_id"], r["seats"]).encode() for r in waiting]
+    if raw_waitlist != expected:
+        problems.append(f"event {eid}: Redis waitlist ({len(raw_waitlist)} entries) differs from the"
+                        f" {len(expected)} waiting bookings ordered by waiting_number")
+    return problems
+
+
+async def _booking_problems(pool: asyncpg.Pool, event_id: UUID | None) -> list[str]:
+    """One active booking per user and event; every booking's 'created' history row."""
+    scope = "($1::uuid is null or b.event_id = $1)"
+    duplicates = await pool.fetch(
+        f"select event_id, user_id, count(*) as n from bookings b where status in ('confirmed', 'waiting')"
+        f" and {scope} group by event_id, user_id having count(*) > 1", event_id)
+    unrecorded = await pool.fetch(
+        f"select b.id from bookings b where {scope} and not exists (select 1 from booking_history h"
+        f" where h.booking_id = b.id and h.action = 'created')", event_id)
+    return ([f"event {row['event_id']}: user {row['user_id']} has {row['n']} active bookings" for row in duplicates]
+            + [f"booking {row['id']} has no 'created' history row" for row in unrecorded])
+
+
+async def _notification_problems(pool: asyncpg.Pool, event_id: UUID | None, after: timedelta) -> list[str]:
+    """Invariant 5: no notification still pending `after` it was written."""
+    stuck = await pool.fetchval(
+        "select count(*) from notifications where status = 'pending' and created_at < now() - $1::interval"
+        " and ($2::uuid is null or event_id = $2)", after, event_id)
+    return [f"{stuck} notification(s) still pending after {after}"] if stuck else []
+
+
+async def _redis_state(redis: RedisClient, prefix: str, event_id: UUID) -> tuple[str | None, str | None, list[str]]:
     async with redis.pipeline(transaction=True) as pipe:
         pipe.get(event_key(prefix, event_id, "slots"))
         pipe.hget(event_key(prefix, event_id, "meta"), "total")
