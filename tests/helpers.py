@@ -3,9 +3,7 @@ e.g. the lifecycle clock, the outbox relay and the worker): its own database, Re
 RabbitMQ names, so that its background parts never touch another test's rows."""
 from __future__ import annotations
 
-import asyncio
 import dataclasses
-import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from contextlib import asynccontextmanager
@@ -19,7 +17,7 @@ from api import keys
 from happening.processes import create_app
 from happening_engine.amqp import Topology, connect, delete_topology
 from happening_engine.config import DatabaseSettings, Settings
-from loadtests.throwaway import create_database, drop_database
+from loadtests.throwaway import create_database, delete_prefix, drop_database
 from tests.conftest import RUN_ID, ApiUser
 
 
@@ -95,11 +93,8 @@ async def own_app(settings: Settings, token: Callable[[str], Awaitable[str]], pa
         await client.start_server()
         yield OwnApp(client, own, token)
     finally:
-        redis = client.app[keys.REDIS] if keys.REDIS in client.app else None
-        if redis is not None:
-            stale = [k async for k in redis.scan_iter(match=f"{own.redis.prefix}*", count=1000)]
-            if stale:
-                await redis.delete(*stale)
+        if keys.REDIS in client.app:
+            await delete_prefix(client.app[keys.REDIS], own.redis.prefix)
         await client.close()
         if {"relay", "worker"} & set(parts):
             connection = await connect(own.amqp, "test-cleanup")
@@ -107,11 +102,3 @@ async def own_app(settings: Settings, token: Callable[[str], Awaitable[str]], pa
             await delete_topology(channel, Topology.for_settings(own.amqp, own.notify))
             await connection.close()
         await drop_database(name)
-
-
-async def wait_until(check: Callable[[], Awaitable[bool]], timeout: float = 15.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not await check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)

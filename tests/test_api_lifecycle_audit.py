@@ -11,9 +11,9 @@ from datetime import timedelta
 import pytest
 
 from api import keys
-from happening_engine import invariants
+from loadtests.fixtures import assert_invariants, wait_until
 
-from .helpers import OwnApp, own_app, wait_until
+from .helpers import OwnApp, own_app
 
 PARTS = {"api", "engine", "lifecycle", "relay", "worker"}
 
@@ -122,7 +122,7 @@ async def test_cancelling_an_event_with_200_bookings_notifies_each_booker_once(a
                                      " and type = 'booking_cancelled'", event_id)
     assert Counter(str(r["user_id"]) for r in cancelled) == Counter({u.id: 1 for u in users})
     assert {r["payload"]["reason"] for r in cancelled} == {"event_cancelled"}
-    assert await invariants.check(app.pool, app.client.app[keys.REDIS], app.settings.redis.prefix, event_id) == []
+    await assert_invariants(app.pool, app.client.app[keys.REDIS], app.settings.redis.prefix, event_id)
     audit = await _audit(app, admin, actor=admin.id)
     assert Counter((a["entity"], a["action"]) for a in audit if a["entity"] == "booking") == {
         ("booking", "cancelled"): 200}

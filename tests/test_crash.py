@@ -13,7 +13,7 @@ import asyncpg
 
 from happening_engine.config import RedisSettings
 from happening_engine.connections import create_redis
-from happening_engine.invariants import check
+from loadtests.fixtures import assert_invariants
 from loadtests.population import Population
 from loadtests.processes import Platform
 
@@ -85,7 +85,7 @@ async def test_a_crash_mid_burst_loses_nothing(tmp_path: Path) -> None:
                 "select b.id, count(n.id) as n, bool_and(n.status = 'sent') as sent from bookings b"
                 " left join notifications n on n.booking_id = b.id where b.event_id = $1 group by b.id", UUID(event))
             assert all(r["n"] == 1 and r["sent"] for r in per_booking)
-            assert await check(conn, redis, platform.redis_prefix, UUID(event)) == []  # type: ignore[arg-type]
+            await assert_invariants(conn, redis, platform.redis_prefix, UUID(event))
         finally:
             await conn.close()
             await redis.aclose()

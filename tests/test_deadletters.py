@@ -10,7 +10,8 @@ from pamqp.commands import Basic
 
 from happening_engine.amqp import connect
 from happening_engine.worker.deadletters import dead_report, replay
-from tests.test_worker import Env, all_settled, env, make_user, notify, wait_for  # noqa: F401 (fixture)
+from loadtests.fixtures import make_notification, make_user, wait_until
+from tests.test_worker import Env, all_settled, env  # noqa: F401 (fixture)
 
 
 async def _dead_queue_depth(e: Env) -> int:
@@ -20,7 +21,7 @@ async def _dead_queue_depth(e: Env) -> int:
 async def _fail_one(e: Env, email: str) -> uuid.UUID:
     """A notification the SMTP server refuses every time: failed, and its job in the dead queue."""
     user = await make_user(e.pool, email)
-    nid = await notify(e.pool, user, "booking_confirmed", recipient=email, message="hello")
+    nid = await make_notification(e.pool, user, "booking_confirmed", recipient=email, message="hello")
     e.mailbox.refusals[str(nid)] = -1
     return nid
 
@@ -29,11 +30,11 @@ async def test_dead_lists_reasons_and_replay_delivers_and_empties_the_dead_queue
     first, second = await _fail_one(env, "ada@example.test"), await _fail_one(env, "bob@example.test")
     await env.start_worker()
     await env.start_relay()
-    await wait_for(lambda: all_settled(env.pool, 2), what="both failed")
+    await wait_until(lambda: all_settled(env.pool, 2), what="both failed")
 
     async def both_dead_lettered() -> bool:
         return await _dead_queue_depth(env) == 2
-    await wait_for(both_dead_lettered, timeout=10, what="dead letters")
+    await wait_until(both_dead_lettered, timeout=10, what="dead letters")
     report = await dead_report(env.pool, env.settings)
     assert {row.id for row in report.rows} == {first, second}
     assert all("451" in row.reason and row.attempts == 3 for row in report.rows)
@@ -53,7 +54,7 @@ async def test_dead_lists_reasons_and_replay_delivers_and_empties_the_dead_queue
 
     async def first_sent() -> bool:
         return await env.pool.fetchval("select status from notifications where id = $1", first) == "sent"
-    await wait_for(first_sent, what="replayed notification sent")
+    await wait_until(first_sent, what="replayed notification sent")
     assert [m for m in env.mailbox.by_id()] == [str(first)]
     audit = await env.pool.fetchrow("select before, after from audit_log where entity_id = $1 and action = 'replayed'",
                                     first)
@@ -61,7 +62,7 @@ async def test_dead_lists_reasons_and_replay_delivers_and_empties_the_dead_queue
 
     result = await replay(env.pool, env.settings, None)  # --all
     assert result.replayed == [second] and (result.messages_removed, result.messages_kept) == (1, 1)
-    await wait_for(lambda: all_settled(env.pool, 2), what="second sent")
+    await wait_until(lambda: all_settled(env.pool, 2), what="second sent")
     await asyncio.sleep(0.3)
     report = await dead_report(env.pool, env.settings)
     assert report.rows == [] and report.queued_messages == 1  # only the malformed message
@@ -73,7 +74,7 @@ async def test_the_commands_print_reasons_and_refuse_unknown_ids(env: Env) -> No
     nid = await _fail_one(env, "eve@example.test")
     await env.start_worker()
     await env.start_relay()
-    await wait_for(lambda: all_settled(env.pool, 1), what="failed")
+    await wait_until(lambda: all_settled(env.pool, 1), what="failed")
     child_env = {**os.environ, "HAPPENING_DATABASE_URL": env.settings.database.url,
                  "HAPPENING_AMQP_URL": env.settings.amqp.url, "HAPPENING_AMQP_PREFIX": env.settings.amqp.prefix,
                  "HAPPENING_NOTIFY_MAX_ATTEMPTS": "3", "HAPPENING_NOTIFY_RETRY_BASE_SECONDS": "0.1"}

@@ -21,12 +21,10 @@ from happening_engine.commands import Book, CancelBooking, CancelEvent, UpdateEv
 from happening_engine.config import Settings
 from happening_engine.engine import Engine
 from happening_engine.errors import AccessUnchecked, Conflict, InvalidInput, NotFound, Unavailable
-from happening_engine.invariants import check
 from happening_engine.memory import release_freed_memory
 from happening_engine.store.booking_rows import BatchWrite, BookingRow, HistoryRow
 from happening_engine.store.bookings import PredecessorFailed, write_after
-
-from .factories import failing_inserts, make_event, make_org, make_users
+from loadtests.fixtures import assert_invariants, failing_inserts, make_event, make_org, make_users
 
 
 async def running_engine(pool: asyncpg.Pool, redis: Redis, settings: Settings,
@@ -49,10 +47,6 @@ async def engine(pool: asyncpg.Pool, redis: Redis, settings: Settings) -> AsyncI
 async def org(pool: asyncpg.Pool) -> UUID:
     (owner,) = await make_users(pool, 1)
     return await make_org(pool, owner)
-
-
-async def assert_invariants(pool: asyncpg.Pool, redis: Redis, settings: Settings, event: UUID) -> None:
-    assert await check(pool, redis, settings.redis.prefix, event) == []
 
 
 async def send_all(engine: Engine, commands: list[Any]) -> list[Any]:
@@ -91,7 +85,7 @@ async def test_thousand_concurrent_bookings_follow_fcfs_without_oversell(engine,
                                        " and status = 'confirmed'", event)
     assert db_confirmed == confirmed
     assert await pool.fetchval("select count(*) from notifications where event_id = $1", event) == 1000
-    await assert_invariants(pool, redis, settings, event)
+    await assert_invariants(pool, redis, settings.redis.prefix, event)
 
 
 async def test_many_events_deciding_at_once_each_follow_fcfs(engine, pool, redis, settings, org):
@@ -108,7 +102,7 @@ async def test_many_events_deciding_at_once_each_follow_fcfs(engine, pool, redis
     assert all(outcome == [("confirmed", None), ("confirmed", None), ("waiting", 1), ("waiting", 2)]
                for outcome in by_event.values())
     for event in events[::30]:
-        await assert_invariants(pool, redis, settings, event)
+        await assert_invariants(pool, redis, settings.redis.prefix, event)
 
 
 async def test_cancellation_promotes_in_order_and_a_head_that_does_not_fit_blocks(engine, pool, redis,
@@ -124,7 +118,7 @@ async def test_cancellation_promotes_in_order_and_a_head_that_does_not_fit_block
     await engine.send(CancelBooking(event, UUID(a["id"]), users[0]))  # frees 2: head c needs 3 -> blocks
     states = dict(await pool.fetch("select id::text, status from bookings where event_id = $1", event))
     assert states[c["id"]] == "waiting" and states[d["id"]] == "waiting"
-    await assert_invariants(pool, redis, settings, event)
+    await assert_invariants(pool, redis, settings.redis.prefix, event)
 
     await engine.send(CancelBooking(event, UUID(b["id"]), users[1]))  # frees 4: c (3) then d (1) fit
     states = dict(await pool.fetch("select id::text, status from bookings where event_id = $1", event))
@@ -137,7 +131,7 @@ async def test_cancellation_promotes_in_order_and_a_head_that_does_not_fit_block
     assert promoted_by == users[1]  # whose cancellation freed the seats
     kinds = await pool.fetch("select type from notifications where booking_id = $1 order by seq", UUID(c["id"]))
     assert [k["type"] for k in kinds] == ["booking_waitlisted", "waitlist_promoted"]
-    await assert_invariants(pool, redis, settings, event)
+    await assert_invariants(pool, redis, settings.redis.prefix, event)
 
 
 async def test_concurrent_duplicates_get_one_booking(engine, pool, redis, settings, org):
@@ -154,7 +148,7 @@ async def test_concurrent_duplicates_get_one_booking(engine, pool, redis, settin
     # after cancelling, the user may book again
     await engine.send(CancelBooking(event, UUID(ok[0]["id"]), user))
     assert (await engine.send(Book(event, user, 2)))["status"] == "confirmed"
-    await assert_invariants(pool, redis, settings, event)
+    await assert_invariants(pool, redis, settings.redis.prefix, event)
 
 
 async def test_capacity_raise_promotes_and_lowering_below_confirmed_is_refused(engine, pool, redis,
@@ -177,7 +171,7 @@ async def test_capacity_raise_promotes_and_lowering_below_confirmed_is_refused(e
     message = await pool.fetchval("select message from notifications where event_id = $1"
                                   " and type = 'event_updated' limit 1", event)
     assert "(capacity)" in message
-    await assert_invariants(pool, redis, settings, event)
+    await assert_invariants(pool, redis, settings.redis.prefix, event)
 
 
 async def test_seats_out_of_range_is_refused(engine, pool, org):
@@ -274,7 +268,7 @@ async def test_idle_actors_retire_leaving_nothing_behind_and_reactivate_where_th
         assert (second["status"], second["waiting_number"], second["position"]) == ("waiting", 1, 1)
         assert (third["status"], third["waiting_number"], third["position"]) == ("waiting", 2, 2)
     for event in events[::40]:
-        await assert_invariants(pool, redis, settings, event)
+        await assert_invariants(pool, redis, settings.redis.prefix, event)
 
 
 async def _flush_our_keys(redis: Redis, prefix: str) -> None:
@@ -300,7 +294,7 @@ async def test_cache_flushed_mid_run_is_rebuilt(engine, pool, redis, settings, o
     assert not [r for r in everything if isinstance(r, BaseException)]
     # strict FCFS across the flush: the outcome equals one-by-one in arrival order
     assert [r["status"] for r in everything] == fcfs(100, [r["seats"] for r in everything])
-    await assert_invariants(pool, redis, settings, event)
+    await assert_invariants(pool, redis, settings.redis.prefix, event)
 
 
 async def test_postgresql_failure_in_write_path_leaves_redis_and_postgresql_agreeing(engine, pool, redis,
@@ -315,7 +309,7 @@ async def test_postgresql_failure_in_write_path_leaves_redis_and_postgresql_agre
     told = {r["id"]: r["status"] for r in results if isinstance(r, dict)}
     stored = dict(await pool.fetch("select id::text, status from bookings where event_id = $1", event))
     assert told == stored  # every reply was committed; nothing failed was stored
-    await assert_invariants(pool, redis, settings, event)
+    await assert_invariants(pool, redis, settings.redis.prefix, event)
 
     # terminate the engine's PostgreSQL backends in the middle of a burst
     users2 = await make_users(pool, 200)
@@ -338,7 +332,7 @@ async def test_postgresql_failure_in_write_path_leaves_redis_and_postgresql_agre
     retry = [users2[i] for i, r in enumerate(results2) if isinstance(r, Unavailable)]
     again = await send_all(engine, [Book(event, u, 1) for u in retry])
     assert all(isinstance(r, dict) for r in again), again
-    await assert_invariants(pool, redis, settings, event)
+    await assert_invariants(pool, redis, settings.redis.prefix, event)
 
 
 @pytest.fixture
@@ -376,7 +370,7 @@ async def test_batches_committed_behind_one_another_keep_fcfs(small_batches, poo
     stored = dict(await pool.fetch("select id::text, status from bookings where event_id = $1", event))
     assert stored == {r["id"]: r["status"] for r in results}
     assert await stored_counters_agree(pool, event)
-    await assert_invariants(pool, redis, settings, event)
+    await assert_invariants(pool, redis, settings.redis.prefix, event)
 
 
 async def test_a_batch_behind_a_failed_commit_is_not_committed(small_batches, pool, redis, settings, org):
@@ -394,13 +388,13 @@ async def test_a_batch_behind_a_failed_commit_is_not_committed(small_batches, po
     stored = dict(await pool.fetch("select id::text, status from bookings where event_id = $1", event))
     assert told == stored  # every reply was committed; nothing refused was stored
     assert await stored_counters_agree(pool, event)
-    await assert_invariants(pool, redis, settings, event)
+    await assert_invariants(pool, redis, settings.redis.prefix, event)
     # whoever heard 503 books once PostgreSQL takes the write again
     retry = [users[i] for i, r in enumerate(results) if isinstance(r, Unavailable)]
     again = await send_all(small_batches, [Book(event, u, 1) for u in retry])
     assert all(isinstance(r, dict) for r in again), again
     assert await stored_counters_agree(pool, event)
-    await assert_invariants(pool, redis, settings, event)
+    await assert_invariants(pool, redis, settings.redis.prefix, event)
 
 
 async def test_a_batch_failing_behind_a_slow_one_repairs_redis_after_that_one_commits(small_batches, pool, redis,
@@ -424,7 +418,7 @@ async def test_a_batch_failing_behind_a_slow_one_repairs_redis_after_that_one_co
     assert isinstance(results[35], Unavailable) and isinstance(results[25], dict)
     told = {r["id"]: r["status"] for r in results if isinstance(r, dict)}
     assert told == dict(await pool.fetch("select id::text, status from bookings where event_id = $1", event))
-    await assert_invariants(pool, redis, settings, event)  # Redis counts the slow batch's seats
+    await assert_invariants(pool, redis, settings.redis.prefix, event)  # Redis counts the slow batch's seats
 
 
 async def test_cancellations_in_a_burst_of_small_batches_promote_what_was_just_queued(small_batches, pool, redis,
@@ -442,7 +436,7 @@ async def test_cancellations_in_a_burst_of_small_batches_promote_what_was_just_q
             commands.append(CancelBooking(event, UUID(held[i // 2]["id"]), first[i // 2]))
     results = await send_all(small_batches, commands)
     assert not [r for r in results if isinstance(r, BaseException)]
-    await assert_invariants(pool, redis, settings, event)
+    await assert_invariants(pool, redis, settings.redis.prefix, event)
     assert await stored_counters_agree(pool, event)
     statuses = dict(await pool.fetch("select user_id, status from bookings where event_id = $1"
                                      " and user_id = any($2::uuid[])", event, later))
@@ -483,7 +477,7 @@ async def test_cancelling_an_event_cancels_every_active_booking(engine, pool, re
     per_user = await pool.fetch("select user_id, count(*) as n from notifications where event_id = $1"
                                 " and type = 'booking_cancelled' group by 1", event)
     assert len(per_user) == 30 and all(r["n"] == 1 for r in per_user)
-    await assert_invariants(pool, redis, settings, event)
+    await assert_invariants(pool, redis, settings.redis.prefix, event)
 
 
 async def test_group_commit_across_events_fails_only_the_bad_batch(engine, pool, redis, settings, org):
@@ -502,7 +496,7 @@ async def test_group_commit_across_events_fails_only_the_bad_batch(engine, pool,
                                    " group by 1", events))
     assert poisoned_event not in counts and all(counts[e] == 20 for e in events if e != poisoned_event)
     for event in events:
-        await assert_invariants(pool, redis, settings, event)
+        await assert_invariants(pool, redis, settings.redis.prefix, event)
 
 
 @pytest.mark.parametrize("lost", ["waitlist", "slots", "holders", "meta"])
@@ -517,7 +511,7 @@ async def test_a_partly_lost_cache_is_rebuilt_before_the_next_decision(engine, p
     await engine.send(CancelBooking(event, UUID(first[0]["id"]), users[0]))  # promotes the head, not the latest
     statuses = dict(await pool.fetch("select id::text, status from bookings where event_id = $1", event))
     assert statuses[first[2]["id"]] == "confirmed" and statuses[late["id"]] == "waiting"
-    await assert_invariants(pool, redis, settings, event)
+    await assert_invariants(pool, redis, settings.redis.prefix, event)
 
 
 async def test_seats_and_times_are_fixed_once_the_event_started(engine, pool, org):

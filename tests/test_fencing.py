@@ -18,8 +18,7 @@ from happening_engine.seats import Seats
 from happening_engine.store.booking_rows import BatchWrite, BookingRow, HistoryRow
 from happening_engine.store.bookings import write_after, write_batches
 from happening_engine.store.shards import claim, load_map
-
-from .factories import make_event, make_org, make_users
+from loadtests.fixtures import make_event, make_org, make_users
 
 
 async def _batch(pool: asyncpg.Pool, deadline: float | None = None) -> BatchWrite:

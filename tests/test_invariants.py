@@ -9,8 +9,7 @@ from happening_engine.commands import Book
 from happening_engine.constants import event_key
 from happening_engine.engine import Engine
 from happening_engine.invariants import check
-
-from .factories import make_event, make_org, make_users
+from loadtests.fixtures import make_event, make_org, make_users
 
 
 async def run_cli(settings, event) -> tuple[int, str]:

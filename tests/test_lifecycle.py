@@ -16,8 +16,7 @@ from happening_engine.config import Settings
 from happening_engine.engine import Engine
 from happening_engine.errors import Conflict
 from happening_engine.lifecycle import LifecycleClock
-
-from .factories import make_event, make_org, make_users
+from loadtests.fixtures import assert_invariants, make_event, make_org, make_users, wait_until
 
 
 @pytest.fixture
@@ -32,11 +31,10 @@ def clock(pool: asyncpg.Pool, engine: Engine, settings: Settings) -> LifecycleCl
 
 
 async def wait_for_status(pool: asyncpg.Pool, event: UUID, status: str, seconds: float = 15) -> None:
-    for _ in range(int(seconds / 0.05)):
-        if await pool.fetchval("select status from events where id = $1", event) == status:
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"event {event} never became {status}")
+    async def reached() -> bool:
+        return await pool.fetchval("select status from events where id = $1", event) == status  # type: ignore[no-any-return]
+
+    await wait_until(reached, seconds, f"event {event} to become {status}")
 
 
 async def test_events_cross_their_times_while_the_engine_runs(engine, pool, settings):
@@ -92,7 +90,6 @@ async def test_the_clock_deletes_idempotency_keys_past_24_hours(engine, pool, se
 
 
 async def test_the_waitlist_closes_when_the_event_starts(engine, pool, redis, settings):
-    from happening_engine.invariants import check
 
     users = await make_users(pool, 4)
     org = await make_org(pool, users[0])
@@ -111,4 +108,4 @@ async def test_the_waitlist_closes_when_the_event_starts(engine, pool, redis, se
                             " where event_id = $1 and type = 'booking_cancelled'", event)
     assert sorted((r["user_id"], r["reason"]) for r in told) == sorted((u, "waitlist_closed") for u in users[2:])
     assert await pool.fetchval("select waiting_count from events where id = $1", event) == 0
-    assert await check(pool, redis, settings.redis.prefix, event) == []
+    await assert_invariants(pool, redis, settings.redis.prefix, event)

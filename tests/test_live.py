@@ -15,13 +15,12 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from api import keys
 from happening.processes import create_app
-from happening_engine import invariants
 from happening_engine.config import DatabaseSettings
 from happening_engine.connections import create_redis
 from happening_engine.constants import shard_queue
+from loadtests.fixtures import assert_invariants, wait_until
 from loadtests.throwaway import create_database, drop_database
 from tests.conftest import RUN_ID, serve_on_free_port
-from tests.helpers import wait_until
 from tests.live_client import Stream
 
 
@@ -161,7 +160,7 @@ async def test_burst_ends_with_every_stream_at_the_final_state(api_client, make_
     for stream in streams:
         states = [m.data for m in stream.seen if m.event == "state"]
         assert (states[-1]["available_slots"], states[-1]["waitlist_length"]) == expected
-    assert await invariants.check(pool, redis, settings.redis.prefix, uuid.UUID(event["id"])) == []
+    await assert_invariants(pool, redis, settings.redis.prefix, uuid.UUID(event["id"]))
 
 
 async def test_closing_the_client_leaves_no_subscriber_behind(api_client, make_user, make_event) -> None:

@@ -15,7 +15,8 @@ import pytest
 
 from happening_engine.amqp import connect
 from happening_engine.outbox import OutboxRelay
-from tests.test_worker import Env, env, make_user, notify, wait_for  # noqa: F401 (env is a fixture)
+from loadtests.fixtures import make_notification, make_user, wait_until
+from tests.test_worker import Env, env  # noqa: F401 (env is a fixture)
 
 
 async def _drain_queue(e: Env) -> list[Any]:
@@ -34,15 +35,15 @@ async def _undispatched(pool: asyncpg.Pool) -> int:
 
 async def test_relay_wakes_on_notify_and_publishes_durable_jobs(env: Env) -> None:
     user = await make_user(env.pool)
-    first = await notify(env.pool, user, "booking_confirmed", recipient="a@example.test", message="one")
+    first = await make_notification(env.pool, user, "booking_confirmed", recipient="a@example.test", message="one")
     relay = OutboxRelay(env.pool, env.settings)
     relay.poll_seconds = 60.0  # only NOTIFY can wake it within the test
     await relay.start()
     env.started.append(relay)
-    await wait_for(lambda: _none_left(env.pool), timeout=10, what="first row dispatched")
+    await wait_until(lambda: _none_left(env.pool), timeout=10, what="first row dispatched")
     await asyncio.sleep(0.3)  # the relay is idle now, waiting for NOTIFY
-    second = await notify(env.pool, user, "booking_cancelled", recipient="a@example.test", message="two")
-    await wait_for(lambda: _none_left(env.pool), timeout=3, what="second row dispatched on NOTIFY")
+    second = await make_notification(env.pool, user, "booking_cancelled", recipient="a@example.test", message="two")
+    await wait_until(lambda: _none_left(env.pool), timeout=3, what="second row dispatched on NOTIFY")
 
     messages = await _drain_queue(env)
     assert [m.header.properties.message_id for m in messages] == [str(first), str(second)]
@@ -66,11 +67,11 @@ async def test_several_relays_keep_order_per_user(env: Env) -> None:
         async with env.pool.acquire() as conn, conn.transaction():
             for i in range(60):
                 user = users[i % len(users)]
-                await notify(conn, user, "event_updated", recipient="x@example.test", message=str(i))
+                await make_notification(conn, user, "event_updated", recipient="x@example.test", message=str(i))
     for _ in range(3):
         relay = await env.start_relay()
         relay.batch_size = 25  # small batches, so the relays interleave
-    await wait_for(lambda: _none_left(env.pool), timeout=20, what="all dispatched")
+    await wait_until(lambda: _none_left(env.pool), timeout=20, what="all dispatched")
     jobs = [job["id"] for message in await _drain_queue(env) for job in json.loads(message.body)["jobs"]]
     seq = {str(r["id"]): (r["user_id"], r["seq"])
            for r in await env.pool.fetch("select id, user_id, seq from notifications")}
@@ -143,8 +144,8 @@ async def test_cut_connections_mid_stream_lose_and_duplicate_nothing(env: Env) -
         async with env.pool.acquire() as conn, conn.transaction():
             for _ in range(count):
                 user = rng.choice(users)
-                await notify(conn, user, rng.choice(["booking_confirmed", "event_updated"]),
-                             recipient=f"user{users.index(user)}@example.test", message=label)
+                await make_notification(conn, user, rng.choice(["booking_confirmed", "event_updated"]),
+                                        recipient=f"user{users.index(user)}@example.test", message=label)
 
     await insert(300, "backlog")
     worker = await env.start_worker()
@@ -165,7 +166,7 @@ async def test_cut_connections_mid_stream_lose_and_duplicate_nothing(env: Env) -
     async def all_sent() -> bool:
         return await env.pool.fetchval("select count(*) from notifications where status = 'sent'") == 1000  # type: ignore[no-any-return]
 
-    await wait_for(all_sent, timeout=90, what="1000 sent")
+    await wait_until(all_sent, timeout=90, what="1000 sent")
     await asyncio.sleep(1.0)  # late duplicates, if any, would arrive now
     mails = env.mailbox.by_id()
     rows = await env.pool.fetch("select id, user_id, recipient, seq, dispatched_at from notifications")
@@ -199,8 +200,8 @@ async def test_a_broker_restart_loses_no_notification_and_sends_none_twice(env: 
     async def insert(count: int) -> None:
         async with env.pool.acquire() as conn, conn.transaction():
             for i in range(count):
-                await notify(conn, users[i % 10], "booking_confirmed", recipient=f"restart{i % 10}@example.test",
-                             message=str(i))
+                await make_notification(conn, users[i % 10], "booking_confirmed",
+                                        recipient=f"restart{i % 10}@example.test", message=str(i))
 
     async def sent() -> int:
         return await env.pool.fetchval("select count(*) from notifications where status = 'sent'")  # type: ignore[no-any-return]
@@ -220,7 +221,7 @@ async def test_a_broker_restart_loses_no_notification_and_sends_none_twice(env: 
     async def all_sent() -> bool:
         return await sent() == 1200
 
-    await wait_for(all_sent, timeout=120, what="1200 sent after the restart")
+    await wait_until(all_sent, timeout=120, what="1200 sent after the restart")
     await asyncio.sleep(1.0)  # late duplicates, if any, would arrive now
     mails = env.mailbox.by_id()
     assert len(mails) == 1200 and [nid for nid, copies in mails.items() if len(copies) != 1] == []

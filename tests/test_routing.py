@@ -11,8 +11,8 @@ from aiohttp.test_utils import TestClient, TestServer
 from happening.processes import create_app
 from happening_engine.config import EngineSettings
 from happening_engine.constants import shard_queue
-from happening_engine.invariants import check
 from happening_engine.store.shards import set_shards
+from loadtests.fixtures import assert_invariants
 
 
 async def test_api_process_routes_bookings_to_engine_shards_over_rabbitmq(settings, token, pool, redis):
@@ -63,7 +63,7 @@ async def test_api_process_routes_bookings_to_engine_shards_over_rabbitmq(settin
         booked = await api.post(f"/v1/events/{members}/bookings", json={"seats": 1}, headers=headers)
         assert booked.status == 201, await booked.text()
         for event in [*events, members]:
-            assert await check(pool, redis, settings.redis.prefix, UUID(event)) == []
+            await assert_invariants(pool, redis, settings.redis.prefix, UUID(event))
     finally:
         await api.close()
         for server in engines:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import asyncpg
 import pytest
 
-from .factories import make_event, make_org, make_users
+from loadtests.fixtures import make_event, make_org, make_users
 
 # (what is wrong, SQL using $1 user, $2 org, $3 event, $4 booking; expected error class)
 CHECK = asyncpg.CheckViolationError

@@ -17,8 +17,7 @@ from happening.processes import create_app
 from happening_engine.commands import UpdateEvent, to_wire
 from happening_engine.constants import shard_queue
 from happening_engine.signing import CommandKeys
-
-from .factories import make_event, make_org, make_users
+from loadtests.fixtures import make_event, make_org, make_users
 
 
 def test_first_key_signs_every_key_verifies() -> None:

@@ -1,7 +1,7 @@
 """The notification worker against real RabbitMQ, PostgreSQL and a local SMTP server (aiosmtpd).
 
 Each test gets its own database, AMQP name prefix and SMTP server, and deletes its queues at the end.
-Helpers here (`Mailbox`, the `env` fixture) are shared with test_outbox.py.
+Helpers here (`Mailbox`, the `env` fixture) are shared with test_outbox.py and test_deadletters.py.
 """
 from __future__ import annotations
 
@@ -11,10 +11,9 @@ import datetime
 import email
 import email.policy
 import json
-import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from typing import Any
@@ -32,6 +31,7 @@ from happening_engine.db import create_pool
 from happening_engine.outbox import OutboxRelay
 from happening_engine.worker import NotificationWorker
 from happening_engine.worker.render import render
+from loadtests.fixtures import make_event, make_notification, make_org, make_user, wait_until
 from loadtests.throwaway import create_database, drop_database
 from tests.conftest import RUN_ID, serve_on_free_port
 
@@ -132,37 +132,11 @@ async def env(settings: Settings, request: pytest.FixtureRequest) -> AsyncIterat
         await drop_database(name)
 
 
-async def make_user(pool: asyncpg.Pool, email_address: str | None = None, name: str = "Ada Lovelace") -> uuid.UUID:
-    email_address = email_address or f"u{uuid.uuid4().hex[:8]}@example.test"
-    return await pool.fetchval(  # type: ignore[no-any-return]
-        "insert into users (keycloak_id, email, full_name) values ($1, $2, $3) returning id",
-        uuid.uuid4().hex, email_address, name)
-
-
-async def make_event(pool: asyncpg.Pool, name: str = "Jazz Night") -> tuple[uuid.UUID, uuid.UUID]:
-    org = await pool.fetchval("insert into organizations (name) values ('Blue Note Club') returning id")
-    event = await pool.fetchval(
-        "insert into events (org_id, name, category, status, starts_at, ends_at, total_slots, published_at)"
-        " values ($1, $2, 'concert', 'upcoming', '2031-03-14 19:30+00', '2031-03-14 23:00+00', 100, now())"
-        " returning id", org, name)
-    return org, event
-
-
-async def notify(pool: asyncpg.Pool, user: uuid.UUID | None, kind: str, *, recipient: str | None,
-                 event: uuid.UUID | None = None, org: uuid.UUID | None = None, channel: str = "email",
-                 message: str = "", payload: dict[str, Any] | None = None) -> uuid.UUID:
-    return await pool.fetchval(  # type: ignore[no-any-return]
-        "insert into notifications (user_id, org_id, event_id, type, channel, recipient, message, payload)"
-        " values ($1, $2, $3, $4, $5, $6, $7, $8) returning id",
-        user, org, event, kind, channel, recipient, message, payload or {})
-
-
-async def wait_for(check: Callable[[], Awaitable[bool]], timeout: float = 20.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not await check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
+async def club_event(pool: asyncpg.Pool, name: str = "Jazz Night") -> tuple[uuid.UUID, uuid.UUID]:
+    """(org, event): an event of the Blue Note Club on Fri 14 Mar 2031 at 19:30, which its mails show."""
+    org = await make_org(pool, name="Blue Note Club")
+    start = datetime.datetime(2031, 3, 14, 19, 30, tzinfo=datetime.UTC)
+    return org, await make_event(pool, org, name=name, starts_at=start, duration=datetime.timedelta(hours=3.5))
 
 
 async def all_settled(pool: asyncpg.Pool, count: int) -> bool:
@@ -178,7 +152,7 @@ def _metric(name: str, labels: dict[str, str]) -> float:
 
 async def test_every_type_reaches_smtp_with_recipient_and_content(env: Env) -> None:
     user = await make_user(env.pool, "ada@example.test")
-    org, event = await make_event(env.pool, "Jazz Night")
+    org, event = await club_event(env.pool, "Jazz Night")
     payloads = {
         "booking_confirmed": {"seats": 3},
         "booking_waitlisted": {"seats": 2, "position": 4, "waiting_number": 17},
@@ -190,12 +164,13 @@ async def test_every_type_reaches_smtp_with_recipient_and_content(env: Env) -> N
     }
     ids = {}
     for kind in TYPES:
-        ids[kind] = await notify(env.pool, user if kind != "org_invite" else None, kind,
-                                 recipient="ada@example.test", event=event if kind != "org_invite" else None,
-                                 org=org, message=f"msg-{kind}", payload=payloads[kind])
+        ids[kind] = await make_notification(env.pool, user if kind != "org_invite" else None, kind,
+                                            recipient="ada@example.test",
+                                            event=event if kind != "org_invite" else None,
+                                            org=org, message=f"msg-{kind}", payload=payloads[kind])
     await env.start_worker()
     await env.start_relay()
-    await wait_for(lambda: all_settled(env.pool, len(TYPES)), what="all notifications settled")
+    await wait_until(lambda: all_settled(env.pool, len(TYPES)), what="all notifications settled")
 
     mails = env.mailbox.by_id()
     expected = {
@@ -229,26 +204,26 @@ async def test_every_type_reaches_smtp_with_recipient_and_content(env: Env) -> N
 async def test_a_users_notification_goes_to_their_address_at_send_time(env: Env) -> None:
     """The booking path names no recipient: the mail goes to the user's email as it is when sent."""
     user = await make_user(env.pool, "old@example.test")
-    _, event = await make_event(env.pool)
-    nid = await notify(env.pool, user, "booking_confirmed", recipient=None, event=event, message="yours")
+    _, event = await club_event(env.pool)
+    nid = await make_notification(env.pool, user, "booking_confirmed", recipient=None, event=event, message="yours")
     await env.pool.execute("update users set email = 'new@example.test' where id = $1", user)
     await env.start_worker()
     await env.start_relay()
-    await wait_for(lambda: all_settled(env.pool, 1), what="settled")
+    await wait_until(lambda: all_settled(env.pool, 1), what="settled")
     assert [m["To"] for m in env.mailbox.by_id()[str(nid)]] == ["new@example.test"]
     assert [r for rcpts, _ in env.mailbox.mails for r in rcpts] == ["new@example.test"]
 
 
 async def test_refused_twice_then_accepted_is_sent_once(env: Env) -> None:
     user = await make_user(env.pool)
-    nid = await notify(env.pool, user, "booking_confirmed", recipient="bob@example.test", message="hi")
+    nid = await make_notification(env.pool, user, "booking_confirmed", recipient="bob@example.test", message="hi")
     env.mailbox.refusals[str(nid)] = 2
     labels = {"type": "booking_confirmed", "channel": "email"}
     retries, sent = _metric("happening_notification_retries_total", labels), _metric(
         "happening_notifications_total", {**labels, "status": "sent"})
     await env.start_worker()
     await env.start_relay()
-    await wait_for(lambda: all_settled(env.pool, 1), what="settled")
+    await wait_until(lambda: all_settled(env.pool, 1), what="settled")
     row = await env.pool.fetchrow("select * from notifications where id = $1", nid)
     assert row["status"] == "sent" and row["attempts"] == 3 and row["last_error"] is None
     assert _metric("happening_notification_retries_total", labels) == retries + 2
@@ -277,7 +252,7 @@ async def _wait_for_dead_letters(env: Env) -> list[Any]:
         dead.extend(await _dead_letters(env))
         return bool(dead)
 
-    await wait_for(in_dead_queue, timeout=10, what="dead letter")
+    await wait_until(in_dead_queue, timeout=10, what="dead letter")
     return dead
 
 
@@ -292,11 +267,11 @@ async def _queued(env: Env) -> int:
 
 async def test_always_refused_ends_failed_and_dead_lettered(env: Env) -> None:
     user = await make_user(env.pool)
-    nid = await notify(env.pool, user, "booking_cancelled", recipient="eve@example.test", message="bye")
+    nid = await make_notification(env.pool, user, "booking_cancelled", recipient="eve@example.test", message="bye")
     env.mailbox.refusals[str(nid)] = -1
     await env.start_worker()
     await env.start_relay()
-    await wait_for(lambda: all_settled(env.pool, 1), what="settled")
+    await wait_until(lambda: all_settled(env.pool, 1), what="settled")
     row = await env.pool.fetchrow("select * from notifications where id = $1", nid)
     assert row["status"] == "failed" and row["attempts"] == 3 and row["sent_at"] is None
     assert "451" in row["last_error"]
@@ -317,13 +292,14 @@ async def test_jobs_of_one_message_retry_and_dead_letter_on_their_own(env: Env) 
     ids = []
     async with env.pool.acquire() as conn, conn.transaction():  # one relay batch, one message
         for i in range(4):
-            ids.append(await notify(conn, user, "booking_confirmed", recipient=f"r{i}@example.test", message=str(i)))
+            ids.append(await make_notification(conn, user, "booking_confirmed", recipient=f"r{i}@example.test",
+                                               message=str(i)))
     env.mailbox.refusals[str(ids[1])] = 2
     env.mailbox.refusals[str(ids[2])] = -1
     await env.start_worker()
     relay = await env.start_relay()
     assert relay.jobs_per_message >= 4
-    await wait_for(lambda: all_settled(env.pool, 4), what="settled")
+    await wait_until(lambda: all_settled(env.pool, 4), what="settled")
     statuses = dict(await env.pool.fetch("select id, status from notifications"))
     assert [statuses[i] for i in ids] == ["sent", "sent", "failed", "sent"]
     mails = env.mailbox.by_id()
@@ -339,11 +315,11 @@ async def test_jobs_of_one_message_retry_and_dead_letter_on_their_own(env: Env) 
 async def test_permanent_refusal_fails_without_retrying(env: Env) -> None:
     env.mailbox.refuse_code = "550 5.1.1 no such user"
     user = await make_user(env.pool)
-    nid = await notify(env.pool, user, "booking_confirmed", recipient="nobody@example.test", message="x")
+    nid = await make_notification(env.pool, user, "booking_confirmed", recipient="nobody@example.test", message="x")
     env.mailbox.refusals[str(nid)] = -1
     await env.start_worker()
     await env.start_relay()
-    await wait_for(lambda: all_settled(env.pool, 1), what="settled")
+    await wait_until(lambda: all_settled(env.pool, 1), what="settled")
     row = await env.pool.fetchrow("select * from notifications where id = $1", nid)
     assert row["status"] == "failed" and row["attempts"] == 1 and "550" in row["last_error"]
 
@@ -351,7 +327,7 @@ async def test_permanent_refusal_fails_without_retrying(env: Env) -> None:
 async def test_duplicate_jobs_send_once(env: Env) -> None:
     """The same job published three times (a relay retry, a redelivery) yields one mail."""
     user = await make_user(env.pool)
-    nid = await notify(env.pool, user, "waitlist_promoted", recipient="dup@example.test", message="x")
+    nid = await make_notification(env.pool, user, "waitlist_promoted", recipient="dup@example.test", message="x")
     await env.pool.execute("update notifications set dispatched_at = now()")
     connection = await connect(env.settings.amqp, "test-publisher")
     channel = await connection.channel()
@@ -361,7 +337,7 @@ async def test_duplicate_jobs_send_once(env: Env) -> None:
         await channel.basic_publish(body, exchange=env.topology.exchange, routing_key="email.x",
                                     properties=Basic.Properties(message_id=str(nid), delivery_mode=2))
     await env.start_worker()
-    await wait_for(lambda: all_settled(env.pool, 1), what="settled")
+    await wait_until(lambda: all_settled(env.pool, 1), what="settled")
     await asyncio.sleep(0.5)
     await connection.close()
     assert await _queued(env) == 0
@@ -373,11 +349,11 @@ async def test_job_held_by_a_dead_delivery_is_sent_after_its_lease(env: Env) -> 
     """A worker claimed the row and died before sending: the redelivered job waits in the delay
     queue while the claim holds, then sends once the lease ran out."""
     user = await make_user(env.pool)
-    nid = await notify(env.pool, user, "booking_waitlisted", recipient="late@example.test", message="x")
+    nid = await make_notification(env.pool, user, "booking_waitlisted", recipient="late@example.test", message="x")
     await env.pool.execute("update notifications set attempts = 1, claimed_until = now() + interval '1 second'")
     await env.start_worker()
     await env.start_relay()
-    await wait_for(lambda: all_settled(env.pool, 1), what="settled")
+    await wait_until(lambda: all_settled(env.pool, 1), what="settled")
     row = await env.pool.fetchrow("select * from notifications where id = $1", nid)
     assert row["status"] == "sent" and row["attempts"] == 2 and row["claimed_until"] is None
     assert row["sent_at"] - row["created_at"] >= datetime.timedelta(seconds=1)
@@ -386,12 +362,13 @@ async def test_job_held_by_a_dead_delivery_is_sent_after_its_lease(env: Env) -> 
 
 async def test_rows_without_provider_go_through_rabbitmq_to_the_log_channel(env: Env) -> None:
     user = await make_user(env.pool)
-    sms = await notify(env.pool, user, "booking_confirmed", recipient="+15550100", channel="sms", message="x")
-    mail = await notify(env.pool, user, "booking_confirmed", recipient="a@example.test", message="y")
+    sms = await make_notification(env.pool, user, "booking_confirmed", recipient="+15550100", channel="sms",
+                                  message="x")
+    mail = await make_notification(env.pool, user, "booking_confirmed", recipient="a@example.test", message="y")
     local = env.with_notify(smtp_url=None)  # a local `happening serve`: nothing configured
     await env.start_worker(local)
     await env.start_relay(local)
-    await wait_for(lambda: all_settled(env.pool, 2), what="settled")
+    await wait_until(lambda: all_settled(env.pool, 2), what="settled")
     rows = await env.pool.fetch("select id, status, delivered_via, dispatched_at from notifications")
     assert {r["id"]: (r["status"], r["delivered_via"]) for r in rows} == {sms: ("sent", "log"), mail: ("sent", "log")}
     assert all(r["dispatched_at"] is not None for r in rows)
@@ -416,16 +393,16 @@ async def test_sms_and_push_go_to_http_providers_with_bearer_token(env: Env) -> 
     runner, port = await serve_on_free_port(app)
     try:
         user = await make_user(env.pool)
-        _, event = await make_event(env.pool, "Hack Day")
-        sms = await notify(env.pool, user, "waitlist_promoted", recipient="+15550100", channel="sms",
-                           event=event, message="You're in", payload={"seats": 2})
-        push = await notify(env.pool, user, "booking_waitlisted", recipient="device-token-1", channel="push",
-                            event=event, message="Waiting", payload={"position": 1})
+        _, event = await club_event(env.pool, "Hack Day")
+        sms = await make_notification(env.pool, user, "waitlist_promoted", recipient="+15550100", channel="sms",
+                                      event=event, message="You're in", payload={"seats": 2})
+        push = await make_notification(env.pool, user, "booking_waitlisted", recipient="device-token-1",
+                                       channel="push", event=event, message="Waiting", payload={"position": 1})
         settings = env.with_notify(sms_url=f"http://127.0.0.1:{port}/sms", sms_token="sms-secret",
                                    push_url=f"http://127.0.0.1:{port}/push", push_token="push-secret")
         await env.start_worker(settings)
         await env.start_relay(settings)
-        await wait_for(lambda: all_settled(env.pool, 2), what="settled")
+        await wait_until(lambda: all_settled(env.pool, 2), what="settled")
     finally:
         await runner.cleanup()
     by_path = {path: (headers, body) for path, headers, body in received}
@@ -465,11 +442,11 @@ async def test_http_provider_4xx_is_permanent(env: Env) -> None:
     runner, port = await serve_on_free_port(app)
     try:
         user = await make_user(env.pool)
-        nid = await notify(env.pool, user, "booking_confirmed", recipient="+1", channel="sms", message="x")
+        nid = await make_notification(env.pool, user, "booking_confirmed", recipient="+1", channel="sms", message="x")
         settings = env.with_notify(sms_url=f"http://127.0.0.1:{port}/sms")
         await env.start_worker(settings)
         await env.start_relay(settings)
-        await wait_for(lambda: all_settled(env.pool, 1), what="settled")
+        await wait_until(lambda: all_settled(env.pool, 1), what="settled")
     finally:
         await runner.cleanup()
     row = await env.pool.fetchrow("select * from notifications where id = $1", nid)
@@ -533,7 +510,7 @@ async def test_a_burst_is_claimed_and_recorded_in_batches(env: Env) -> None:
     await worker.start()
     env.started.append(worker)
     await env.start_relay()
-    await wait_for(lambda: all_settled(env.pool, 100), what="settled")
+    await wait_until(lambda: all_settled(env.pool, 100), what="settled")
     assert sum(worker.claim_sizes) == 100 and sum(worker.record_sizes) == 100
     assert max(worker.claim_sizes) > 1 and len(worker.claim_sizes) < 50
     assert max(worker.record_sizes) <= worker.rows_per_statement
