@@ -64,21 +64,22 @@ class Batcher(Generic[T, R]):
                 try:
                     results = await self._flush([item for item, _ in batch])
                 except Exception as exc:  # each job handles it (e.g. hands its message back)
-                    _settle(batch, exc)
+                    _fail_all(batch, exc)
                 else:
                     for (_, future), result in zip(batch, results, strict=True):
                         if not future.done():
                             future.set_result(result)
                 batch = []
         except BaseException as exc:  # cancelled (the loop is closing): no job waits forever
-            _settle(batch + self._pending, exc)
+            _fail_all(batch + self._pending, exc)
             self._pending = []
             raise
         finally:
             self._task = None
 
 
-def _settle(batch: list[tuple[T, asyncio.Future[R]]], exc: BaseException) -> None:
+def _fail_all(batch: list[tuple[T, asyncio.Future[R]]], exc: BaseException) -> None:
+    """Every job of `batch` still waiting gets `exc`; cancelled instead when it is not an Exception."""
     for _, future in batch:
         if future.done():
             continue

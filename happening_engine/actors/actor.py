@@ -98,7 +98,7 @@ class Actor:
             timeout = 0 if self._closing else settings.idle_seconds
             batch = await self.mailbox.next_batch(settings.batch_max, timeout)
             if not batch:
-                await self._settle()
+                await self._await_commits()
                 if len(self.mailbox):
                     continue  # arrived while the last commit finished
                 self._on_retire(self)  # synchronous: nothing can be queued between the check and this
@@ -116,16 +116,16 @@ class Actor:
                     answer(env, exc if isinstance(exc, DomainError) else Unavailable(STORAGE_DOWN))
 
     async def _heal(self) -> None:
-        """Settle the commit in flight; if Redis went stale, rebuild it now rather than on the next command,
+        """Wait for the commit in flight; if Redis went stale, rebuild it now rather than on the next command,
         so that the invariants hold whenever nothing is in flight."""
-        await self._settle()
+        await self._await_commits()
         if self.stale and self.event is not None:
             try:
                 await self.rebuild("stale")
             except STORAGE_ERRORS as exc:
                 self.log.warning("rebuild_failed", error=repr(exc))
 
-    async def _settle(self) -> bool:
+    async def _await_commits(self) -> bool:
         """Wait for the commits in flight, if any; False if the last failed (Redis is then stale)."""
         committing, self._committing, self._ahead = self._committing, None, None
         return await committing if committing is not None else True  # it waited for the one ahead
@@ -143,9 +143,9 @@ class Actor:
     async def _handle(self, batch: list[Envelope]) -> None:
         booking_batch = isinstance(batch[0].command, (Book, CancelBooking))
         if not booking_batch:
-            await self._settle()  # event-level commands see every earlier booking committed
+            await self._await_commits()  # event-level commands see every earlier booking committed
         if self.stale or self.event is None:
-            await self._settle()
+            await self._await_commits()
             try:
                 await self.rebuild("activation" if self.event is None else "stale")
             except STORAGE_ERRORS as exc:
@@ -185,7 +185,7 @@ class Actor:
                 self._ahead = self._committing
                 self._committing = asyncio.create_task(self._commit(decision, after=self._ahead))
                 return
-            if not await self._settle():  # decided on top of a write that failed: decide again
+            if not await self._await_commits():  # decided on top of a write that failed: decide again
                 await self._abandon(decision, reply=False)
                 if self.stale:
                     break

@@ -79,27 +79,28 @@ class GroupCommit:
                 counters = await self._write([w for w, _ in group])
             except Exception as exc:  # retried one by one below; each caller gets its own outcome
                 if len(group) == 1:
-                    _settle(group[0][1], exc)
+                    _resolve_commit(group[0][1], exc)
                     continue
                 log.warning("group_commit_failed", batches=len(group), error=repr(exc))
                 for write, future in group:
                     try:
                         counters = await self._write([write])
                     except Exception as single:  # this batch's own failure, reported to its actor
-                        _settle(future, single)
+                        _resolve_commit(future, single)
                     else:
-                        _settle(future, None, counters.get(write.event_id))
+                        _resolve_commit(future, None, counters.get(write.event_id))
             else:
                 for write, future in group:
-                    _settle(future, None, counters.get(write.event_id))
+                    _resolve_commit(future, None, counters.get(write.event_id))
 
     async def _write(self, writes: list[BatchWrite]) -> dict[UUID, Counters]:
         async with self.pool.acquire() as conn:
             return await write_batches(conn, writes, self.fence)  # atomic: one statement, or its own transaction
 
 
-def _settle(future: asyncio.Future[Counters | None], error: BaseException | None,
-            counters: Counters | None = None) -> None:
+def _resolve_commit(future: asyncio.Future[Counters | None], error: BaseException | None,
+                    counters: Counters | None = None) -> None:
+    """Tell a commit's caller its outcome: the event's counters, or `error` (unless it gave up waiting)."""
     if future.done():
         return
     if error is None:

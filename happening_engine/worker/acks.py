@@ -25,12 +25,13 @@ class Acks:
         self._unsettled[tag] = None
 
     async def ack(self, tag: int) -> None:
-        await self._settle(tag, None)
+        await self._ack_or_nack(tag, None)
 
     async def nack(self, tag: int, *, requeue: bool) -> None:
-        await self._settle(tag, requeue)
+        await self._ack_or_nack(tag, requeue)
 
-    async def _settle(self, tag: int, requeue: bool | None) -> None:
+    async def _ack_or_nack(self, tag: int, requeue: bool | None) -> None:
+        """Queue an ack (`requeue` None) or a nack of `tag` for the writer task; return once it is written."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[None] = loop.create_future()
         self._queue.append((tag, requeue, future))

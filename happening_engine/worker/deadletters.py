@@ -105,7 +105,7 @@ async def replay(pool: asyncpg.Pool, settings: Settings, ids: list[uuid.UUID] | 
         async with pool.acquire() as conn, conn.transaction():
             replayed = [r["entity_id"] for r in await conn.fetch(REPLAY, ids)]
             await conn.execute("select pg_notify($1, '')", OUTBOX_CHANNEL)  # wake the relay now
-        removed = await _settle_dead_messages(pool, channel, held, set(replayed))
+        removed = await _ack_or_requeue_held(pool, channel, held, set(replayed))
     finally:
         await connection.close()  # any message still held goes back to the dead queue
     asked = ids or []
@@ -125,7 +125,7 @@ async def _take_dead_messages(channel: AbstractChannel, queue: str) -> list[tupl
     return held
 
 
-async def _settle_dead_messages(pool: asyncpg.Pool, channel: AbstractChannel,
+async def _ack_or_requeue_held(pool: asyncpg.Pool, channel: AbstractChannel,
                                 held: list[tuple[int, list[uuid.UUID] | None]], replayed: set[uuid.UUID]) -> int:
     """Ack the held messages whose every job was replayed or is no longer failed; requeue the rest."""
     ids = list({i for _, jobs in held for i in jobs or ()})
