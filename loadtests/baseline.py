@@ -61,7 +61,7 @@ async def book_for_update(conn: asyncpg.Connection, event_id: UUID, user_id: UUI
         await conn.execute(INSERT_HISTORY, booking["id"], {**details, "position": position})
         kind = "booking_confirmed" if confirmed else "booking_waitlisted"
         await conn.execute(INSERT_NOTIFICATION, user_id, event["org_id"], event_id, booking["id"], kind,
-                           messages.render(kind, event, seats, position))
+                           messages.one_line(kind, event, seats, position))
         await conn.execute(INSERT_AUDIT, event["org_id"], user_id, booking["id"], details)
     return {"id": booking["id"], "event_id": event_id, "user_id": user_id, "seats": seats,
             "status": booking["status"], "waiting_number": number, "position": position}

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from api import keys
 from api.tokens import REFRESH_INTERVAL
 from happening_engine.sealed import Sealer
-from happening_engine.worker.render import render
+from happening_engine.worker.wording import wording
 
 from .test_auth import _claims
 
@@ -92,8 +92,8 @@ async def test_an_invite_goes_to_the_address_with_its_token_sealed(api_client, d
     assert sealer.open(note["payload"]["token_sealed"]) == secret
     assert Sealer("another key").open(note["payload"]["token_sealed"]) is None
     url = f"http://app.example/invites/accept?token={secret}"
-    assert url in render({**dict(note), "org_name": "X"}, url).text
-    assert "Ask the person who invited you" in render({**dict(note), "org_name": "X"}).text
+    assert url in wording({**dict(note), "org_name": "X"}, url).text
+    assert "Ask the person who invited you" in wording({**dict(note), "org_name": "X"}).text
     # the unverified account cannot accept it; nor see it
     response = await api_client.post(f"/v1/invites/{secret}/accept", headers={"Authorization": f"Bearer {squatter}"})
     assert response.status == 403

@@ -30,7 +30,7 @@ from happening_engine.config import DatabaseSettings, NotifySettings, Settings
 from happening_engine.db import create_pool
 from happening_engine.outbox import OutboxRelay
 from happening_engine.worker import NotificationWorker
-from happening_engine.worker.render import render
+from happening_engine.worker.wording import wording
 from loadtests.fixtures import make_event, make_notification, make_org, make_user, wait_until
 from loadtests.throwaway import create_database, drop_database
 from tests.conftest import RUN_ID, serve_on_free_port
@@ -416,21 +416,21 @@ async def test_sms_and_push_go_to_http_providers_with_bearer_token(env: Env) -> 
     assert [(r["status"], r["attempts"], r["delivered_via"]) for r in rows] == [("sent", 2, "push"), ("sent", 2, "sms")]
 
 
-def test_render_reads_the_engine_payload() -> None:
+def test_wording_reads_the_engine_payload() -> None:
     payload = {"event_name": "Hack Day", "starts_at": "2031-05-01T09:00:00+00:00", "seats": 1,
                "waiting_number": None, "position": None, "changed": ["starts_at", "total_slots"],
                "reason": "event_cancelled"}
-    updated = render({"type": "event_updated", "message": "", "payload": payload})
+    updated = wording({"type": "event_updated", "message": "", "payload": payload})
     assert updated.subject == "Event updated: Hack Day"
     assert "Thu 01 May 2031, 09:00 UTC" in updated.text and "starts at, total slots" in updated.text
-    cancelled = render({"type": "booking_cancelled", "message": "", "payload": payload})
+    cancelled = wording({"type": "booking_cancelled", "message": "", "payload": payload})
     assert "1 seat)" in cancelled.text and "Reason: event cancelled." in cancelled.text
 
 
-def test_render_falls_back_to_message_when_payload_is_empty() -> None:
+def test_wording_falls_back_to_message_when_payload_is_empty() -> None:
     for kind in TYPES:
-        rendered = render({"type": kind, "message": "Plain words.", "payload": {}})
-        assert rendered.subject and "Plain words." in rendered.text and rendered.short
+        worded = wording({"type": kind, "message": "Plain words.", "payload": {}})
+        assert worded.subject and "Plain words." in worded.text and worded.short
 
 
 async def test_http_provider_4xx_is_permanent(env: Env) -> None:

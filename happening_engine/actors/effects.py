@@ -39,7 +39,7 @@ class Effects:
         if reason is not None:
             payload["reason"] = reason
         write.notifications.append(NotificationRow(
-            user_id, booking_id, kind, messages.render(kind, self.event, seats, position, changed, reason), payload))
+            user_id, booking_id, kind, messages.one_line(kind, self.event, seats, position, changed, reason), payload))
 
     def record(self, write: BatchWrite, booking_id: UUID, user_id: UUID, actor_id: UUID | None, action: str,
                details: dict[str, Any], kind: str, seats: int, before: dict[str, Any] | None,

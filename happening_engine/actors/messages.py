@@ -1,4 +1,4 @@
-"""One-line notification messages, written with the change (the worker renders the full mail)."""
+"""One-line notification messages, written with the change (the worker words the full mail, `worker/wording.py`)."""
 from __future__ import annotations
 
 import functools
@@ -16,8 +16,9 @@ CHANGE_WORDS = {"name": "name", "description": "description", "category": "categ
                 "visibility": "visibility"}
 
 
-def render(kind: str, event: Any, seats: int, position: int | None, changed: list[str] | None = None,
-           reason: str | None = None) -> str:
+def one_line(kind: str, event: Any, seats: int, position: int | None, changed: list[str] | None = None,
+             reason: str | None = None) -> str:
+    """The notification's one-line message (its row's `message`) for a change of `kind`."""
     name, when = event["name"], _when(event["starts_at"])
     plural = "seat" if seats == 1 else "seats"
     if kind == "booking_confirmed":

@@ -1,4 +1,4 @@
-"""The notification worker (`happening worker`): consumer, delivery channels, rendering."""
+"""The notification worker (`happening worker`): consumer, delivery channels, wording."""
 from .consumer import NotificationWorker
 
 __all__ = ["NotificationWorker"]

@@ -19,7 +19,7 @@ import aiosmtplib
 import structlog
 
 from ..config import NotifySettings
-from .render import Rendered
+from .wording import Wording
 
 log = structlog.get_logger(__name__)
 
@@ -46,7 +46,7 @@ class Job:
 class Channel(Protocol):
     name: str
 
-    async def send(self, job: Job, rendered: Rendered) -> None: ...
+    async def send(self, job: Job, wording: Wording) -> None: ...
 
 
 class EmailChannel:
@@ -67,16 +67,16 @@ class EmailChannel:
             "timeout": timeout,
         }
 
-    async def send(self, job: Job, rendered: Rendered) -> None:
+    async def send(self, job: Job, wording: Wording) -> None:
         message = EmailMessage()
         message["From"] = self.sender
         message["To"] = job.recipient
-        message["Subject"] = rendered.subject
+        message["Subject"] = wording.subject
         message["Date"] = formatdate(usegmt=True)
         message["Message-ID"] = f"<{job.id}@happening>"
         message["X-Happening-Notification-Id"] = job.id
         message["X-Happening-Type"] = job.type
-        message.set_content(rendered.text)
+        message.set_content(wording.text)
         try:
             await aiosmtplib.send(message, **self.options)
         except aiosmtplib.SMTPRecipientsRefused as exc:
@@ -96,12 +96,12 @@ class HttpChannel:
         self.name, self.url, self.token, self.session = name, url, token, session
         self.timeout = aiohttp.ClientTimeout(total=timeout)
 
-    async def send(self, job: Job, rendered: Rendered) -> None:
+    async def send(self, job: Job, wording: Wording) -> None:
         headers = {"Idempotency-Key": job.id}
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
-        body = {"id": job.id, "type": job.type, "to": job.recipient, "subject": rendered.subject,
-                "text": rendered.short}
+        body = {"id": job.id, "type": job.type, "to": job.recipient, "subject": wording.subject,
+                "text": wording.short}
         try:
             async with self.session.post(self.url, json=body, headers=headers, timeout=self.timeout) as response:
                 if response.status < 300:
@@ -118,9 +118,9 @@ class LogChannel:
 
     name = "log"
 
-    async def send(self, job: Job, rendered: Rendered) -> None:
+    async def send(self, job: Job, wording: Wording) -> None:
         log.info("notification_delivered_to_log", notification_id=job.id, type=job.type,
-                 recipient=job.recipient, subject=rendered.subject, text=rendered.text)
+                 recipient=job.recipient, subject=wording.subject, text=wording.text)
 
 
 class Channels:

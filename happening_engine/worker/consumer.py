@@ -26,9 +26,9 @@ from .channels import Channels, DeliveryFailed, Job
 from .jobs import DEAD, DONE, HANDED_BACK, JobOutcome, Verdict, after_send, unclaimed
 from .locks import KeyedLocks
 from .messages import hand_back, jobs_of, move
-from .render import render
 from .rows import Outcome, claim_many, record_outcomes
 from .session import consume
+from .wording import wording
 
 log = structlog.get_logger(__name__)
 
@@ -199,12 +199,12 @@ class NotificationWorker:
         """Deliver once; returns (error, permanent). Every failure is recorded on the row."""
         started = asyncio.get_running_loop().time()
         try:
-            await asyncio.wait_for(sender.send(job, render(row, self._invite_url(row))), self.send_timeout)
+            await asyncio.wait_for(sender.send(job, wording(row, self._invite_url(row))), self.send_timeout)
         except DeliveryFailed as exc:
             return str(exc), exc.permanent
         except TimeoutError:
             return f"{sender.name}: no answer within {self.send_timeout}s", False
-        except Exception as exc:  # a bug in rendering or a channel: retried, then `failed`, never lost
+        except Exception as exc:  # a bug in the wording or a channel: retried, then `failed`, never lost
             log.exception("notification_send_crashed", notification_id=job.id)
             return f"internal error: {exc!r}", False
         finally:

@@ -16,7 +16,9 @@ import asyncpg
 
 
 @dataclass(frozen=True)
-class Rendered:
+class Wording:
+    """A notification in words, for every channel."""
+
     subject: str
     text: str  # the email body
     short: str  # one line for SMS and push
@@ -50,15 +52,15 @@ class _Notice:
     invite_url: str | None
 
 
-Wording = tuple[str, list[str]]  # the subject, and the body's lines
+_Parts = tuple[str, list[str]]  # the subject, and the body's lines
 
 
-def _booking_confirmed(n: _Notice) -> Wording:
+def _booking_confirmed(n: _Notice) -> _Parts:
     return (f"Booking confirmed: {n.event}{n.on}",
             [f"Your booking for {n.event}{n.on} is confirmed" + (f": {_seats(n.seats)}." if n.seats else ".")])
 
 
-def _booking_waitlisted(n: _Notice) -> Wording:
+def _booking_waitlisted(n: _Notice) -> _Parts:
     position, number = n.p.get("position"), n.p.get("waiting_number")
     detail = [f"position {position}" if position else "", f"waiting number {number}" if number else "",
               f"for {_seats(n.seats)}" if n.seats else ""]
@@ -67,20 +69,20 @@ def _booking_waitlisted(n: _Notice) -> Wording:
     return f"You are on the waitlist for {n.event}", [joined, "We will email you as soon as your seats are confirmed."]
 
 
-def _booking_cancelled(n: _Notice) -> Wording:
+def _booking_cancelled(n: _Notice) -> _Parts:
     lines = [f"Your booking for {n.event}{n.on}" + (f" ({_seats(n.seats)})" if n.seats else "") + " was cancelled."]
     if n.p.get("reason"):
         lines.append(f"Reason: {str(n.p['reason']).replace('_', ' ')}.")
     return f"Booking cancelled: {n.event}", lines
 
 
-def _waitlist_promoted(n: _Notice) -> Wording:
+def _waitlist_promoted(n: _Notice) -> _Parts:
     return (f"Your seats for {n.event} are confirmed",
             [f"Good news: seats freed up and your booking for {n.event}{n.on} moved off the waitlist"
              + (f"; {_seats(n.seats)} are now confirmed." if n.seats else " and is now confirmed.")])
 
 
-def _event_updated(n: _Notice) -> Wording:
+def _event_updated(n: _Notice) -> _Parts:
     cancelled = n.p.get("status") == "cancelled"
     subject = f"Event cancelled: {n.event}" if cancelled else f"Event updated: {n.event}"
     lines = [f"{n.event} has been cancelled." if cancelled else f"{n.event}{n.on} has been updated."]
@@ -92,7 +94,7 @@ def _event_updated(n: _Notice) -> Wording:
     return subject, lines
 
 
-def _org_invite(n: _Notice) -> Wording:
+def _org_invite(n: _Notice) -> _Parts:
     p = n.p
     org = p.get("org_name") or n.row.get("org_name") or "an organization"
     role = p.get("role")
@@ -108,7 +110,7 @@ def _org_invite(n: _Notice) -> Wording:
     return f"You are invited to join {org} on Happening", lines
 
 
-_WORDING: dict[str, Callable[[_Notice], Wording]] = {
+_PARTS: dict[str, Callable[[_Notice], _Parts]] = {
     "booking_confirmed": _booking_confirmed,
     "booking_waitlisted": _booking_waitlisted,
     "booking_cancelled": _booking_cancelled,
@@ -118,16 +120,16 @@ _WORDING: dict[str, Callable[[_Notice], Wording]] = {
 }
 
 
-def render(row: Mapping[str, Any] | asyncpg.Record, invite_url: str | None = None) -> Rendered:
-    """Render one claimed notification row (joined with its event's name and start); `invite_url`:
+def wording(row: Mapping[str, Any] | asyncpg.Record, invite_url: str | None = None) -> Wording:
+    """The words of one claimed notification row (joined with its event's name and start); `invite_url`:
     an invite's link, built by the worker from its sealed token."""
     p: Mapping[str, Any] = row.get("payload") or {}
     when = _when(p.get("starts_at") or row.get("event_starts_at"))
     notice = _Notice(row, p, p.get("event_name") or row.get("event_name") or "your event",
                      f" on {when}" if when else "", p.get("seats"), invite_url)
     kind = row["type"]
-    wording = _WORDING.get(kind)
-    subject, lines = wording(notice) if wording else (f"Happening: {kind.replace('_', ' ')}", [])
+    parts = _PARTS.get(kind)
+    subject, lines = parts(notice) if parts else (f"Happening: {kind.replace('_', ' ')}", [])
 
     message = (row.get("message") or "").strip()
     if message and message not in lines:
@@ -135,4 +137,4 @@ def render(row: Mapping[str, Any] | asyncpg.Record, invite_url: str | None = Non
     name = p.get("full_name") or row.get("user_name")
     text = (f"Hi {name},\n\n" if name else "Hello,\n\n") + "\n".join(lines) + "\n\n-- Happening\n"
     short = f"{subject}. {lines[-1] if not message else message}"
-    return Rendered(subject=subject, text=text, short=short[:300])
+    return Wording(subject=subject, text=text, short=short[:300])
