@@ -14,9 +14,9 @@ from typing import Any, TypeVar
 import orjson
 import structlog
 from prometheus_client import Counter, Gauge
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from happening_engine.connections import RedisClient
 from happening_engine.constants import event_key, live_pattern
 
 from .streams import HEARTBEAT, Inbox, UserInbox, frame, stamp
@@ -39,7 +39,7 @@ class _Feed:
 
 
 class Fanout:
-    def __init__(self, redis: Redis, prefix: str, *, min_interval: float = 0.1, heartbeat: float = 15.0,
+    def __init__(self, redis: RedisClient, prefix: str, *, min_interval: float = 0.1, heartbeat: float = 15.0,
                  sweep: float = 1.0) -> None:
         self.redis, self.prefix = redis, prefix
         self.min_interval, self.heartbeat, self.sweep = min_interval, heartbeat, sweep

@@ -8,10 +8,10 @@ from aiohttp import web
 if TYPE_CHECKING:  # the keys' value types; imported for the checker only (api.auth imports this module)
     import asyncpg
     from cachetools import TTLCache
-    from redis.asyncio import Redis
 
     from happening_engine.client import EngineClient
     from happening_engine.config import Settings
+    from happening_engine.connections import RedisClient
     from happening_engine.fencing import Fence
     from happening_engine.shard_health import ShardHealth
     from happening_engine.shard_map import ShardMapView
@@ -24,7 +24,7 @@ if TYPE_CHECKING:  # the keys' value types; imported for the checker only (api.a
 
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
 POOL: web.AppKey[asyncpg.Pool] = web.AppKey("pool")
-REDIS: web.AppKey[Redis] = web.AppKey("redis")
+REDIS: web.AppKey[RedisClient] = web.AppKey("redis")
 ENGINE: web.AppKey[EngineClient] = web.AppKey("engine")
 REMOTE_ENGINE: web.AppKey[EngineClient] = web.AppKey("remote_engine")  # over RabbitMQ, where this process has one
 SHARD_HEALTH: web.AppKey[ShardHealth] = web.AppKey("shard_health")  # an API's view of which engine shards are live

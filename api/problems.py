@@ -6,7 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
-from .responses import dumps
+from .render import dumps
 
 PROBLEM_TYPE = "application/problem+json"
 

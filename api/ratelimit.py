@@ -24,10 +24,10 @@ from uuid import UUID
 import structlog
 from aiohttp import web
 from prometheus_client import Counter
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from happening_engine.config import RateLimitSettings
+from happening_engine.connections import RedisClient
 from happening_engine.constants import LUA_DIR, rate_key
 from happening_engine.errors import DomainError, Unauthorized
 
@@ -65,7 +65,7 @@ class Limit:
 class RateLimiter:
     """The buckets of one key prefix, checked with one EVALSHA each."""
 
-    def __init__(self, redis: Redis, prefix: str, settings: RateLimitSettings) -> None:
+    def __init__(self, redis: RedisClient, prefix: str, settings: RateLimitSettings) -> None:
         self._script = redis.register_script((LUA_DIR / "ratelimit.lua").read_text())
         self._prefix = prefix
         s = settings

@@ -25,7 +25,8 @@ class DatabaseSettings:
 @dataclass(frozen=True)
 class RedisSettings:
     url: str = "redis://127.0.0.1:6379/0"
-    prefix: str = ""  # prepended to every key, so test runs never collide
+    prefix: str = ""  # prepended to every key, so test runs never collide (no "{": keys carry their own hash tag)
+    cluster: int = 0  # 1: `url` is one node of a Redis Cluster (the others are learnt from it)
 
 
 @dataclass(frozen=True)

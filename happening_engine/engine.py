@@ -5,13 +5,13 @@ from typing import Any
 
 import asyncpg
 import structlog
-from redis.asyncio import Redis
 
 from .actors.actor import ActorContext
 from .actors.commit import GroupCommit
 from .actors.registry import Registry
 from .commands import Command
 from .config import Settings
+from .connections import RedisClient
 from .fencing import Fence
 from .live import LivePublisher
 from .seats import Seats
@@ -25,7 +25,7 @@ class Engine:
     `fence`: a sharded engine's claim on its shard (`fencing.py`), taken by its `ShardConsumer` before
     any command runs; None for `happening serve`, whose one process owns every event."""
 
-    def __init__(self, pool: asyncpg.Pool, redis: Redis, settings: Settings, fence: Fence | None = None) -> None:
+    def __init__(self, pool: asyncpg.Pool, redis: RedisClient, settings: Settings, fence: Fence | None = None) -> None:
         self.settings = settings
         self.fence = fence
         self.seats = Seats(redis, settings.redis.prefix, settings.engine.lock_ttl_seconds, fence)

@@ -22,9 +22,9 @@ from uuid import UUID
 import orjson
 import structlog
 from prometheus_client import Counter
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from .connections import RedisClient, publisher
 from .constants import live_channel
 from .store.booking_rows import BatchWrite, Counters
 
@@ -95,8 +95,9 @@ def _from_write(write: BatchWrite) -> tuple[list[LiveBooking], bool]:
 class LivePublisher:
     """Queues changes and publishes them in order, one pipeline per flush, off the caller's path."""
 
-    def __init__(self, redis: Redis, prefix: str) -> None:
-        self.redis = redis
+    def __init__(self, redis: RedisClient, prefix: str) -> None:
+        self.redis = publisher(redis)  # on a cluster, a client of its own to one node: closed by `stop`
+        self._own_client = self.redis is not redis
         self.prefix = prefix
         self._pending: list[LiveChange] = []
         self._task: asyncio.Task[None] | None = None
@@ -132,3 +133,5 @@ class LivePublisher:
         """Let the messages already queued go out (an engine stopping after its last commits)."""
         if self._task is not None:
             await asyncio.wait([self._task], timeout=2)
+        if self._own_client:
+            await self.redis.aclose()

@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from redis.asyncio import Redis
 from redis.exceptions import NoScriptError
 
 from .batch import Batcher
+from .connections import RedisClient
 from .constants import LUA_DIR, booking_lock_key, event_keys
 from .errors import Fenced
 from .fencing import Fence
@@ -49,7 +49,7 @@ class Seats:
     """Typed calls to the seat scripts for one Redis client and key prefix. Each call carries the epoch
     of this engine's `fence`: keys a newer owner wrote are left alone (`Fenced`)."""
 
-    def __init__(self, redis: Redis, prefix: str, lock_ttl: int, fence: Fence | None = None) -> None:
+    def __init__(self, redis: RedisClient, prefix: str, lock_ttl: int, fence: Fence | None = None) -> None:
         self.fence = fence or Fence()
         self.redis = redis
         self.prefix = prefix

@@ -25,11 +25,11 @@ import asyncpg
 import structlog
 from aiormq.abc import AbstractChannel, AbstractConnection, DeliveredMessage
 from prometheus_client import Counter
-from redis.asyncio import Redis
 
 from .amqp import AMQP_ERRORS, Backoff, delivery_tag, keep_connected
 from .commands import from_wire
 from .config import Settings
+from .connections import RedisClient
 from .engine import Engine
 from .errors import DomainError, Fenced, Refused
 from .fencing import Fence
@@ -59,7 +59,7 @@ class _Term:
 class ShardConsumer:
     """Feeds one shard's queue to the in-process engine; replies, then acks."""
 
-    def __init__(self, engine: Engine, settings: Settings, redis: Redis, pool: asyncpg.Pool,
+    def __init__(self, engine: Engine, settings: Settings, redis: RedisClient, pool: asyncpg.Pool,
                  shard_map: ShardMapView, prefetch: int = 2000) -> None:
         self.engine, self.settings, self.pool, self.map = engine, settings, pool, shard_map
         self.shard = settings.engine.shard

@@ -16,9 +16,9 @@ import socket
 
 import structlog
 from prometheus_client import Gauge
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from .connections import RedisClient
 from .constants import engine_alive_key
 
 log = structlog.get_logger(__name__)
@@ -35,7 +35,7 @@ def instance_name() -> str:
 class Heartbeat:
     """Keeps shard K marked alive while `beating`; an engine beats only while it consumes its queue."""
 
-    def __init__(self, redis: Redis, prefix: str, shard: int) -> None:
+    def __init__(self, redis: RedisClient, prefix: str, shard: int) -> None:
         self.redis, self.key, self.shard = redis, engine_alive_key(prefix, shard), shard
         self._task: asyncio.Task[None] | None = None
 
@@ -64,7 +64,7 @@ class Heartbeat:
 class ShardHealth:
     """The API's view of which shards have a live engine, refreshed every `INTERVAL`."""
 
-    def __init__(self, redis: Redis, prefix: str, shards: int) -> None:
+    def __init__(self, redis: RedisClient, prefix: str, shards: int) -> None:
         self.redis, self.prefix = redis, prefix
         self.shards = shards
         self.down: frozenset[int] = frozenset()  # until the first poll: nothing known to be down

@@ -6,7 +6,7 @@ from aiohttp import web
 
 from .. import keys, pagination
 from ..permissions import org_role
-from ..responses import ok
+from ..render import ok
 from ..validation import Field, path_uuid, query
 from .invites import expire_due
 

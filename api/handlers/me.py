@@ -7,7 +7,7 @@ from happening_engine.store import users
 
 from .. import keys
 from ..auth import current_user
-from ..responses import ok
+from ..render import ok
 
 
 async def me(request: web.Request) -> web.Response:
