@@ -6,7 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
-from .render import dumps
+from .responses import dumps
 
 PROBLEM_TYPE = "application/problem+json"
 

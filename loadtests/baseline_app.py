@@ -19,7 +19,7 @@ from api import keys
 from api.auth import current_user
 from api.handlers.bookings import BOOK_BODY
 from api.permissions import visible_event
-from api.render import ok
+from api.responses import ok
 from api.validation import json_body, path_uuid
 from happening.processes import create_app
 from happening_engine.config import Settings

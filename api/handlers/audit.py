@@ -6,7 +6,7 @@ from aiohttp import web
 
 from .. import keys, pagination
 from ..permissions import org_role
-from ..render import ok
+from ..responses import ok
 from ..validation import Field, path_uuid, query
 from .invites import expire_due
 

@@ -22,7 +22,7 @@ from happening_engine.values import STORAGE_ERRORS
 from .. import engine, keys, pagination
 from ..auth import current_user
 from ..permissions import MANAGERS, visible_event
-from ..render import ok, plain
+from ..responses import ok, plain
 from ..validation import Field, json_body, path_uuid, query
 
 BOOK_BODY = {"seats": Field("int", required=True, min=1, max=10_000)}

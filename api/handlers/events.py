@@ -15,7 +15,7 @@ from happening_engine.store import events
 from .. import engine, keys, pagination
 from ..auth import current_user
 from ..permissions import MANAGERS, org_role, visible_event
-from ..render import ok, rfc3339
+from ..responses import ok, rfc3339
 from ..validation import Field, json_body, path_uuid, query
 
 FIELDS = {

@@ -15,7 +15,7 @@ from .. import keys, pagination
 from ..auth import current_user
 from ..permissions import org_role
 from ..ratelimit import take_invite
-from ..render import ok
+from ..responses import ok
 from ..validation import Field, json_body, path_uuid, query
 
 INVITE_BODY = {"email": Field("email", required=True), "role": Field("enum", required=True,

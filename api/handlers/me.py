@@ -7,7 +7,7 @@ from happening_engine.store import users
 
 from .. import keys
 from ..auth import current_user
-from ..render import ok
+from ..responses import ok
 
 
 async def me(request: web.Request) -> web.Response:

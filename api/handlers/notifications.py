@@ -7,7 +7,7 @@ from happening_engine.store import notifications_read
 
 from .. import keys, pagination
 from ..auth import current_user
-from ..render import ok
+from ..responses import ok
 from ..validation import query
 
 # channel: where the row asked to go; delivered_via: what delivered it (the log when no provider is set)

@@ -13,7 +13,7 @@ from .. import keys, pagination
 from ..auth import current_user
 from ..permissions import org_role
 from ..ratelimit import take_org_creation
-from ..render import ok
+from ..responses import ok
 from ..validation import Field, json_body, path_uuid, query
 
 ORG_BODY = {"name": Field("str", required=True, min=1, max=200)}

@@ -20,7 +20,7 @@ from happening_engine.store import reports
 
 from .. import keys
 from ..permissions import visible_event
-from ..render import ok, rfc3339
+from ..responses import ok, rfc3339
 from ..validation import path_uuid, query
 
 log = structlog.get_logger(__name__)
