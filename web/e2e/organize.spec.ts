@@ -1,6 +1,7 @@
 // Journeys 1 and 5: an orgAdmin invites an organizer, who joins, creates and publishes an event that
-// a user then finds; bad input in the event form shows the server's message next to its field.
-import { email, expect, screenshot, signIn, test } from "./support";
+// a user then finds; bad input in the event form shows the server's message next to its field; a role
+// chosen with the arrow keys is sent once.
+import { Api, email, expect, screenshot, signIn, test } from "./support";
 
 test("orgAdmin invites an organizer who creates and publishes an event a user sees", async ({ page, browser }) => {
   const admin = email("admin");
@@ -66,4 +67,34 @@ test("bad input in the event form shows the server's message next to the field",
   await expect(page.getByLabel("Starts at")).toHaveAccessibleDescription(/starts_at must be in the future|future/);
   await expect(page.getByLabel("Starts at")).toHaveAttribute("aria-invalid", "true");
   await screenshot(page, "event-form-error");
+});
+
+test("a member's role chosen with the arrow keys is sent once, as the last choice", async ({ page, baseURL }) => {
+  const adminEmail = email("admin");
+  const admin = await Api.as(baseURL!, adminEmail);
+  const org = await admin.orgId();
+  const memberEmail = email("member");
+  const member = await Api.as(baseURL!, memberEmail);
+  const { token } = await admin.call<{ token: string }>("POST", `/v1/organizations/${org}/invites`,
+    { email: memberEmail, role: "organizer" });
+  await member.call("POST", `/v1/invites/${token}/accept`);
+
+  await signIn(page, adminEmail);
+  const sent: string[] = [];
+  page.on("request", (r) => {
+    if (r.method() === "PATCH" && r.url().includes("/members/")) sent.push(r.postData() ?? "");
+  });
+  await page.goto(`/orgs/${org}/members`);
+  const role = page.getByRole("combobox", { name: `Role for ${memberEmail}` });
+  await expect(role).toHaveValue("organizer");
+  await role.focus();
+  await page.keyboard.press("ArrowUp"); // orgAdmin
+  await page.keyboard.press("ArrowDown"); // organizer
+  await page.keyboard.press("ArrowDown"); // user
+  await expect(role).toHaveValue("user");
+  await expect.poll(() => sent.length).toBe(1);
+  expect(JSON.parse(sent[0])).toEqual({ role: "user" });
+  await page.reload();
+  await expect(page.getByRole("combobox", { name: `Role for ${memberEmail}` })).toHaveValue("user");
+  expect(sent).toHaveLength(1);
 });

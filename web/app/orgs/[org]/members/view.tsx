@@ -2,7 +2,7 @@
 // Members of an organization (orgAdmin): change roles, remove people, invite new ones.
 import Link from "next/link";
 import { useRouter } from "next/navigation";
-import { useEffect, useState } from "react";
+import { useEffect, useRef, useState } from "react";
 import { api, ApiError } from "@/lib/api";
 import { apiOrg, orgPath } from "@/lib/orgs";
 import { useSession } from "@/lib/session";
@@ -17,6 +17,9 @@ import { InviteForm, InvitesTable } from "./invites";
 import PageTitle from "@/components/PageTitle";
 
 const ROLES: Role[] = ["orgAdmin", "organizer", "user"];
+// A closed select changes on every arrow key: a role is sent once the choice has rested this long (or
+// the select loses focus), so passing over "user" on the way down sends nothing.
+const SETTLE_MS = 800;
 
 export default function MembersView() {
   return <SignedIn><Members org={usePathSegment(1)} /></SignedIn>;
@@ -56,8 +59,28 @@ function MemberTable({ org, list }: { org: string; list: Paged<Member> }) {
   useEffect(() => setChosen({}), [list.items]);
   const me = session.me?.id;
 
-  async function changeRole(m: Member, role: Role) {
+  const pending = useRef(new Map<string, { timer: number; send: () => void }>());
+  useEffect(() => () => pending.current.forEach((p) => window.clearTimeout(p.timer)), []);
+
+  function choose(m: Member, role: Role) {
     setChosen((c) => ({ ...c, [m.user_id]: role }));
+    window.clearTimeout(pending.current.get(m.user_id)?.timer);
+    const send = () => {
+      pending.current.delete(m.user_id);
+      if (role !== m.role) void changeRole(m, role);
+    };
+    pending.current.set(m.user_id, { timer: window.setTimeout(send, SETTLE_MS), send });
+  }
+
+  function settle(m: Member) {
+    const p = pending.current.get(m.user_id);
+    if (p) {
+      window.clearTimeout(p.timer);
+      p.send();
+    }
+  }
+
+  async function changeRole(m: Member, role: Role) {
     setBusy(true);
     try {
       await api<Member>(apiOrg(org, `/members/${m.user_id}`), { method: "PATCH", body: { role } });
@@ -115,7 +138,7 @@ function MemberTable({ org, list }: { org: string; list: Paged<Member> }) {
                     <select aria-label={`Role for ${m.email}`} value={chosen[m.user_id] ?? m.role}
                       aria-invalid={errors[m.user_id] ? true : undefined}
                       aria-describedby={errors[m.user_id] ? errorId : undefined}
-                      onChange={(e) => void changeRole(m, e.target.value as Role)}>
+                      onChange={(e) => choose(m, e.target.value as Role)} onBlur={() => settle(m)}>
                       {ROLES.map((r) => <option key={r} value={r}>{r}</option>)}
                     </select>
                     <FieldError id={errorId} message={errors[m.user_id] || undefined} />
