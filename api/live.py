@@ -5,7 +5,8 @@
 them with `fetch`, so the token never goes into a URL). A stream registers with the process's fan-out
 (`api.fanout`) before it reads its snapshot from PostgreSQL, so no change falls between the snapshot
 and the first update; from then on it only writes what the fan-out hands it. A reconnecting client
-gets a fresh snapshot first, so there is nothing to resume and messages carry no `id:`.
+gets a fresh snapshot first, so there is nothing to resume and messages carry no `id:`. A stream of
+an event seen through a membership ends once the membership is gone (asked again every 15 s).
 
 Messages: `state` {event_id, status, total_slots, available_slots, waitlist_length, committed_at};
 `snapshot` {items: [booking...]} (active bookings) then `booking` {id, event_id, user_id, status,
@@ -13,6 +14,7 @@ seats, waiting_number, position, updated_at, committed_at}; `: ping` comments as
 """
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 from uuid import UUID
@@ -21,6 +23,7 @@ import asyncpg
 import structlog
 from aiohttp import web
 
+from happening_engine.errors import NotFound
 from happening_engine.store import bookings_read, events
 
 from . import keys
@@ -31,6 +34,9 @@ from .streams import Inbox, frame, stamp
 from .validation import path_uuid
 
 log = structlog.get_logger(__name__)
+# A stream of an event seen through a membership asks again this often (on its next wake-up, a heartbeat
+# at the latest), so a member removed from the organization stops getting its updates.
+RECHECK_SECONDS = 15.0
 HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
@@ -50,7 +56,7 @@ def booking(row: asyncpg.Record) -> tuple[dict[str, Any], float]:
 
 async def event_stream(request: web.Request) -> web.StreamResponse:
     event_id = path_uuid(request, "event")
-    await visible_event(request, event_id)
+    _, role = await visible_event(request, event_id)
     fanout, pool = request.app[keys.FANOUT], request.app[keys.POOL]
     inbox = fanout.watch_event(str(event_id), _alive(request), _expiry(request))
 
@@ -58,7 +64,7 @@ async def event_stream(request: web.Request) -> web.StreamResponse:
         row = await events.get(pool, event_id)
         return frame("state", state(row)) if row is not None else b""
 
-    return await _serve(request, fanout, inbox, snapshot)
+    return await _serve(request, fanout, inbox, snapshot, None if role is None else _still_visible(request, event_id))
 
 
 async def my_stream(request: web.Request) -> web.StreamResponse:
@@ -75,9 +81,10 @@ async def my_stream(request: web.Request) -> web.StreamResponse:
     return await _serve(request, fanout, inbox, snapshot)
 
 
-async def _serve(request: web.Request, fanout: Fanout, inbox: Inbox,
-                 snapshot: Callable[[], Awaitable[bytes]]) -> web.StreamResponse:
-    """Write the snapshot, then whatever the inbox gets, until it is closed or the client goes away."""
+async def _serve(request: web.Request, fanout: Fanout, inbox: Inbox, snapshot: Callable[[], Awaitable[bytes]],
+                 allowed: Callable[[], Awaitable[bool]] | None = None) -> web.StreamResponse:
+    """Write the snapshot, then whatever the inbox gets, until it is closed, the client goes away or
+    `allowed` says the caller may no longer see it (the client's reconnect then gets the 404)."""
     try:
         first = await snapshot()  # before the headers: a failed read is still a problem response
         response = web.StreamResponse(headers=HEADERS)
@@ -88,6 +95,9 @@ async def _serve(request: web.Request, fanout: Fanout, inbox: Inbox,
         try:
             await response.write(first)
             async for data in _frames(inbox, snapshot):
+                if allowed is not None and not await allowed():
+                    log.info("live_access_lost")
+                    break
                 await response.write(data)
         except ConnectionError:  # the client went away mid-write
             log.debug("live_client_gone")
@@ -103,6 +113,22 @@ async def _frames(inbox: Inbox, snapshot: Callable[[], Awaitable[bytes]]) -> Asy
             frames.insert(0, await snapshot())
         if frames:
             yield b"".join(frames)
+
+
+def _still_visible(request: web.Request, event_id: UUID) -> Callable[[], Awaitable[bool]]:
+    checked = time.monotonic()
+
+    async def allowed() -> bool:
+        nonlocal checked
+        if time.monotonic() - checked < RECHECK_SECONDS:
+            return True
+        checked = time.monotonic()
+        try:
+            await visible_event(request, event_id)
+        except NotFound:
+            return False
+        return True
+    return allowed
 
 
 def _alive(request: web.Request) -> Callable[[], bool]:
