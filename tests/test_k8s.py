@@ -229,7 +229,8 @@ def test_realm_import_and_rules_are_rendered_from_their_sources():
 
 def test_every_dashboard_reaches_grafana_as_a_labelled_config_map(rendered):
     _, docs = rendered
-    maps = [d for d in docs if d["kind"] == "ConfigMap" and d["metadata"].get("labels", {}).get("grafana_dashboard") == "1"]
+    maps = [d for d in docs
+            if d["kind"] == "ConfigMap" and d["metadata"].get("labels", {}).get("grafana_dashboard") == "1"]
     shipped = {p.name: json.loads(p.read_text()) for p in (ROOT / "deploy" / "grafana" / "dashboards").glob("*.json")}
     assert shipped
     assert {name: json.loads(text) for m in maps for name, text in m["data"].items()} == shipped

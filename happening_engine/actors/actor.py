@@ -20,7 +20,7 @@ from ..config import EngineSettings
 from ..errors import DomainError, NotFound, Unavailable
 from ..fencing import Fence, refusal
 from ..live import LiveChange, LivePublisher
-from ..metrics import BATCH_SIZE, OUTCOMES
+from ..metrics import BATCH_SIZE, OUTCOMES, waitlist_length
 from ..seats import Seats
 from ..store.booking_rows import Counters
 from ..store.bookings import PredecessorFailed
@@ -102,6 +102,7 @@ class Actor:
                 if len(self.mailbox):
                     continue  # arrived while the last commit finished
                 self._on_retire(self)  # synchronous: nothing can be queued between the check and this
+                waitlist_length(str(self.event_id), 0)
                 return
             BATCH_SIZE.observe(len(batch))
             try:
@@ -229,6 +230,8 @@ class Actor:
 
     def publish_live(self, counters: Counters | None, **change: Any) -> None:
         """Announce a committed change of this event (fire-and-forget: see `happening_engine.live`)."""
+        if counters is not None:
+            waitlist_length(str(self.event_id), counters.waitlist_length)
         if self.ctx.live is not None and self.event is not None:
             self.ctx.live.publish(LiveChange(self.event_id, self.event["status"], counters, **change))
 
