@@ -1,22 +1,18 @@
 """JSON responses: RFC 3339 UTC times and UUIDs as strings."""
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 import orjson
 from aiohttp import web
 
+from happening_engine.values import rfc3339
+
 # Datetimes go through rfc3339 (UTC, "Z"), whatever zone they carry; keys are made strings like the
 # json module does. UUIDs orjson writes itself, in the same form as str().
 _OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_NON_STR_KEYS
-
-
-def rfc3339(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def _default(value: Any) -> Any:
@@ -37,8 +33,3 @@ def dumps(data: Any) -> str:
 
 def ok(data: Any, status: int = 200) -> web.Response:
     return web.Response(body=_encode(data), status=status, content_type="application/json", charset="utf-8")
-
-
-def plain(data: Any) -> Any:
-    """`data` with datetimes and UUIDs turned into JSON-ready strings."""
-    return orjson.loads(_encode(data))

@@ -13,6 +13,8 @@ from typing import Any
 
 import orjson
 
+from happening_engine.values import rfc3339
+
 HEARTBEAT = b": ping\n\n"
 _numbers = itertools.count()
 
@@ -26,7 +28,7 @@ def stamp(epoch: float | None) -> str | None:
     """`committed_at` as RFC 3339 UTC with microseconds (None for a state read from PostgreSQL)."""
     if epoch is None:
         return None
-    return datetime.fromtimestamp(epoch, UTC).isoformat().replace("+00:00", "Z")
+    return rfc3339(datetime.fromtimestamp(epoch, UTC))
 
 
 class Inbox:

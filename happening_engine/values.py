@@ -1,9 +1,11 @@
-"""Values as the engine writes them into replies, history and audit rows: RFC 3339 UTC times ending in
-`Z`, UUIDs as strings, everything else as it is; and the errors a storage call may raise."""
+"""Values as the engine and the API write them into replies, history and audit rows: RFC 3339 UTC times
+ending in `Z`, UUIDs as strings, everything else as it is; a booking as the API returns it; and the
+errors a storage call may raise."""
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
+from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
@@ -14,9 +16,24 @@ from redis.exceptions import RedisError
 STORAGE_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, RedisError, asyncio.TimeoutError)
 
 
+def rfc3339(value: datetime) -> str:
+    """`value` in UTC as RFC 3339 ending in `Z` (with microseconds when it has any)."""
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
 def json_value(value: Any) -> Any:
+    """`value` as JSON holds it: datetimes by `rfc3339`, UUIDs as strings, the rest unchanged."""
     if isinstance(value, datetime):
-        return value.isoformat().replace("+00:00", "Z")
+        return rfc3339(value)
     if isinstance(value, UUID):
         return str(value)
     return value
+
+
+def booking_json(booking: Mapping[str, Any] | asyncpg.Record) -> dict[str, Any]:
+    """A booking as the API returns it (`BOOKING` in api/openapi_schemas.py), from a row or dict holding
+    its fields (times as datetimes or already formatted)."""
+    return {"id": str(booking["id"]), "event_id": str(booking["event_id"]), "user_id": str(booking["user_id"]),
+            "seats": booking["seats"], "status": booking["status"], "waiting_number": booking["waiting_number"],
+            "position": booking["position"], "created_at": json_value(booking["created_at"]),
+            "updated_at": json_value(booking["updated_at"])}

@@ -17,28 +17,27 @@ from happening_engine.commands import Book, CancelBooking
 from happening_engine.errors import AccessUnchecked, InvalidInput, NotFound, Unavailable
 from happening_engine.routing import REPLY_GRACE
 from happening_engine.store import bookings_read, events, idempotency, orgs
-from happening_engine.values import STORAGE_ERRORS
+from happening_engine.values import STORAGE_ERRORS, booking_json
 
 from .. import engine, keys, pagination
 from ..auth import current_user
 from ..permissions import MANAGERS, visible_event
-from ..responses import ok, plain
+from ..responses import ok
 from ..validation import Field, json_body, path_uuid, query
 
 BOOK_BODY = {"seats": Field("int", required=True, min=1, max=10_000)}
 STATUS_QUERY = {**pagination.QUERY, "status": Field("enum", choices=("confirmed", "waiting", "cancelled"))}
-COLUMNS = ("id", "event_id", "user_id", "seats", "status", "waiting_number", "position", "created_at", "updated_at",
-           "event_name")
 MINE_QUERY = {**STATUS_QUERY, "event": Field("uuid")}
 
 
-def booking_json(row: asyncpg.Record) -> dict[str, Any]:
-    return {name: row[name] for name in COLUMNS}
+def _with_event(row: asyncpg.Record) -> dict[str, Any]:
+    """A booking as its owner reads it: with its event's name."""
+    return {**booking_json(row), "event_name": row["event_name"]}
 
 
-def booker_json(row: asyncpg.Record) -> dict[str, Any]:
-    """A booking as the event's organizers list it: with the booker's email and name."""
-    return {**booking_json(row), "user_email": row["user_email"], "user_name": row["user_name"]}
+def _with_booker(row: asyncpg.Record) -> dict[str, Any]:
+    """A booking as the event's organizers list it: with its event's name and the booker's email and name."""
+    return {**_with_event(row), "user_email": row["user_email"], "user_name": row["user_name"]}
 
 
 def _idempotency_key(request: web.Request) -> str | None:
@@ -79,7 +78,7 @@ async def _send_book(request: web.Request, command: Book) -> dict[str, Any]:
         if row is None:
             raise
         structlog.get_logger(__name__).info("booking_found_without_answer", request_id=command.request_id)
-        return _logged({name: row[name] for name in COLUMNS if name != "event_name"})
+        return _logged(booking_json(row))
 
 
 async def book(request: web.Request) -> web.Response:
@@ -101,7 +100,7 @@ async def book(request: web.Request) -> web.Response:
         return ok(replay.body, status=replay.status)
     done = False
     try:
-        result = plain(await _send_book(request, command))
+        result = await _send_book(request, command)
         await idempotency.complete(pool, user_id, key, 201, result)
         done = True
         return ok(result, status=201)
@@ -125,7 +124,7 @@ async def _booking_for(request: web.Request) -> asyncpg.Record:
 
 
 async def get(request: web.Request) -> web.Response:
-    return ok(booking_json(await _booking_for(request)))
+    return ok(_with_event(await _booking_for(request)))
 
 
 async def history(request: web.Request) -> web.Response:
@@ -147,7 +146,7 @@ async def cancel(request: web.Request) -> web.Response:
     row = await bookings_read.get(request.app[keys.POOL], booking["id"])
     if row is None:  # read just above; bookings are never deleted
         raise NotFound("booking not found")
-    return ok(booking_json(row))
+    return ok(_with_event(row))
 
 
 async def list_mine(request: web.Request) -> web.Response:
@@ -155,7 +154,7 @@ async def list_mine(request: web.Request) -> web.Response:
     pool, user_id = request.app[keys.POOL], current_user(request).id
     return ok(await pagination.time_page(
         q, lambda after, limit: bookings_read.list_for_user(pool, user_id, after, limit, event_id=q.get("event"),
-                                                            status=q.get("status")), booking_json))
+                                                            status=q.get("status")), _with_event))
 
 
 def _org(request: web.Request) -> UUID | None:
@@ -169,7 +168,7 @@ async def list_for_event(request: web.Request) -> web.Response:
     pool = request.app[keys.POOL]
     return ok(await pagination.time_page(
         q, lambda after, limit: bookings_read.list_for_event(pool, event_id, q.get("status"), after, limit),
-        booker_json))
+        _with_booker))
 
 
 async def waitlist(request: web.Request) -> web.Response:
@@ -180,4 +179,4 @@ async def waitlist(request: web.Request) -> web.Response:
     rows = await bookings_read.waitlist(request.app[keys.POOL], event_id,
                                         pagination.decode_int(q.get("cursor")), limit)
     result = pagination.page(rows, limit, lambda r: (r["waiting_number"],))
-    return ok({**result, "items": [booker_json(r) for r in result["items"]]})
+    return ok({**result, "items": [_with_booker(r) for r in result["items"]]})

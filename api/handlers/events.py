@@ -11,11 +11,12 @@ from aiohttp import web
 from happening_engine.commands import CancelEvent, PublishEvent, UpdateEvent
 from happening_engine.errors import InvalidInput, NotFound
 from happening_engine.store import events
+from happening_engine.values import rfc3339
 
 from .. import engine, keys, pagination
 from ..auth import current_user
 from ..permissions import MANAGERS, org_role, visible_event
-from ..responses import ok, rfc3339
+from ..responses import ok
 from ..validation import Field, json_body, path_uuid, query
 
 FIELDS = {

@@ -17,10 +17,11 @@ from aiohttp import web
 
 from happening_engine.errors import NotFound
 from happening_engine.store import reports
+from happening_engine.values import rfc3339
 
 from .. import keys
 from ..permissions import visible_event
-from ..responses import ok, rfc3339
+from ..responses import ok
 from ..validation import path_uuid, query
 
 log = structlog.get_logger(__name__)

@@ -10,6 +10,7 @@ from uuid import UUID
 
 import asyncpg
 
+from ..values import rfc3339
 from . import Conn, Executor, audit
 
 PUBLISHED = ("upcoming", "ongoing", "completed")
@@ -36,7 +37,7 @@ async def create_draft(conn: Conn, org_id: UUID, actor_id: UUID,
         fields["ends_at"], fields["total_slots"], fields.get("max_seats_per_booking", 10),
         fields.get("visibility", "public"), actor_id)
     # times as the engine writes them in later audit rows (RFC 3339, Z), so before/after compare
-    after = {k: (v.isoformat().replace("+00:00", "Z") if isinstance(v, datetime) else v) for k, v in fields.items()}
+    after = {k: (rfc3339(v) if isinstance(v, datetime) else v) for k, v in fields.items()}
     await audit.record(conn, org_id=org_id, actor_id=actor_id, entity="event", entity_id=event_id,
                        action="created", after=after)
     return event_id

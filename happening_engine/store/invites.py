@@ -18,6 +18,7 @@ import asyncpg
 
 from ..errors import Conflict, Forbidden, NotFound
 from ..sealed import Sealer
+from ..values import rfc3339
 from . import Conn, Executor, audit, orgs
 
 INVITE_TTL = "7 days"
@@ -81,7 +82,7 @@ async def expire_due(conn: Conn, *, org_id: UUID | None = None, token: str | Non
     await audit.record_many(conn, [
         (r["org_id"], None, "invite", r["id"], "expired", {"status": "pending"},
          {"status": "expired", "email": r["email"], "role": r["role"],
-          "expires_at": r["expires_at"].isoformat().replace("+00:00", "Z")})
+          "expires_at": rfc3339(r["expires_at"])})
         for r in rows])
     return len(rows)
 
