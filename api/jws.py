@@ -1,11 +1,6 @@
-"""pyjwt's decoder with its base64url segment check done in C.
-
-pyjwt 2.14+ rejects tokens whose segments hold anything but the base64url alphabet
-(GHSA-hxm8-2xgr-2p9m) with a Python generator over every character: here pyjwt's decode of a fresh
-RS256 token took ~67 us with it and ~40 us with the same rules checked by `bytes.translate` (the RSA
-math is ~21 us of either).
-Everything else (signature, claims, leeway, required claims) is pyjwt's own.
-"""
+"""pyjwt's decoder with its base64url segment check (GHSA-hxm8-2xgr-2p9m) done in C by `bytes.translate`
+rather than by pyjwt's Python loop over every character: the same rules, a cheaper fresh token (README,
+Performance). Everything else (signature, claims, leeway, required claims) is pyjwt's own."""
 from __future__ import annotations
 
 import binascii

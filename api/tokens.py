@@ -1,9 +1,6 @@
-"""Verifying bearer tokens against the issuer's JWKS.
-
-Keys come only from the issuer's JWKS over HTTP (discovery, then `jwks_uri`), fetched with aiohttp so
-the event loop never blocks. Parsed keys are cached by `kid`; an unknown `kid` triggers at most one
-refetch per `REFRESH_INTERVAL` seconds, however many arrive (a lock serialises the refetch).
-"""
+"""Verifying bearer tokens against the issuer's JWKS, fetched with aiohttp (discovery, then `jwks_uri`)
+so the event loop never blocks; keys cached by `kid`, an unknown `kid` refetching at most once per
+`REFRESH_INTERVAL`, however many arrive."""
 from __future__ import annotations
 
 import asyncio
@@ -84,12 +81,9 @@ class TokenVerifier:
         log.info("jwks_fetched", kids=sorted(found))
 
     async def key_for(self, kid: str) -> jwt.PyJWK | None:
-        """The cached key for `kid`, refetching the JWKS when it is unknown.
-
-        A fetch that started after this request arrived answers it; otherwise the request waits for
-        the next fetch the throttle allows (at most one per `REFRESH_INTERVAL`, however many unknown
-        kids arrive). So a flood of junk kids costs one fetch per interval, and a genuine new kid
-        right after a rotation is accepted within the interval instead of refused."""
+        """The cached key for `kid`, refetching the JWKS when it is unknown: a fetch started after this
+        request arrived answers it, else it waits for the next one the throttle allows. So junk kids cost
+        one fetch per interval, and a new kid right after a rotation is accepted, not refused."""
         if kid in self._keys:
             return self._keys[kid]
         arrived = time.monotonic()
@@ -158,9 +152,9 @@ def _is_access_token(header: dict[str, Any], claims: dict[str, Any]) -> bool:
 
 
 def _header(token: str) -> dict[str, Any]:
-    """The token's header, to pick the key. Read here rather than by `jwt.get_unverified_header`,
-    which validates the whole token's encoding character by character in Python (~50 us), as
-    `jwt.decode` then does again; nothing in the header is trusted before `jwt.decode` verifies it."""
+    """The token's header, to pick the key. Read here rather than by `jwt.get_unverified_header`, which
+    checks the whole token's encoding in Python, as `jwt.decode` then does again; nothing in the header
+    is trusted before `jwt.decode` verifies it."""
     segment = token.split(".", 1)[0]
     if len(segment) > MAX_HEADER_CHARS:
         raise Unauthorized("malformed token")

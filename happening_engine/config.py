@@ -77,8 +77,7 @@ class HttpSettings:
 class EngineSettings:
     shard: int = 0
     shards: int = 1
-    # Commands one actor decides (one Lua call) and commits (one statement) together. Under HTTP load
-    # batches stay far smaller; a queued burst runs ~10% faster at 512 than at 256.
+    # Commands one actor decides (one Lua call) and commits (one statement) together (README, Performance).
     batch_max: int = 512
     idle_seconds: float = 60.0  # an actor with an empty mailbox this long retires
     lock_ttl_seconds: int = 10  # TTL of the booking:{event}:{user} duplicate lock

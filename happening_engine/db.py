@@ -1,9 +1,6 @@
-"""PostgreSQL: the asyncpg pool and the migration runner.
-
-The runner is hand-written (about 40 lines) rather than a migration framework: it applies the
-numbered files of `sql/` in order, each in its own transaction, under an advisory lock so that two
-migrators starting at once end with one schema.
-"""
+"""PostgreSQL: the asyncpg pool, and a hand-written migration runner rather than a framework (it only
+applies `sql/`'s numbered files in order, each in its own transaction, under an advisory lock so that
+two migrators starting at once end with one schema)."""
 from __future__ import annotations
 
 from urllib.parse import urlsplit, urlunsplit
@@ -35,9 +32,9 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
 
 
 async def _reset_connection(conn: asyncpg.Connection) -> None:
-    """Replaces asyncpg's reset on release (a `RESET ALL; UNLISTEN *; ...` round trip per checkout,
-    ~10% of a booking request's CPU): pooled connections keep no session state here (no SET, no
-    LISTEN, advisory locks only per transaction), so only an abandoned transaction needs undoing."""
+    """Replaces asyncpg's reset on release (a `RESET ALL; UNLISTEN *; ...` round trip per checkout):
+    pooled connections keep no session state here (no SET, no LISTEN, advisory locks only per
+    transaction), so only an abandoned transaction needs undoing."""
     if conn.is_in_transaction():
         await conn.execute("rollback")
 

@@ -1,11 +1,6 @@
-"""Handing the memory of retired actors back to the operating system.
-
-Python's own allocator keeps an arena mapped while any object in it lives, so much of what retired
-actors held stays in the process (and is reused by the next burst); glibc's `malloc_trim` returns the
-rest (10,000 retired actors: 124 -> 90 MB). Started with `PYTHONMALLOC=malloc`, every object comes
-from the C library's malloc, and the trim returns nearly all of it (130 -> 67 MB, 47 at the start),
-for ~3% more CPU per request and a pause of up to ~0.1 s per trim (README, Performance).
-"""
+"""Handing the memory of retired actors back to the operating system (glibc's `malloc_trim`): Python's
+allocator keeps an arena while any object in it lives, so only a trim returns the rest. What it frees,
+and what `PYTHONMALLOC=malloc` changes: README, Performance."""
 from __future__ import annotations
 
 import ctypes
