@@ -1,13 +1,6 @@
-"""A small Keycloak-compatible OIDC issuer for local runs and tests (Keycloak cannot run here).
-
-It speaks Keycloak's paths under `/realms/happening`: discovery, JWKS (`/protocol/openid-connect/certs`),
-the browser sign-in of the public client `happening-web` (authorization code + PKCE S256: `/auth`,
-`/token`, `/userinfo`, `/logout`, see `dev_signin` and `dev_grants`) and, for scripts and tests, the
-password grant (password ignored). Access tokens are RS256 and carry `sub` (stable for an email),
-`email`, `email_verified`, `name`, `aud` (the API audience), `azp` (the client), like Keycloak's.
-Redirect URIs and CORS origins follow one dev rule: any loopback host and port (`dev_loopback`).
-It is never started when a real issuer is configured.
-"""
+"""A small Keycloak-compatible OIDC issuer for local runs and tests (Keycloak cannot run here): Keycloak's
+paths under `/realms/happening` (discovery, JWKS, code + PKCE sign-in in `dev_signin`, the password grant
+for scripts), RS256 tokens with its claims. Never started when a real issuer is configured."""
 from __future__ import annotations
 
 import base64
@@ -73,11 +66,8 @@ def _half_hash(token: str) -> str:
 
 
 class DevIssuer:
-    """Signs tokens for `issuer`; `app()` serves them over HTTP.
-
-    `ttl` is the access (and ID) token lifetime and `refresh_ttl` the refresh tokens'; tests lower
-    them to watch tokens expire.
-    """
+    """Signs tokens for `issuer`; `app()` serves them over HTTP. `ttl` is the access (and ID) token
+    lifetime and `refresh_ttl` the refresh tokens'; tests lower them to watch tokens expire."""
 
     def __init__(self, issuer: str, audience: str, key: rsa.RSAPrivateKey, ttl: int = TOKEN_TTL_SECONDS,
                  refresh_ttl: int = REFRESH_TTL_SECONDS) -> None:

@@ -1,10 +1,6 @@
-"""The dev issuer's one trust rule: a redirect URI or a CORS origin is acceptable when its host is a
-loopback address (127.0.0.1, localhost, [::1]) on any port, over http or https.
-
-A real Keycloak client lists exact redirect URIs and web origins (see deploy/keycloak); the dev
-issuer only ever runs on a developer's machine, where the web app's port varies (Next.js dev server,
-`happening serve`, Playwright), so it trusts every loopback port instead of a list.
-"""
+"""The dev issuer's one trust rule: a redirect URI or CORS origin is acceptable when its host is loopback
+(127.0.0.1, localhost, [::1]) on any port: a real Keycloak client lists exact URIs (deploy/keycloak),
+but on a developer's machine the web app's port varies (Next.js dev server, `happening serve`, Playwright)."""
 from __future__ import annotations
 
 from urllib.parse import SplitResult, urlsplit

@@ -1,9 +1,5 @@
-"""The dev issuer's HTML: the sign-in form, an error page and a signed-out page.
-
-Self-contained (no script, no external asset; a strict Content-Security-Policy says so), readable
-at 375 px and by keyboard, controls named by their `<label>`s so browser tests find textbox "Email",
-textbox "Name" and button "Sign in". Every value put into the HTML goes through `html.escape`.
-"""
+"""The dev issuer's HTML (sign-in form, error page, signed-out page): self-contained under a strict CSP,
+every value through `html.escape`, controls named by their `<label>`s so browser tests find them by role."""
 from __future__ import annotations
 
 from collections.abc import Mapping

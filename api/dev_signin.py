@@ -1,17 +1,6 @@
-"""The dev issuer's browser endpoints: `/auth` (authorization code + PKCE S256, Keycloak's path) and
-`/logout` (RP-initiated logout).
-
-Rules, as a developer meets them:
-- `client_id` is a known client (`happening-web`; `happening-api` for scripts) and `redirect_uri` a
-  loopback http(s) URL (`dev_loopback`); otherwise an HTML error page, never a redirect.
-- Other request errors (response_type other than `code`, missing or `plain` PKCE, unknown
-  response_mode) redirect back with `error=` as OAuth says.
-- The form asks an email and an optional name (no password). Signing in starts a new dev SSO
-  session (cookie `HAPPENING_DEV_SSO`, replacing any earlier one) and redirects with a code.
-- `prompt=none` redirects at once: with a code when the browser has a session, else with
-  `error=login_required`. With a session and no `prompt=none` the form is shown again, pre-filled,
-  so a developer can switch users.
-"""
+"""The dev issuer's browser endpoints, `/auth` (code + PKCE S256) and `/logout`. An unknown client or a
+non-loopback redirect gets an HTML error page, never a redirect; each sign-in starts a new dev SSO
+session, and `prompt=none` answers at once (a code with a session, else `login_required`)."""
 from __future__ import annotations
 
 import re

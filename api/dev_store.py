@@ -1,12 +1,6 @@
-"""The dev issuer's in-memory state: SSO sessions, authorization codes and refresh tokens.
-
-Everything is lost on restart, which is what a developer expects of a dev issuer (sign in again).
-Secrets (session cookies, codes, refresh tokens) are stored under their SHA-256, so a lookup never
-compares a secret byte by byte and the memory holds no usable secret. A session's id (`sid`,
-`session_state`) is public: it appears in URLs and tokens, so the cookie is a separate secret.
-Codes and refresh tokens are taken (removed) when used: a code works once, and a refresh token is
-replaced by a new one at each use (rotation).
-"""
+"""The dev issuer's in-memory state (SSO sessions, codes, refresh tokens), lost on restart as a dev issuer
+may be. Secrets are kept under their SHA-256 so memory holds none usable; a code works once and a
+refresh token is replaced at each use."""
 from __future__ import annotations
 
 import hashlib

@@ -1,17 +1,6 @@
 """The live streams (Server-Sent Events): an event's seats and waitlist, and the caller's own bookings.
-
-`GET /v1/events/{event}/live` answers whoever may see the event (404 otherwise, as its GET);
-`GET /v1/me/live` streams the caller's bookings. Both need the usual bearer token (the web app reads
-them with `fetch`, so the token never goes into a URL). A stream registers with the process's fan-out
-(`api.fanout`) before it reads its snapshot from PostgreSQL, so no change falls between the snapshot
-and the first update; from then on it only writes what the fan-out hands it. A reconnecting client
-gets a fresh snapshot first, so there is nothing to resume and messages carry no `id:`. A stream of
-an event seen through a membership ends once the membership is gone (asked again every 15 s).
-
-Messages: `state` {event_id, status, total_slots, available_slots, waitlist_length, committed_at};
-`snapshot` {items: [booking...]} (active bookings) then `booking` {id, event_id, user_id, status,
-seats, waiting_number, position, updated_at, committed_at}; `: ping` comments as heartbeats.
-"""
+How they stay exact (registered before the snapshot, no resume): docs/architecture.md; their messages:
+the OpenAPI document."""
 from __future__ import annotations
 
 import time

@@ -1,9 +1,5 @@
-"""Request middlewares: access log with request id, problem rendering, authentication.
-
-Order (outermost first): access log -> errors -> per-address limit -> auth -> per-user limits (the
-limits: api/ratelimit.py). Domain errors and aiohttp's HTTP exceptions (404/405 from routing, 413
-from `client_max_size`) all become problem+json responses here.
-"""
+"""Request middlewares, outermost first: access log with request id -> problem+json for every error
+(domain errors, aiohttp's 404/405/413) -> per-address limit -> auth -> per-user limits (ratelimit.py)."""
 from __future__ import annotations
 
 import asyncio

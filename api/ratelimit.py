@@ -1,17 +1,6 @@
-"""Rate limits in Redis: one GCRA bucket per client address, user or organization (`lua/ratelimit.lua`,
-one atomic script call per check), shared by every API process.
-
-- A client address is limited only for requests that carry no valid token (a junk-token flood is
-  refused before its signatures are checked), so many users behind one address (a NAT, a load
-  balancer, the benchmarks on loopback) are never throttled together.
-- Once authenticated: bookings (and their cancellations) and other writes per user; invites per
-  organization and organization creation per user, counted once the request is valid.
-A refusal is a 429 problem with `Retry-After`, answered `refusal_delay_ms` late (a timer, no work): a
-client that floods in a loop (send, await the answer, send again) then waits on its own connections
-instead of filling the event loop that every other user's requests share; a client that honours
-Retry-After waits longer than the delay anyway. If Redis cannot answer, the request passes (and the
-failure is logged): a limiter must not take the API down with it.
-"""
+"""Rate limits in Redis, one GCRA bucket per client address, user or organization (`lua/ratelimit.lua`),
+shared by every API process; which limits, and why so: docs/contract.md §2. If Redis cannot
+answer, the request passes (logged): a limiter must not take the API down with it."""
 from __future__ import annotations
 
 import asyncio
@@ -97,11 +86,9 @@ def limiter(request: web.Request) -> RateLimiter | None:
 
 @web.middleware
 async def address_limit(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Outside authentication: a request that ends unauthenticated (a bad token, or none where none
-    is needed) takes from its address's bucket; one with no token at all asks it first. A token is
-    always verified before the address is asked, so users behind an address that a junk-token flood
-    emptied still get in with a valid token, new or not (the flood's refusals come late: see
-    `refusal_delay`)."""
+    """Outside authentication: a request that ends unauthenticated takes from its address's bucket (one with
+    no token at all asks first). A token is verified before the address is asked, so users behind an
+    address a junk-token flood emptied still get in with a valid token."""
     rl = limiter(request)
     if rl is None or not request.path.startswith("/v1/"):
         return await handler(request)

@@ -1,8 +1,5 @@
-"""One open live stream's inbox, and the SSE frames written to it.
-
-An inbox keeps only the newest frame per key (the event's state, or one booking), so a client that
-reads slowly gets the current state when it catches up, never a backlog that grows without bound.
-"""
+"""One open live stream's inbox, and the SSE frames written to it. It keeps only the newest frame per key
+(the event's state, or one booking): a slow reader catches up to the current state, never a backlog."""
 from __future__ import annotations
 
 import asyncio

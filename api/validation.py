@@ -1,8 +1,6 @@
 """Strict input validation: unknown fields, wrong types and out-of-range values are 422 naming the field.
-
-Hand-written (about 120 lines) rather than a schema library: the inputs are a dozen flat objects and
-query strings, and the error must name the field in our problem format.
-"""
+Hand-written rather than a schema library: the inputs are a dozen flat objects and query strings, and
+the error must name the field in our problem format."""
 from __future__ import annotations
 
 import asyncio

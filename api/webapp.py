@@ -1,11 +1,6 @@
-"""The web app: the static export of `web/` (Next.js), served on the API's own origin.
-
-A static export writes one HTML file per route, with `_` standing for a dynamic segment
-(`events/_.html` for `/events/<id>`), plus the router's `.txt` payloads beside it. A path resolves
-segment by segment, preferring the literal name and falling back to `_`, so deep links load directly
-without a route table here. Files under `_next/static/` are content-hashed and cached for good;
-everything else is revalidated. Without a build, `/` says how to make one.
-"""
+"""The web app: the static export of `web/` (Next.js) on the API's own origin, paths resolved segment by
+segment to the literal file or `_` (docs/architecture.md). `_next/static/` is content-hashed and cached
+for good, the rest revalidated; without a build, `/` says how to make one."""
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,8 +1,6 @@
-"""Process assembly: which parts a `happening` process runs, each resource a `cleanup_ctx` generator
-(set up, yield, close). `happening serve` runs every part in one process; `api`, `engine` and `worker`
-run one each. The HTTP API is one part among others: it receives the engine client under
-`api.keys.ENGINE` and never builds the engine itself.
-"""
+"""Process assembly: which parts a `happening` process runs (all for `serve`, one each for `api`, `engine`,
+`worker`), each resource a `cleanup_ctx` generator (set up, yield, close). The HTTP API receives the
+engine client under `api.keys.ENGINE` and never builds the engine itself."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Collection
@@ -113,11 +111,9 @@ def _worker(app: web.Application) -> Any:
 
 
 def make_runner(app: web.Application, http: HttpSettings) -> web.AppRunner:
-    """The runner every process serves through. aiohttp has no header read timeout of its own: its
-    keep-alive timer closes a connection whose request has not fully arrived (headers trickled, or
-    nothing sent) `keepalive_timeout` seconds after it opened or last answered, so that is the
-    slow-header (slowloris) deadline; a slow body is bounded where it is read (`json_body`), and
-    what is left of a body nobody read is drained for at most `LINGER_SECONDS` (aiohttp: 10)."""
+    """The runner every process serves through. aiohttp has no header timeout: its keep-alive timer closes a
+    connection whose request has not fully arrived, so `keepalive_timeout` is the slowloris deadline; a slow
+    body is bounded where it is read (`json_body`), an unread one drained for `LINGER_SECONDS` at most."""
     return web.AppRunner(app, access_log=None, handle_signals=False, keepalive_timeout=http.header_timeout,
                          lingering_time=LINGER_SECONDS)
 

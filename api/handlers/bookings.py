@@ -56,13 +56,9 @@ def _logged(booking: dict[str, Any]) -> dict[str, Any]:
 
 
 async def _send_book(request: web.Request, command: Book) -> dict[str, Any]:
-    """Book through the event's actor, which holds the event: it checks the event is public and the
-    seats fit its limits, so a booking needs no read here. Only for an event that is not public
-    (members-only, draft) is membership read, and the command sent again.
-
-    No answer is not "no booking": the engine may have committed it and then lost the reply (a paused
-    or killed engine). The engine gives up on a command by its deadline and nothing commits after it,
-    so once `Unavailable` comes back, PostgreSQL says for good whether this request booked."""
+    """Book through the event's actor, which checks the event is public and the seats fit; membership is
+    read only for an event that is not, then the command sent again. No answer is not "no booking": once
+    `Unavailable` comes back nothing commits any more, so PostgreSQL says whether this request booked."""
     try:
         try:
             return _logged(await engine.send(request, command))

@@ -1,9 +1,5 @@
-"""Reports for the organizers and orgAdmins of an event's org: counts and their timeline, and the bookings as CSV.
-
-The CSV is streamed (chunked) one page of rows at a time. Once the first bytes are out the status
-cannot change, so a failure half way aborts the connection: the client sees a truncated download,
-never a file that looks complete.
-"""
+"""Reports for the organizers of an event's org: counts, their timeline, and the bookings as CSV, streamed a
+page at a time; a failure half way aborts the connection, so a truncated download never looks complete."""
 from __future__ import annotations
 
 import csv
