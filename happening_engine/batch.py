@@ -1,12 +1,6 @@
-"""A micro-batcher: many tasks submit one item each; one flush handles all that arrived together.
-
-The worker keeps a task per job (so a slow send holds up nobody but the jobs of its user) and still
-makes one PostgreSQL round trip for many jobs; the actors of many events share one Redis round trip.
-Items submitted while the batcher is idle wait at most `max_wait` for company (or until `max_size`
-arrived); items submitted while a flush is in flight go in the next one, which starts as soon as
-that flush ends (group commit, in effect). With no wait, an item that finds the batcher idle is
-flushed at once by its own caller: no task hop, which under load costs a whole event-loop turn.
-"""
+"""A micro-batcher: many tasks submit one item each, one flush handles all that arrived together (one
+round trip for many jobs or actors). Idle, an item waits `max_wait` for company; during a flush, items
+go in the next; with no wait, an idle batcher's item is flushed by its own caller (no task hop)."""
 from __future__ import annotations
 
 import asyncio

@@ -1,9 +1,6 @@
-"""The engine's command interface: plain, serializable commands; results are plain dicts.
-
-Every change to an event's seats, waitlist, status or capacity is one of these commands, sent through
-`client.py` to the event's actor. Results are JSON-ready dicts (the API returns them as they are);
-refusals are raised as `errors.DomainError`.
-"""
+"""The engine's command interface: every change to an event's seats, waitlist, status or capacity is one of
+these plain, serializable commands, sent through `client.py` to the event's actor. Results are JSON-ready
+dicts (the API returns them as they are); refusals are raised as `errors.DomainError`."""
 from __future__ import annotations
 
 import dataclasses
@@ -15,11 +12,8 @@ from uuid import UUID
 @dataclass(frozen=True, slots=True)
 class Book:
     """Book `seats` for `user_id`: confirmed if the waitlist is empty and they fit, else waiting.
-
-    `public_only`: the sender checked no membership, so the actor refuses (`AccessUnchecked`) unless
-    the event is published and public; the API then checks membership and sends it again without.
-    `request_id` (the Idempotency-Key, or one the API made) is committed with the booking, so the same
-    request arriving again (redelivered, or retried elsewhere) gets the booking it made, not a 409."""
+    `public_only`: no membership was checked, so the actor refuses (`AccessUnchecked`) unless the event is
+    public. `request_id` is committed with the booking: the same request again gets it back, not a 409."""
 
     event_id: UUID
     user_id: UUID

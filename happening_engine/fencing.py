@@ -1,11 +1,6 @@
-"""This engine's claim on its shard, as each of its writes presents it to PostgreSQL and Redis.
-
-A sharded engine writes only under a claim (`store.shards.claim`: shard K of N with an epoch). Every
-booking write checks it in its own statement (`happening_fence`, sql/007) and every event command in
-its transaction, so once another engine claimed the shard, or the shard count changed, nothing of
-this one commits (SQLSTATE HF001). Its Lua calls carry the epoch too: keys a newer owner wrote are
-left alone. `happening serve` (one process, every event) runs unfenced: epoch None, Redis epoch 0.
-"""
+"""This engine's claim on its shard, as each of its writes presents it to PostgreSQL and Redis, so that
+nothing of an engine whose shard was claimed by another, or remapped, commits (docs/architecture.md).
+`happening serve` (one process, every event) runs unfenced: epoch None, Redis epoch 0."""
 from __future__ import annotations
 
 import asyncio

@@ -1,8 +1,5 @@
-"""The booking invariants of docs/contract.md §4, checked against PostgreSQL and Redis.
-
-Meaningful whenever no command is in flight. Missing Redis keys are a cold cache (the actor rebuilds
-them before its next decision), not a violation; keys that exist must agree with PostgreSQL.
-"""
+"""The booking invariants of docs/contract.md §4, checked against PostgreSQL and Redis, whenever no command
+is in flight. Missing Redis keys are a cold cache (rebuilt before the next decision), not a violation."""
 from __future__ import annotations
 
 from datetime import timedelta

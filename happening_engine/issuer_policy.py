@@ -1,11 +1,6 @@
-"""When a process may fall back to the bundled dev token issuer, and the refusal when it may not.
-
-The dev issuer hands a token to anyone for any email. It is right for `happening serve` on a
-developer's loopback address (the README's first command) and wrong anywhere else, so a process that
-serves the API on any other address without `HAPPENING_OIDC_ISSUER` refuses to start rather than
-trust it, unless it is asked for explicitly with `--dev-issuer`. The image's default command is
-therefore safe to run with no configuration: it stops with the message below.
-"""
+"""When a process may fall back to the bundled dev token issuer, which hands a token to anyone: only for
+`happening serve` on a loopback address, or when asked with `--dev-issuer`. Anything else without
+`HAPPENING_OIDC_ISSUER` refuses to start, so the image's default command is safe unconfigured."""
 from __future__ import annotations
 
 import ipaddress

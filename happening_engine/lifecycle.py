@@ -1,13 +1,6 @@
-"""The clock: moves published events on (upcoming -> ongoing -> completed) without any request.
-
-It also marks invites past their expiry `expired` (with their audit row) and deletes idempotency keys
-older than 24 hours.
-
-Every `lifecycle_interval` seconds it finds the events of its shard whose time has come, including
-those that passed while no engine ran, and sends each an `AdvanceLifecycle` command like any client,
-so the event's actor stays its only writer. An advisory lock per shard keeps several engines of one
-shard (an active one and standbys) from sweeping at the same time.
-"""
+"""The clock: moves published events on (upcoming -> ongoing -> completed), expires invites and deletes old
+idempotency keys. It sends each due event an `AdvanceLifecycle` like any client, so the actor stays its
+only writer; an advisory lock per shard keeps an active engine and its standbys from sweeping together."""
 from __future__ import annotations
 
 import asyncio

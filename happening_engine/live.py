@@ -1,15 +1,6 @@
-"""Live updates, the engine's side: one Redis pub/sub message per committed change of an event.
-
-After a commit, the actor hands the change to `LivePublisher.publish`, which only queues it: the
-messages of everything committed meanwhile go out in one pipelined round trip from a task of their
-own, so a booking's reply never waits for them. Pub/sub is fire-and-forget (a message nobody listens
-to is dropped; a failed publish is logged and counted, never retried): the streams resynchronise from
-PostgreSQL when their subscription breaks, and every later change carries the full counters again.
-
-A message (JSON) holds the event's new counters and status, the bookings whose status changed
-(with the waitlist position of new waiting ones), whether anyone left the waitlist (`moved`: the
-positions behind them dropped) and `committed_at` (epoch seconds, for latency measurement).
-"""
+"""Live updates, the engine's side: one Redis pub/sub message per committed change of an event, queued and
+sent from a task of its own so a reply never waits for it. Fire-and-forget: a lost message is made good
+by the next change (full counters) or by the streams' resync (docs/architecture.md)."""
 from __future__ import annotations
 
 import asyncio

@@ -1,16 +1,6 @@
-"""The outbox relay: publishes undispatched `notifications` rows to RabbitMQ, in order, exactly
-when the broker confirmed them.
-
-A row is published and marked `dispatched_at` inside one transaction that holds its row lock
-(`FOR UPDATE SKIP LOCKED`), and only rows whose publisher confirm came back are marked. A broker
-outage therefore loses nothing: the unmarked rows are published again after reconnecting (a job may
-reach the queue twice; the worker is idempotent by notification id). Rows go out as jobs, up to
-`jobs_per_message` in one message: the broker's work and the AMQP framing are per message. Order
-per user is kept: rows go out in `seq` (insertion) order on one channel, and a row is skipped while
-an earlier undispatched row of the same user is held by another relay. LISTEN on
-`constants.OUTBOX_CHANNEL` wakes the relay (which lingers `linger_seconds` for the rows committed
-right behind); a short poll covers lost notifications and a lost listening connection.
-"""
+"""The outbox relay: publishes undispatched `notifications` rows to RabbitMQ, marking a row dispatched only
+once the broker confirmed it, in the transaction holding its lock; a broker outage therefore loses
+nothing, and each user's rows go out in order (docs/architecture.md)."""
 from __future__ import annotations
 
 import asyncio

@@ -1,11 +1,6 @@
-"""Sealing a secret that must travel through PostgreSQL to the notification worker: an invite's
-token, which the invitee's email carries as a link while the database keeps only its hash.
-
-Fernet (AES-CBC with HMAC-SHA256, from `cryptography`) under keys from the environment
-(`HAPPENING_NOTIFY_INVITE_KEYS`, comma-separated): the first key seals, every key opens, so a key
-rotates by putting the new one first and dropping the old one once no pending notice needs it.
-Any secret string is a key: it is stretched to Fernet's 32 bytes with SHA-256.
-"""
+"""Sealing an invite's token for its trip through PostgreSQL to the worker (the database keeps only its hash):
+Fernet under `HAPPENING_NOTIFY_INVITE_KEYS`, the first key seals and every key opens, so keys rotate by
+putting the new one first; any secret string is a key (stretched with SHA-256)."""
 from __future__ import annotations
 
 import base64

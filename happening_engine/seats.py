@@ -1,10 +1,6 @@
-"""Seats and waitlists in Redis, changed only through the Lua scripts of `lua/`.
-
-Scripts are registered once (EVALSHA, reloaded by redis-py after NOSCRIPT). An actor decides a whole
-batch of commands with one script call: atomic, in arrival order. The calls of all actors that
-decide at the same time share one pipelined round trip (with 1,000 busy events, a script call per
-actor batch each paying redis-py's per-command overhead was a quarter of the process's CPU).
-"""
+"""Seats and waitlists in Redis, changed only through the Lua scripts of `lua/` (registered once, EVALSHA).
+An actor decides a whole batch with one atomic script call, in arrival order; the calls of all actors
+deciding at once share one pipelined round trip, as redis-py's per-command overhead is costly (README)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -68,11 +64,8 @@ class Seats:
         return booking_lock_key(self.prefix, event_id, user_id)
 
     async def decide(self, event_id: UUID, ops: list[tuple[str, UUID, UUID, int]]) -> list[list[Any]]:
-        """Run a batch of ('B' book | 'C' cancel, booking id, user id, seats) in order, atomically.
-
-        Returns one result per op, or [['REBUILD']] when the event's keys are missing or stale; raises
-        `Fenced` when a newer owner of the event's shard wrote them.
-        """
+        """Run a batch of ('B' book | 'C' cancel, booking id, user id, seats) in order, atomically: one result per
+        op, or [['REBUILD']] when the event's keys are missing or stale; `Fenced` when a newer owner wrote them."""
         keys = self.keys(event_id) + [self.lock_key(event_id, user) for _, _, user, _ in ops]
         args: list[Any] = [self.lock_ttl, self.fence.redis_epoch]
         for op, booking, user, seats in ops:

@@ -1,12 +1,6 @@
-"""Which engine shards have a live engine: heartbeats in Redis, written by engines, read by APIs.
-
-An engine consuming its shard's queue refreshes `engine:{shards}:<K>:alive` every `INTERVAL` with an
-expiry of `TTL`; a killed, wedged or disconnected engine stops refreshing, and the key is gone within
-`TTL`. Every API polls all shards' keys with one MGET every `INTERVAL`, so a shard without a live engine
-is known within TTL + INTERVAL (under the contract's 2 s) and its commands fail at once (503) instead of
-waiting for a reply that cannot come. Redis rather than the queue's consumer count: a consumer whose
-event loop is stuck still counts as a consumer, but it stops writing heartbeats.
-"""
+"""Which engine shards have a live engine: heartbeat keys in Redis with a TTL, refreshed by engines and
+polled by APIs in one MGET, so a dead shard's commands fail at once (503) within the contract's 2 s.
+Not the queue's consumer count: a consumer whose event loop is stuck still counts, but writes no heartbeat."""
 from __future__ import annotations
 
 import asyncio

@@ -1,11 +1,6 @@
-"""Engine commands signed with HMAC-SHA256, so an engine runs only what an API of this deployment sent.
-
-Anyone who can publish to a shard's queue could otherwise book for any user or rename any event. The
-signature covers the whole message body, which holds the command, its deadline and its request id.
-Keys come from `HAPPENING_ENGINE_COMMAND_KEYS` (comma-separated secrets): the first signs, every one
-verifies, so a key is rotated by adding the new one first everywhere, then dropping the old one. A
-signature names its key by a short fingerprint, so verifying costs one HMAC, not one per key.
-"""
+"""Engine commands signed with HMAC-SHA256 over the whole message, so an engine runs only what an API of
+this deployment sent. Keys from `HAPPENING_ENGINE_COMMAND_KEYS`: the first signs, every one verifies
+(rotation: add the new one first); a signature names its key by fingerprint, so verifying is one HMAC."""
 from __future__ import annotations
 
 import hashlib

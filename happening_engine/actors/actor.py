@@ -172,11 +172,9 @@ class Actor:
         await rebuild_seats(self, reason)
 
     async def _bookings(self, batch: list[Envelope]) -> None:
-        """Decide `batch` in Redis, then commit it in the background while the next batch is decided.
-        Replies wait for the commit. A decision made on top of a commit that then failed is thrown away
-        (Redis rebuilt from PostgreSQL) and made again, so results equal one-by-one processing. New
-        bookings decided while the previous batch still commits may be written at once, behind it (at
-        most two commits of an event in flight): they commit only if it did, else their callers hear 503."""
+        """Decide `batch` in Redis, then commit it in the background while the next batch is decided; replies
+        wait for the commit. A decision on top of a commit that failed is made again after a rebuild, so
+        results equal one-by-one processing; new bookings may be written behind the commit in flight."""
         pending = batch
         for _ in range(3):
             decision = await decide(self, pending)

@@ -1,13 +1,6 @@
-"""Group commit: the decided batches of every actor of this process, written in one transaction.
-
-With many events busy at once (say 1,000 events each taking a booking), each actor's batch is small;
-committing each alone would cost one PostgreSQL transaction (and fsync) per booking. Here whatever
-batches arrive while a transaction is running go into the next one. If a group fails, its batches are
-retried one by one, so one bad batch fails only its own actor.
-
-A hot event's next batch need not wait for the group: `commit_behind` writes it on a connection of
-its own while its predecessor commits, and commits it only if the predecessor did (`write_after`).
-"""
+"""Group commit: the decided batches of every actor of this process in one transaction (else one fsync per
+booking when many events are busy), a failed group retried batch by batch so one bad batch fails only its
+actor; and a hot event's next batch written behind its predecessor (`commit_behind`)."""
 from __future__ import annotations
 
 import asyncio
@@ -43,12 +36,9 @@ class GroupCommit:
         return True
 
     async def commit_behind(self, write: BatchWrite, predecessor: asyncio.Future[bool]) -> Counters | None:
-        """Write `write` while `predecessor` (its event's previous batch) commits; commit it only if that
-        one did, else raise `PredecessorFailed`. Call after `reserve_behind()` returned True. Returns the
-        event's counters after it.
-
-        Returns or raises only once `predecessor` ended, even when `write` fails at once: whoever then
-        repairs the event's Redis keys from PostgreSQL finds no write of the event in flight."""
+        """Write `write` while `predecessor` (its event's previous batch) commits; commit it only if that one did,
+        else raise `PredecessorFailed`. Call after `reserve_behind()` returned True; returns the counters, only
+        once `predecessor` ended, so whoever repairs the event's Redis keys finds no write of it in flight."""
         outcome = "failed"
         try:
             async with self.pool.acquire() as conn:

@@ -1,8 +1,5 @@
-"""An actor's mailbox: FIFO, drained in batches of booking commands.
-
-Event-level commands (publish, update, cancel, lifecycle) change what later commands are checked
-against, so a batch never spans one: they are always handed out alone.
-"""
+"""An actor's mailbox: FIFO, drained in batches of booking commands. Event-level commands change what
+later commands are checked against, so they are handed out alone, never inside a batch."""
 from __future__ import annotations
 
 import asyncio

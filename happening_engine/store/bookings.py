@@ -1,8 +1,5 @@
 """The actor's writes: bookings, their history, notifications and audit rows, one batch per transaction.
-
-Arrays go in through `unnest`, so a batch of hundreds of decisions costs one statement (two when it
-changes existing bookings): under load the round trips, not PostgreSQL's work, set the pace.
-"""
+Arrays go in through `unnest`, one statement per batch: under load the round trips set the pace."""
 from __future__ import annotations
 
 from collections.abc import Awaitable
@@ -69,11 +66,9 @@ fence as (select happening_fence({f1}::int, {f2}::int, {f3}::bigint) as ok
 
 
 def _counters(first: int, deadline: int, fenced: bool) -> str:
-    """The events' counters, from four arrays starting at parameter `first`. Each row's RETURNING, computed
-    once its row lock is held (the last wait of a write), refuses the write (HF002) if the batch's
-    deadline (parameter `deadline`) has passed: the API answers 503 only after it (and a grace). The
-    deadline is also recorded for the transaction (happening_deadline, sql/008), so that a COMMIT
-    arriving after it is refused too (HF002 from a deferred trigger on the counters' rows)."""
+    """The events' counters, from four arrays starting at parameter `first`. A row past the batch's deadline is
+    refused (HF002) once its lock is held, and the deadline is recorded for the transaction (sql/008) so a
+    late COMMIT is refused too: the API answers 503 only after it (and a grace)."""
     a, b, c, d = (f"${i}" for i in range(first, first + 4))
     t = f"${deadline}::timestamptz"
     return f"""
@@ -185,13 +180,9 @@ async def write_batches(conn: Conn, batches: list[BatchWrite],
 
 async def write_after(conn: Conn, batch: BatchWrite, predecessor: Awaitable[bool],
                       fence: Fence | None = None) -> Counters | None:
-    """Write a batch of new bookings while the batch it was decided on top of is still committing,
-    and commit it only if that one committed (else roll back and raise `PredecessorFailed`).
-
-    Its rows go in at once; its counters, whose row lock the predecessor holds, only after the
-    predecessor's outcome is known, so that nothing the predecessor may still need is locked here.
-    Only new rows: an UPDATE could not see bookings the predecessor inserted but has not committed.
-    """
+    """Write a batch of new bookings while the batch it was decided on top of commits; commit it only if that
+    one did (else roll back, `PredecessorFailed`). The counters, whose lock the predecessor holds, wait for
+    its outcome; only new rows, as an UPDATE could not see rows the predecessor has not committed."""
     old, rows, counters = _arguments([batch])
     if old:
         raise ValueError("write_after takes new bookings only")

@@ -1,12 +1,6 @@
 """Idempotency keys, scoped to a user: claim before acting, store the response after, release on failure.
-
-A claim is a row with a null response; a second request with the same key sees it and waits for the
-response (`claim_waiting`), replays the stored response (same body), or answers 422 (another body).
-Rows older than 24 hours, and claims abandoned by a crashed request, no longer count and are reclaimed
-in place. A claim is abandoned once the engine command it sent can no longer take effect (its
-deadline passed); the request that takes it over sends the same request id, so if the first one's
-booking was committed, the engine hands that booking back (201), never a 409.
-"""
+A second request waits for the response, replays it, or is 422 for another body; a claim abandoned past
+its command's deadline is taken over with the same request id, so a committed booking comes back (201)."""
 from __future__ import annotations
 
 import asyncio

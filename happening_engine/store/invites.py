@@ -1,12 +1,6 @@
-"""Organization invites: only the sha256 of the token is stored; the token travels in the
-201 response and, sealed (happening_engine/sealed.py), in the `org_invite` notification written in
-the same transaction, which the worker turns into the link it emails.
-
-Expiry is recorded lazily: every path that reads or uses invites (list, revoke, accept, the audit-log
-read) first calls `expire_due`, which turns pending invites past `expires_at` into `expired` and writes
-their audit row in that transaction. The `status = 'pending'` condition is re-checked under the row
-lock, so each invite is expired, and audited, exactly once however many readers race.
-"""
+"""Organization invites: only the token's sha256 is stored; the token travels in the 201 and, sealed, in the
+`org_invite` notification. Expiry is lazy: every reader first calls `expire_due`, which re-checks
+`pending` under the row lock, so each invite is expired and audited exactly once."""
 from __future__ import annotations
 
 import hashlib

@@ -1,9 +1,5 @@
-"""Reports on one event for its organizers: seat and booking counts, their timeline, and the bookings export.
-
-Reads only. The counts and the timeline are read in one snapshot; the export is read in keyset pages
-on (created_at, id), so a large event never sits in memory and no connection is held while a slow
-client downloads: each booking appears once, in the state its page was read in.
-"""
+"""Reports on one event for its organizers (reads only): counts and timeline in one snapshot; the export in
+keyset pages on (created_at, id), so a large event never sits in memory nor holds a connection."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator

@@ -1,9 +1,5 @@
-"""The shard map and shard ownership in PostgreSQL (sql/007): read, seed, change, claim.
-
-Changing the count (`set_shards`) bumps the epoch of every claim made under another count in the same
-transaction: the engines of the old map are fenced at once (their writes in flight finish first, as
-the UPDATE waits for their row locks), and each takes its shard again under the new map.
-"""
+"""The shard map and shard ownership in PostgreSQL (sql/007): read, seed, change, claim. Changing the count
+bumps the epoch of every claim under another count in the same transaction, fencing the old map's engines."""
 from __future__ import annotations
 
 from dataclasses import dataclass

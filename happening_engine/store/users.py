@@ -31,11 +31,8 @@ async def create_org(conn: Conn, name: str, user_id: UUID) -> asyncpg.Record:
 
 
 async def get_or_sign_up(pool: asyncpg.Pool, sub: str, email: str, full_name: str) -> asyncpg.Record:
-    """The user for `sub`; on the first request, create it and its organization in one transaction.
-
-    Two first requests racing: the second insert waits on the unique index, then does nothing and
-    reads the row the first one committed.
-    """
+    """The user for `sub`; on the first request, create it and its organization in one transaction (a racing
+    second insert waits on the unique index, then reads the row the first one committed)."""
     row = await pool.fetchrow(SELECT_BY_SUB, sub)
     if row is not None:
         return row

@@ -1,10 +1,6 @@
-"""Acks and nacks on one consuming channel, written in order by one task, acks coalesced.
-
-Every settlement of a delivery on the channel goes through here, so `unsettled` mirrors what the
-broker holds unacknowledged for us. A run of acks then becomes one `basic.ack(multiple=True)` for
-its longest stretch of oldest unsettled tags, plus one `basic.ack` per tag beyond it. One writer
-keeps the frames in the order asked for: a multiple ack never overtakes a nack of a tag it covers.
-"""
+"""Acks and nacks on one consuming channel, written in order by one task: a run of acks becomes one
+`basic.ack(multiple=True)` for the oldest unsettled stretch plus singles, and a multiple ack never
+overtakes a nack of a tag it covers."""
 from __future__ import annotations
 
 import asyncio

@@ -1,11 +1,6 @@
-"""Delivery channels: email over SMTP (aiosmtplib), SMS and push through HTTP providers (aiohttp),
-and a log channel for a row whose channel has no provider configured (a local `happening serve`).
-
-Each send carries the notification id for the far side to deduplicate: the email's `Message-ID`
-and an `X-Happening-Notification-Id` header; an `Idempotency-Key` header on provider calls. That
-matters in the one window no worker can close: a crash after the provider accepted, before the
-row was marked `sent`.
-"""
+"""Delivery channels: email over SMTP, SMS and push through HTTP providers, and a log channel where none is
+configured. Each send carries the notification id (Message-ID, Idempotency-Key) for the far side to drop
+a resend after a crash between the provider's acceptance and `sent`."""
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -1,16 +1,6 @@
-"""Dead-lettered notifications: list them with their reasons, and replay them.
-
-The worker gives up on a notification by marking its row `failed` (with `last_error`) and then
-publishing the job alone to the `notifications.dead` queue; a message that is not JSON jobs is
-nacked there too. So PostgreSQL holds the reasons, and the dead queue holds the messages.
-
-Replaying a row makes it new again for the pipeline that already guarantees delivery: the row goes
-back to `pending` with no attempts and no `dispatched_at`, so the outbox relay publishes it as it
-publishes any new row (in `seq` order per user, confirmed by the broker) and the worker claims it
-with a fresh set of attempts. The dead queue's messages for the replayed rows are removed after the
-rows were reset (a crash in between leaves them in the queue, which `replay` cleans next time);
-messages that are not about a replayed or settled row (malformed ones) stay in the queue.
-"""
+"""Dead-lettered notifications: list them with their reasons (PostgreSQL keeps those, the dead queue the
+messages), and replay them: the rows go back to `pending` for the relay and worker as any new row, and
+their dead messages are removed after (docs/architecture.md)."""
 from __future__ import annotations
 
 import uuid

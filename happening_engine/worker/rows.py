@@ -1,10 +1,6 @@
-"""The worker's SQL: claim many jobs' rows in one statement, record many outcomes in another.
-
-A row is claimable while `pending` and not held (`claimed_until` unset or past); claiming adds an
-attempt and holds the row for the lease, so a duplicate job never sends it twice. An outcome is
-`sent` (value: the channel), `failed` (value: the error) or `released` (value: the error; the row
-stays `pending` for a retry). `sent` and `failed` write their audit rows in the same statement.
-"""
+"""The worker's SQL: claim many jobs' rows in one statement (a `pending` row not held: one more attempt, held
+for the lease), record many outcomes in another (`sent`, `failed`, or `released` for a retry; audit rows
+of `sent` and `failed` in the same statement)."""
 from __future__ import annotations
 
 import uuid

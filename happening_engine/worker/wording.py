@@ -1,10 +1,5 @@
-"""Subject and text of each notification type, from the row, its `payload` and its event.
-
-Payload keys read (all optional; the event's own row fills in name and dates): `event_name`,
-`starts_at`, `seats`, `position`, `waiting_number`, `reason`, `changes` (mapping of field to new
-value) or `changed` (list of field names), `status`, `org_name`, `role`, `invite_url`, `token`, `expires_at`,
-`full_name`. The row's `message` (written with the change) is always part of the body.
-"""
+"""Subject and text of each notification type, from the row, its `payload` (all keys optional; the event's
+row fills in name and dates) and its event; the row's `message` is always part of the body."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
