@@ -8,17 +8,22 @@ booking from that request. A Book carries a request id (the Idempotency-Key, or 
 command delivered twice gets the booking it made.
 
 Each shard has one durable queue with a single active consumer, so a standby engine process takes
-over when the active one dies. Replies travel RPC-style (reply_to + correlation_id) to a private
-queue of the sending process. Commands for one event always reach the same queue, in publish order,
+over when the active one dies. Replies travel RPC-style (reply_to, and a correlation id per command)
+to a private queue of the sending process. Commands for one event always reach the same queue, in publish order,
 under one shard map (`shard_map.py`): each carries the map version it was routed by, and an engine
 working under a newer map refuses a command for another shard (`Refused`, reason wrong_shard), which
 is then sent again, with the same deadline, to the shard that owns the event under that map.
+
+Commands bound for one shard travel together (`command_batch.py`): what is sent while a publish to that
+shard is under way goes in the next message, one per event-loop turn under load (`batch.Batcher` with
+no wait: a lone command is published at once, by its own caller). The engine's replies to this process
+come back batched the same way; each names its command's correlation id.
 """
 from __future__ import annotations
 
 import asyncio
 import dataclasses
-import json
+import functools
 import time
 import uuid
 from typing import Any
@@ -28,10 +33,12 @@ import structlog
 from aiormq.abc import AbstractChannel, AbstractConnection, ArgumentsType, DeliveredMessage
 
 from .amqp import AMQP_ERRORS, connect
-from .commands import Book, Command, to_wire
+from .batch import Batcher
+from .command_batch import decode_replies, encode_commands, entry
+from .commands import Book, Command
 from .config import Settings
 from .constants import shard_queue
-from .errors import ERROR_TYPES, Refused, ShardDown, Unavailable
+from .errors import DomainError, Refused, ShardDown, Unavailable
 from .shard_health import ShardHealth
 from .shard_map import ShardMapView
 from .sharding import shard_of
@@ -41,6 +48,11 @@ log = structlog.get_logger(__name__)
 REPLY_GRACE = 2.0
 REROUTES = 3  # sends of one command while the shard map changes under it
 SHARD_QUEUE_ARGS: ArgumentsType = {"x-single-active-consumer": True}
+BATCH_SIZE = 256  # commands per message at most
+
+
+class _NotSent(Exception):
+    """The command batch never left this process (no connection to RabbitMQ)."""
 
 
 async def declare_shard_queue(channel: AbstractChannel, settings: Settings, shard: int) -> str:
@@ -65,6 +77,7 @@ class AmqpEngineClient:
         self._pending: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._lost: set[str] = set()  # correlations failed by a lost connection, not by the engine
         self._lock = asyncio.Lock()
+        self._batchers: dict[int, Batcher[dict[str, Any], None]] = {}  # per shard
 
     async def start(self) -> None:
         """Connect lazily on the first command, so the API starts even while RabbitMQ is down."""
@@ -97,15 +110,19 @@ class AmqpEngineClient:
         self._pending.clear()
 
     async def _on_reply(self, message: DeliveredMessage) -> None:
-        future = self._pending.pop(message.header.properties.correlation_id or "", None)
-        if future is None or future.done():
-            return  # the caller timed out already
-        data = json.loads(message.body)
-        if data["ok"]:
-            future.set_result(data["result"])
-        else:
-            error = ERROR_TYPES.get(data["error"], Unavailable)
-            future.set_exception(error(data["detail"], field=data.get("field"), **data.get("extra", {})))
+        try:
+            replies = list(decode_replies(message.body))
+        except (ValueError, KeyError, TypeError) as exc:
+            log.error("bad_engine_reply", error=repr(exc))
+            return
+        for correlation, outcome in replies:
+            future = self._pending.pop(correlation, None)
+            if future is None or future.done():
+                continue  # the caller timed out already
+            if isinstance(outcome, DomainError):
+                future.set_exception(outcome)
+            else:
+                future.set_result(outcome)
 
     def _route(self, command: Command) -> tuple[int, int]:
         """(shard, map version) of the event under the newest map known here."""
@@ -138,28 +155,21 @@ class AmqpEngineClient:
             raise ShardDown(f"the booking engine of shard {shard} is not running, please retry", shard=shard)
         correlation = uuid.uuid4().hex
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._pending[correlation] = future
         try:
-            channel = await self._ensure()
-        except AMQP_ERRORS as exc:  # nothing was sent
-            log.warning("engine_unreachable", error=repr(exc))
+            await self._batcher(shard).submit(entry(correlation, command, deadline, version))
+        except _NotSent as exc:
+            self._pending.pop(correlation, None)
+            log.warning("engine_unreachable", error=repr(exc.__cause__))
             raise Unavailable("the booking engine cannot be reached, please retry") from exc
-        try:
-            if shard not in self._declared:
-                await declare_shard_queue(channel, self.settings, shard)
-                self._declared.add(shard)
-            self._pending[correlation] = future
-            body = json.dumps({**to_wire(command, deadline), "map": version}).encode()
-            signature = self.keys.sign(body)
-            await channel.basic_publish(
-                body, routing_key=shard_queue(self.settings.amqp.prefix, shard),
-                properties=aiormq.spec.Basic.Properties(
-                    reply_to=self._reply_queue, correlation_id=correlation, content_type="application/json",
-                    headers={HEADER: signature} if signature else None))
         except AMQP_ERRORS as exc:  # it may have left before the failure: it may yet take effect
             log.warning("engine_publish_failed", error=repr(exc))
             self._pending.pop(correlation, None)
             await _until_void(deadline)
             raise Unavailable("the booking engine cannot be reached, please retry") from exc
+        except BaseException:  # cancelled while its batch was being published
+            self._pending.pop(correlation, None)
+            raise
         try:
             return await asyncio.wait_for(future, max(0.0, deadline + REPLY_GRACE - time.time()))
         except TimeoutError as exc:
@@ -173,6 +183,31 @@ class AmqpEngineClient:
         finally:
             self._pending.pop(correlation, None)
             self._lost.discard(correlation)
+
+    def _batcher(self, shard: int) -> Batcher[dict[str, Any], None]:
+        batcher = self._batchers.get(shard)
+        if batcher is None:
+            batcher = self._batchers[shard] = Batcher(functools.partial(self._publish, shard), max_size=BATCH_SIZE,
+                                                      max_wait=0.0, name=f"engine-commands-{shard}")
+        return batcher
+
+    async def _publish(self, shard: int, entries: list[dict[str, Any]]) -> list[None]:
+        """One signed message to the shard's queue carrying `entries`, replies to this process's queue."""
+        try:
+            channel = await self._ensure()
+            if shard not in self._declared:
+                await declare_shard_queue(channel, self.settings, shard)
+                self._declared.add(shard)
+        except AMQP_ERRORS as exc:  # nothing was sent
+            raise _NotSent("no channel to RabbitMQ") from exc
+        body = encode_commands(entries)
+        signature = self.keys.sign(body)
+        await channel.basic_publish(
+            body, routing_key=shard_queue(self.settings.amqp.prefix, shard),
+            properties=aiormq.spec.Basic.Properties(
+                reply_to=self._reply_queue, content_type="application/json",
+                headers={HEADER: signature} if signature else None))
+        return [None] * len(entries)
 
 
 async def _until_void(deadline: float) -> None:

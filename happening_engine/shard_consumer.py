@@ -10,13 +10,20 @@ engine claimed the shard, or the shard count changed), when the map changes, or 
 drops. It then cancels its subscription, lets its actors finish (`Engine.reset`) and begins again, as a
 standby. Commands its fenced writes refused go back to the queue unanswered, for the owner. While
 subscribed, the engine beats its shard's heartbeat (`shard_health`), so APIs know the shard is served.
+
+A message carries a batch of commands from one API (`command_batch.py`), signed as a whole. Each command
+is answered on its own (a refusal answers that command alone); the replies to one API that are ready
+together go back in one message (`batch.Batcher`), and the message is acked once they are published. If
+the engine was fenced while running a batch, the whole message goes back to the queue: the owner runs
+again the commands answered here too, and gets each its original answer (a Book by its request id) or a
+refusal that nobody waits for any more.
 """
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import functools
-import json
+from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,10 +31,11 @@ import aiormq
 import asyncpg
 import structlog
 from aiormq.abc import AbstractChannel, AbstractConnection, DeliveredMessage
-from prometheus_client import Counter
+from prometheus_client import Counter, Histogram
 
 from .amqp import AMQP_ERRORS, Backoff, delivery_tag, keep_connected
-from .commands import from_wire
+from .batch import Batcher
+from .command_batch import Entry, decode_commands, encode_replies, reply_error, reply_ok
 from .config import Settings
 from .connections import RedisClient
 from .engine import Engine
@@ -42,8 +50,12 @@ from .store.shards import claim
 
 log = structlog.get_logger(__name__)
 REFUSED = Counter("happening_engine_commands_refused_total", "Commands an engine would not run", ["reason"])
+BATCH = Histogram("happening_engine_commands_per_message", "Commands in one message to an engine shard",
+                  buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256))
 STEP_DOWN_WAIT = 10.0  # seconds a term's commands in flight may take to finish once it ends
 CLAIM_RETRY = 0.5
+REPLIES_PER_MESSAGE = 1024
+_Replies = tuple[AbstractChannel, list[dict[str, Any]]]  # one message's replies, and the channel it came on
 
 
 @dataclass
@@ -73,6 +85,7 @@ class ShardConsumer:
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._inflight: set[asyncio.Task[None]] = set()
+        self._repliers: dict[str, Batcher[_Replies, None]] = {}  # per reply queue (one per API connection)
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="shard-consumer")
@@ -92,6 +105,7 @@ class ShardConsumer:
         channel = await connection.channel()
         await channel.basic_qos(prefetch_count=self.prefetch)
         queue = await declare_shard_queue(channel, self.settings, self.shard)
+        self._repliers.clear()  # the reply queues of connections since closed are gone
         backoff.reset()
         while not self._stopping.is_set() and not connection.is_closed:
             current, changed = self.map.current, self.map.changed()
@@ -163,58 +177,98 @@ class ShardConsumer:
         return None
 
     async def _on_message(self, channel: AbstractChannel, term: _Term, message: DeliveredMessage) -> None:
-        # One task per command, created in delivery order: the actor's mailbox sees that order.
+        # One task per message, created in delivery order: the actors' mailboxes see that order.
         task = asyncio.create_task(self._handle(channel, term, message))
         self._inflight.add(task)
         task.add_done_callback(self._inflight.discard)
 
     async def _handle(self, channel: AbstractChannel, term: _Term, message: DeliveredMessage) -> None:
+        entries = self._read(message)
+        if entries is None:
+            with contextlib.suppress(*AMQP_ERRORS):
+                await channel.basic_reject(delivery_tag(message), requeue=False)
+            return
+        BATCH.observe(len(entries))
+        if not await self._serving(term, entries):
+            await _requeue(channel, message)
+            return
+        outcomes = await asyncio.gather(*(self._answer(term, e) for e in entries))
+        replies = [reply for reply in outcomes if reply is not None]
+        reply_to = message.header.properties.reply_to
+        try:
+            if replies and reply_to:
+                await self._replier(reply_to).submit((channel, replies))
+            if len(replies) < len(entries):  # fenced: the owner runs them (see the module's docstring)
+                await _requeue(channel, message)
+            else:
+                await channel.basic_ack(delivery_tag(message))
+        except AMQP_ERRORS as exc:  # unacked, it goes back to the queue when the channel closes
+            log.warning("engine_reply_failed", error=repr(exc))
+
+    def _read(self, message: DeliveredMessage) -> list[Entry] | None:
+        """The message's commands, or None if it is refused whole (not signed by our keys, not a batch)."""
         headers = message.header.properties.headers or {}
         if self.keys and not self.keys.verify(message.body, headers.get(HEADER)):
             REFUSED.labels("bad_signature").inc()
             log.error("engine_command_refused", reason="bad_signature", reply_to=message.header.properties.reply_to)
-            await channel.basic_reject(delivery_tag(message), requeue=False)
-            return
+            return None
         try:
-            wire = json.loads(message.body)
-            command, deadline, sent_under = from_wire(wire), wire.get("deadline"), int(wire.get("map") or 0)
-        except (ValueError, KeyError, TypeError) as exc:
+            return decode_commands(message.body)
+        except ValueError as exc:
             log.error("bad_engine_command", error=repr(exc))
             REFUSED.labels("malformed").inc()
-            await channel.basic_reject(delivery_tag(message), requeue=False)
-            return
+            return None
+
+    async def _serving(self, term: _Term, entries: list[Entry]) -> bool:
+        """False if the message must go back to the queue: the term is over (the sender knows a newer
+        map, or this engine was fenced), or the shard could not be claimed for it."""
+        sent_under = max((e.map_version for e in entries), default=0)
         if sent_under > term.version and (await self.map.refresh(sent_under)).version != term.version:
-            term.over.set()  # the sender knows a newer map: this term ends, the command waits for the next
+            term.over.set()  # the sender knows a newer map: this term ends, the commands wait for the next
         if term.over.is_set():
-            await _requeue(channel, message)
-            return
+            return False
+        if not any(e.command is not None and shard_of(e.command.event_id, term.shards) == self.shard
+                   for e in entries):
+            return True  # nothing to run here: no claim needed to refuse them
+        return await self._claimed(term) is not None and not term.over.is_set()
+
+    async def _answer(self, term: _Term, entry: Entry) -> dict[str, Any] | None:
+        """The reply to one command, or None if it must go back to the queue (this engine was fenced)."""
+        command = entry.command
         try:
+            if command is None:
+                REFUSED.labels("malformed").inc()
+                raise Refused("the engine could not read the command", reason="malformed")
             if shard_of(command.event_id, term.shards) != self.shard:
                 REFUSED.labels("wrong_shard").inc()
                 log.warning("command_for_another_shard", event_id=str(command.event_id), shard=self.shard)
                 raise Refused(f"event {command.event_id} is not on shard {self.shard} of {term.shards}",
                               reason="wrong_shard", map_version=term.version)
-            if await self._claimed(term) is None or term.over.is_set():
-                await _requeue(channel, message)
-                return
-            reply: dict[str, Any] = {"ok": True, "result": await self.engine.send(command, deadline)}
+            return reply_ok(entry.id, await self.engine.send(command, entry.deadline))
         except Fenced:  # nothing was committed: the shard's owner runs it (this engine is stepping down)
             term.over.set()
-            await _requeue(channel, message)
-            return
+            return None
         except DomainError as exc:
-            reply = {"ok": False, "error": type(exc).__name__, "detail": exc.detail, "field": exc.field,
-                     "extra": exc.extra}
-        props = message.header.properties
-        try:
-            if props.reply_to:
-                await channel.basic_publish(json.dumps(reply).encode(), routing_key=props.reply_to,
-                                            properties=aiormq.spec.Basic.Properties(
-                                                correlation_id=props.correlation_id,
-                                                content_type="application/json"))
-            await channel.basic_ack(delivery_tag(message))
-        except AMQP_ERRORS as exc:
-            log.warning("engine_reply_failed", error=repr(exc))
+            return reply_error(entry.id, exc)
+
+    def _replier(self, reply_to: str) -> Batcher[_Replies, None]:
+        replier = self._repliers.get(reply_to)
+        if replier is None:
+            replier = self._repliers[reply_to] = Batcher(
+                functools.partial(_publish_replies, reply_to), max_size=REPLIES_PER_MESSAGE, max_wait=0.0,
+                name="engine-replies")
+        return replier
+
+
+async def _publish_replies(reply_to: str, items: list[_Replies]) -> list[None]:
+    """The replies of several messages to one API, in one message per channel they came on."""
+    by_channel: dict[AbstractChannel, list[dict[str, Any]]] = defaultdict(list)
+    for channel, replies in items:
+        by_channel[channel].extend(replies)
+    for channel, replies in by_channel.items():
+        await channel.basic_publish(encode_replies(replies), routing_key=reply_to,
+                                    properties=aiormq.spec.Basic.Properties(content_type="application/json"))
+    return [None] * len(items)
 
 
 async def _requeue(channel: AbstractChannel, message: DeliveredMessage) -> None:
