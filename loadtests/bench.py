@@ -17,41 +17,34 @@ SELECT ... FOR UPDATE on the event row, no Redis: `loadtests.baseline`) behind t
 cores: wrk, PostgreSQL, Redis, RabbitMQ and the measured process. Results:
 loadtests/results/bench-<time>.{json,md}.
 
+`--layout split`: instead of the baseline, the split layout (2 `happening api`, an engine and a standby per
+shard of 2, a worker) against `happening serve` in the same run (`loadtests.split_bench`).
+
 `--smoke`: tiny counts; checks correctness only (invariants, every request answered 201 or 409),
 never timings; exit status 1 if anything is wrong.
 """
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import sys
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import asyncpg
-from prometheus_client.parser import text_string_to_metric_families
 
-from . import cpu, wrk
 from .baseline_app import ROUTE as BASELINE_ROUTE
-from .population import Population, bounded
-from .processes import BULK_SETUP, Platform, Process
+from .driving import Scenario, Target, drive, drive_all, invariants
+from .driving import drain as drain  # tests/test_locust_smoke.py waits with it
+from .population import Population
+from .processes import BULK_SETUP, Platform
 from .report import markdown
+from .split_bench import bench_split, split_summary
 
 RESULTS = Path(__file__).with_name("results")
-
-
-@dataclass(frozen=True)
-class Scenario:
-    name: str
-    requests: int
-    events: int
-    slots: int
 
 
 SCENARIOS = ("flash_sale", "mix")
@@ -69,100 +62,6 @@ def _scenario_names(text: str) -> list[str]:
     if unknown:
         raise argparse.ArgumentTypeError(f"unknown scenario {', '.join(unknown)}; choose from {', '.join(SCENARIOS)}")
     return names
-
-
-def request_lines(scenario: Scenario, events: list[str], tokens: list[str], path: str) -> list[tuple[str, str]]:
-    """Request j: user j books event j mod E (consecutive requests hit different events in the mix)."""
-    return [(path.format(event=events[j % len(events)]), tokens[j]) for j in range(scenario.requests)]
-
-
-async def drive(process: Process, scenario: Scenario, events: list[str], tokens: list[str], path: str,
-                workdir: Path, args: argparse.Namespace, label: str, roles: dict[int, str],
-                child_roles: dict[int, str]) -> dict[str, Any]:
-    """One wrk run against `process`, with the server's CPU use over the run and where the machine's
-    CPU went (`cpu.breakdown` with these `roles`)."""
-    if args.seen_tokens:  # each user opened a page just before (not timed): the server remembers the token
-        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64)) as session:
-            await bounded(tokens, Population(session, process.url, "").sign_up)
-    file = wrk.write_requests(workdir / f"{label}.requests", request_lines(scenario, events, tokens, path))
-    metrics_before = await engine_metrics(process)
-    procs_before = cpu.snapshot()
-    sched_before = cpu.schedstat(process.popen.pid)
-    cpu_before, wall_before = process.cpu_seconds(), time.perf_counter()
-    result = await wrk.run(process.url, file, threads=args.threads, connections=args.connections,
-                           limit_seconds=args.limit_seconds)
-    wall = time.perf_counter() - wall_before
-    sched_after = cpu.schedstat(process.popen.pid)
-    spent = cpu.breakdown(procs_before, cpu.snapshot(), roles, child_roles)
-    spent["wrk"] = result.wrk_cpu_seconds  # it exited before the second snapshot
-    file.unlink()
-    figures = result.as_dict()
-    used = process.cpu_seconds() - cpu_before
-    figures["server_cpu_percent"] = round(100 * used / wall)
-    figures["server_cpu_ms_per_request"] = round(1000 * used / max(result.requests, 1), 2)
-    figures["cpu_ms_per_request"] = {role: round(1000 * s / max(result.requests, 1), 3)
-                                     for role, s in sorted(spent.items(), key=lambda i: -i[1])}
-    figures["machine_busy_percent"] = round(100 * sum(spent.values()) / (wall * (os.cpu_count() or 1)))
-    figures["load_average_1m_after"] = round(os.getloadavg()[0], 2)  # > cores: something else ran too
-    if sched_before and sched_after:  # the server's event loop: short of CPU, or waiting on I/O?
-        figures["server_loop_running_percent"] = round(100 * (sched_after[0] - sched_before[0]) / wall)
-        figures["server_loop_waiting_for_cpu_percent"] = round(100 * (sched_after[1] - sched_before[1]) / wall)
-    metrics = {k: v - metrics_before.get(k, 0.0) for k, v in (await engine_metrics(process)).items()}
-    if metrics.get("happening_actor_batch_size_count"):
-        figures["mean_actor_batch"] = round(metrics["happening_actor_batch_size_sum"]
-                                            / metrics["happening_actor_batch_size_count"], 1)
-        figures["actor_batches"] = int(metrics["happening_actor_batch_size_count"])
-    if metrics.get("happening_cache_rebuilds_total"):
-        figures["cache_rebuilds"] = int(metrics["happening_cache_rebuilds_total"])
-    print(f"  {label}: {figures['requests']} requests in {figures['seconds']}s = {figures['requests_per_s']}/s,"
-          f" p50 {figures['p50_ms']} ms, p95 {figures['p95_ms']} ms, p99 {figures['p99_ms']} ms,"
-          f" 201 {figures['created_201']}, 409 {figures['conflicts_409']}, errors {figures['errors']},"
-          f" server CPU {figures['server_cpu_percent']}% ({figures['server_cpu_ms_per_request']} ms/request),"
-          f" wrk CPU {figures['wrk_cpu_seconds']}s,"
-          f" mean actor batch {figures.get('mean_actor_batch', '-')},"
-          f" load average {figures['load_average_1m_after']}", flush=True)
-    loop = (f"; server loop running {figures['server_loop_running_percent']}%, waiting for a CPU"
-            f" {figures['server_loop_waiting_for_cpu_percent']}%" if "server_loop_running_percent" in figures else "")
-    print(f"    machine {figures['machine_busy_percent']}% busy; CPU ms per request: "
-          + ", ".join(f"{role} {ms}" for role, ms in figures["cpu_ms_per_request"].items()) + loop, flush=True)
-    return figures
-
-
-async def engine_metrics(process: Process) -> dict[str, float]:
-    """Actor batch sizes and cache rebuilds so far, from the process's /metrics (summed over labels)."""
-    wanted = ("happening_actor_batch_size_sum", "happening_actor_batch_size_count",
-              "happening_cache_rebuilds_total")
-    async with aiohttp.ClientSession() as session, session.get(f"{process.url}/metrics") as response:
-        text = await response.text()
-    found: dict[str, float] = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name in wanted:
-                found[sample.name] = found.get(sample.name, 0.0) + sample.value
-    return found
-
-
-async def drain(platform: Platform, timeout: float) -> int:
-    """Wait until no notification is pending (relayed and delivered); the count left at the deadline."""
-    deadline = time.monotonic() + timeout
-    while (pending := await platform.pending_notifications()) and time.monotonic() < deadline:
-        await asyncio.sleep(0.1)
-    return pending
-
-
-async def drive_all(platform: Platform, drive_one: Callable[[Scenario], Awaitable[dict[str, Any]]],
-                    runs: list[Scenario], timeout: float) -> dict[str, dict[str, Any]]:
-    """Each scenario in turn, starting once the notifications of the one before were delivered (so that
-    none pays for another's); how long its own took to deliver after its last response is printed."""
-    out = {}
-    for s in runs:
-        out[s.name] = figures = await drive_one(s)
-        started = time.monotonic()
-        figures["notifications_pending_after"] = await drain(platform, timeout)
-        figures["notifications_delivered_after_s"] = round(time.monotonic() - started, 1)
-        print(f"    notifications: all delivered {figures['notifications_delivered_after_s']}s after the last"
-              f" response ({figures['notifications_pending_after']} still pending)", flush=True)
-    return out
 
 
 async def baseline_oversold(platform: Platform, events: list[str]) -> list[str]:
@@ -192,6 +91,8 @@ async def bench(args: argparse.Namespace, platform: Platform) -> dict[str, Any]:
     result["load_average_1m_before"] = round(os.getloadavg()[0], 2)
     print(f"platform: database {platform.database}, logs in {platform.logs_dir};"
           f" load average {result['load_average_1m_before']} on {os.cpu_count()} cores", flush=True)
+    if args.layout == "split":
+        return await bench_split(args, platform, runs, result)
     serve = await platform.start_serve()
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64)) as session:
         population = Population(session, serve.url, platform.issuer)
@@ -212,23 +113,20 @@ async def bench(args: argparse.Namespace, platform: Platform) -> dict[str, Any]:
 
     workdir = platform.logs_dir
     print("engine (happening serve):", flush=True)
-    roles, child_roles = {serve.popen.pid: "api+engine"}, {serve.popen.pid: "notifications"}
+    target = Target.single("serve", serve, "api+engine", "notifications")
     result["engine"] = await drive_all(platform, lambda s: drive(
-        serve, s, events[s.name], tokens[s.name], "/v1/events/{event}/bookings", workdir, args, s.name, roles,
-        child_roles), runs, args.drain_timeout)
-    left = await platform.pending_notifications()
-    check = platform.happening("check-invariants")
-    result["invariants"] = {"ok": check.returncode == 0 and left == 0, "pending_notifications": left,
-                            "output": check.stdout.strip().splitlines()}
-    print(f"outbox: {left} notification(s) pending; check-invariants: {check.stdout.strip()}", flush=True)
+        target, s, events[s.name], tokens[s.name], "/v1/events/{event}/bookings", workdir, args, s.name),
+        runs, args.drain_timeout)
+    result["invariants"] = await invariants(platform)
 
     if args.baseline:
         base = await platform.start_baseline()
         print("baseline (SELECT ... FOR UPDATE, same HTTP stack):", flush=True)
-        roles[base.popen.pid] = "baseline app"
+        target = Target.single("baseline", base, "baseline app")
+        target.roles[serve.popen.pid], target.child_roles[serve.popen.pid] = "api+engine", "notifications"
         result["baseline"] = await drive_all(platform, lambda s: drive(
-            base, s, base_events[s.name], tokens[s.name], BASELINE_ROUTE, workdir, args, f"baseline_{s.name}", roles,
-            child_roles), runs, args.drain_timeout)
+            target, s, base_events[s.name], tokens[s.name], BASELINE_ROUTE, workdir, args, f"baseline_{s.name}"),
+            runs, args.drain_timeout)
         result["baseline_oversold_events"] = await baseline_oversold(
             platform, [e for ids in base_events.values() for e in ids])
         result["ratio"] = {s.name: round(result["engine"][s.name]["requests_per_s"]
@@ -238,8 +136,10 @@ async def bench(args: argparse.Namespace, platform: Platform) -> dict[str, Any]:
 
 def problems(result: dict[str, Any]) -> list[str]:
     """Correctness failures: invariant violations, and load that did not run as planned."""
-    found = [] if result["invariants"]["ok"] else [f"invariants: {result['invariants']}"]
-    for side in ("engine", "baseline"):
+    found = [f"invariants ({side}): {result[key]}" for key, side in (
+        ("invariants", "engine"), ("split_invariants", "split"), ("serve_invariants", "serve"))
+        if key in result and not result[key]["ok"]]
+    for side in ("engine", "baseline", "split", "serve"):
         for name, figures in result.get(side, {}).items():
             if not figures["complete"] or figures["errors"]:
                 found.append(f"{side} {name}: complete={figures['complete']} errors={figures['errors']}"
@@ -263,6 +163,13 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--scenarios", type=_scenario_names, default="flash_sale,mix",
                         help="comma-separated: flash_sale, mix")
     parser.add_argument("--no-baseline", dest="baseline", action="store_false")
+    parser.add_argument("--layout", choices=("serve", "split"), default="serve",
+                        help="split: the split layout (2 APIs, an engine per shard of 2 with a standby each, a"
+                             " worker) and `happening serve` in the same run, instead of serve and the baseline")
+    parser.add_argument("--first", choices=("serve", "split"), default="split",
+                        help="with --layout split: which layout runs first")
+    parser.add_argument("--no-standby", dest="standby", action="store_false",
+                        help="with --layout split: no standby engines")
     parser.add_argument("--seen-tokens", action="store_true",
                         help="before each timed run, each user opens a page (GET /v1/me) on that server, as a"
                              " user does before booking: its token is then already verified (for 60 s)")
@@ -290,9 +197,9 @@ async def amain(argv: list[str] | None = None) -> int:
     found = problems(result)
     result["problems"] = found
     (RESULTS / f"bench-{stamp}.json").write_text(json.dumps(result, indent=2) + "\n")
-    table = markdown(result)
+    table = split_summary(result) if args.layout == "split" else markdown(result)
     (RESULTS / f"bench-{stamp}.md").write_text(table)
-    if not args.smoke:
+    if not args.smoke or args.layout == "split":
         print("\n" + table)
     for line in found:
         print(f"PROBLEM {line}")

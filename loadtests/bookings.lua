@@ -12,8 +12,25 @@
 
 local threads = {}
 local next_id = 0
+local targets = nil
+
+-- WRK_TARGETS="host:port,host:port" (set by loadtests/wrk.py for several servers): thread t connects to
+-- server t mod N instead of the URL's.
+local function target_addrs()
+  local spec = os.getenv("WRK_TARGETS")
+  if not spec or spec == "" then return {} end
+  local found = {}
+  for host, port in spec:gmatch("([^,:]+):(%d+)") do
+    found[#found + 1] = wrk.lookup(host, port)[1]
+  end
+  return found
+end
 
 function setup(thread)
+  targets = targets or target_addrs()
+  if #targets > 0 then
+    thread.addr = targets[(next_id % #targets) + 1]
+  end
   thread:set("id", next_id)
   next_id = next_id + 1
   table.insert(threads, thread)

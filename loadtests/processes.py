@@ -132,12 +132,13 @@ class Platform:
                                  stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         return Process(name, popen, port, log)
 
-    async def start_serve(self) -> Process:
-        """`happening migrate`, then `happening serve` (API, engine, relay, worker, lifecycle, dev issuer)."""
+    async def start_serve(self, **env: str) -> Process:
+        """`happening migrate`, then `happening serve` (API, engine, relay, worker, lifecycle, and the dev
+        issuer unless `env` names an issuer)."""
         done = self.happening("migrate")
         if done.returncode != 0:
             raise RuntimeError(f"happening migrate failed: {done.stderr}")
-        self.serve = self._start("serve", [sys.executable, "-m", "happening.cli", "serve"])
+        self.serve = self._start("serve", [sys.executable, "-m", "happening.cli", "serve"], **env)
         await wait_ready(self.serve)
         return self.serve
 

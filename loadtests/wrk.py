@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import resource
 import shutil
 import signal
@@ -17,6 +18,7 @@ SCRIPT = Path(__file__).with_name("bookings.lua")
 MARKER = "WRK_RESULT "
 START = "WRK_THREAD_START"
 DONE = "WRK_THREAD_DONE"
+TARGETS = "WRK_TARGETS"  # host:port,host:port: the servers bookings.lua spreads wrk's threads over
 
 
 def available() -> bool:
@@ -60,17 +62,22 @@ class WrkRun:
                 "other_status_codes": self.raw.get("other_codes", "").split()}
 
 
-async def run(base_url: str, request_file: Path, *, threads: int, connections: int,
+async def run(base_urls: str | list[str], request_file: Path, *, threads: int, connections: int,
               limit_seconds: int) -> WrkRun:
-    """Send every request of `request_file` once; `limit_seconds` only bounds a broken run."""
+    """Send every request of `request_file` once; `limit_seconds` only bounds a broken run. With several
+    `base_urls` (servers on one host), wrk's thread t connects to server t mod N, so its connections and
+    requests are spread evenly when the threads are a multiple of the servers."""
+    urls = [base_urls] if isinstance(base_urls, str) else base_urls
     lines = sum(1 for _ in request_file.open())
     threads = max(1, min(threads, lines))
     connections = max(threads, connections)
+    targets = ",".join(url.removeprefix("http://").rstrip("/") for url in urls)
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     proc = await asyncio.create_subprocess_exec(
         "wrk", "-t", str(threads), "-c", str(connections), "-d", f"{limit_seconds}s", "--timeout", "60s",
-        "-s", str(SCRIPT), base_url, "--", str(request_file), str(threads),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        "-s", str(SCRIPT), urls[0], "--", str(request_file), str(threads),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, TARGETS: targets} if len(urls) > 1 else None)
     assert proc.stdout is not None and proc.stderr is not None
     first_start: float | None = None
     last_done = 0.0

@@ -107,7 +107,7 @@ async def token(dev_issuer: dev_issuer_module.DevIssuer) -> AsyncIterator[Callab
 SLOW_MODULES = frozenset({
     "test_crash", "test_flood_bench_smoke", "test_fuzz_openapi", "test_indexes", "test_loadtests_smoke",
     "test_locust_smoke", "test_outbox", "test_redis_cluster", "test_resharding", "test_shard_health",
-    "test_split_crashes",
+    "test_split_bench_smoke", "test_split_crashes",
     "test_stream_bench_smoke", "test_web_e2e",
 })
 
