@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
@@ -83,3 +84,48 @@ async def test_a_caller_cancelled_during_its_own_flush_does_not_strand_the_other
         await first
     rec.release.set()
     assert await asyncio.wait_for(second, 1) == 4
+
+
+async def test_with_a_wait_a_full_batch_is_flushed_without_waiting_it_out() -> None:
+    rec = Recorder()
+    batcher = Batcher(rec.flush, max_size=3, max_wait=30, name="t")
+    first = asyncio.ensure_future(batcher.submit(0))
+    await asyncio.sleep(0.01)  # waiting for company
+    results = await asyncio.wait_for(asyncio.gather(first, batcher.submit(1), batcher.submit(2)), 1)
+    assert results == [0, 2, 4] and rec.batches == [[0, 1, 2]]
+
+
+async def test_with_a_wait_a_lone_item_waits_that_long_for_company_then_goes_alone() -> None:
+    rec = Recorder()
+    batcher = Batcher(rec.flush, max_size=100, max_wait=0.5, name="t")
+    started = time.monotonic()
+    first = asyncio.ensure_future(batcher.submit(1))
+    await asyncio.sleep(0.05)
+    assert rec.batches == []  # still waiting for company
+    second = asyncio.ensure_future(batcher.submit(2))  # joins it
+    assert await asyncio.wait_for(asyncio.gather(first, second), 1) == [2, 4]
+    assert time.monotonic() - started >= 0.45 and rec.batches == [[1, 2]]
+    assert await asyncio.wait_for(batcher.submit(3), 1) == 6 and rec.batches[-1] == [3]
+
+
+async def test_with_a_wait_every_caller_of_a_failed_flush_gets_its_error_and_the_next_flush_works() -> None:
+    rec = Recorder()
+    batcher = Batcher(rec.flush, max_size=2, max_wait=0.05, name="t")
+    rec.fail = {1}
+    outcomes = await asyncio.wait_for(
+        asyncio.gather(*(batcher.submit(i) for i in range(4)), return_exceptions=True), 1)
+    assert rec.batches == [[0, 1], [2, 3]]
+    assert isinstance(outcomes[0], RuntimeError) and outcomes[0] is outcomes[1]  # the flush's own error
+    assert outcomes[2:] == [4, 6]  # the batch behind it still went through
+
+
+async def test_a_flush_cancelled_at_shutdown_leaves_no_caller_waiting() -> None:
+    rec = Recorder()
+    batcher = Batcher(rec.flush, max_size=1, max_wait=0.01, name="t")
+    rec.release.clear()
+    callers = [asyncio.ensure_future(batcher.submit(i)) for i in range(3)]  # one in the flush, two behind it
+    await asyncio.sleep(0.05)
+    assert rec.batches == [[0]] and batcher._task is not None
+    batcher._task.cancel()  # the loop is closing
+    outcomes = await asyncio.wait_for(asyncio.gather(*callers, return_exceptions=True), 1)
+    assert all(isinstance(o, asyncio.CancelledError) for o in outcomes)
