@@ -15,6 +15,7 @@ import json
 import os
 import time
 import uuid
+from datetime import timedelta
 
 import asyncpg
 
@@ -24,21 +25,16 @@ from happening_engine.engine import Engine
 from happening_engine.invariants import check
 
 from .baseline import book_for_update
+from .fixtures import make_event, make_org, make_users
 from .throwaway import environment
 
 
 async def _setup(pool: asyncpg.Pool, users: int, slots: int) -> tuple[list[uuid.UUID], uuid.UUID, uuid.UUID]:
-    ids = [r["id"] for r in await pool.fetch(
-        "insert into users (keycloak_id, email) select 'b' || i, 'b' || i || '@bench.test'"
-        " from generate_series(1, $1) i returning id", users)]
-    org = await pool.fetchval("insert into organizations (name) values ('bench') returning id")
-    events = []
-    for _ in range(2):
-        events.append(await pool.fetchval(
-            "insert into events (org_id, name, category, status, starts_at, ends_at, total_slots,"
-            " max_seats_per_booking, published_at) values ($1, 'Hot', 'concert', 'upcoming',"
-            " now() + interval '7 days', now() + interval '8 days', $2, 4, now()) returning id", org, slots))
-    return ids, events[0], events[1]
+    ids = await make_users(pool, users)
+    org = await make_org(pool, name="bench")
+    hot, base = [await make_event(pool, org, slots, name="Hot", max_seats=4, duration=timedelta(days=1))
+                 for _ in range(2)]
+    return ids, hot, base
 
 
 async def _baseline(pool: asyncpg.Pool, event: uuid.UUID, users: list[uuid.UUID], concurrency: int) -> float:

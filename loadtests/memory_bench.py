@@ -21,6 +21,7 @@ from happening_engine.commands import Book
 from happening_engine.config import EngineSettings
 from happening_engine.engine import Engine
 
+from .fixtures import make_org, make_users
 from .throwaway import environment
 
 
@@ -39,10 +40,8 @@ async def main() -> None:
     args = parser.parse_args()
     async with environment("mem", EngineSettings(idle_seconds=args.idle_seconds)) as env:
         pool, redis, settings = env.pool, env.redis, env.settings
-        users = [r["id"] for r in await pool.fetch(
-            "insert into users (keycloak_id, email) select 'm' || i, 'm' || i || '@bench.test'"
-            " from generate_series(1, 2) i returning id")]
-        org = await pool.fetchval("insert into organizations (name) values ('mem') returning id")
+        users = await make_users(pool, 2)
+        org = await make_org(pool, name="mem")
         events = [r["id"] for r in await pool.fetch(
             "insert into events (org_id, name, category, status, starts_at, ends_at, total_slots, published_at)"
             " select $1, 'E' || i, 'webinar', 'upcoming', now() + interval '1 day', now() + interval '2 days',"

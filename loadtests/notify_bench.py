@@ -25,6 +25,7 @@ from happening_engine.logs import configure_logging
 from happening_engine.outbox import OutboxRelay
 from happening_engine.worker import NotificationWorker
 
+from .fixtures import make_event, make_org, make_users
 from .throwaway import environment
 
 
@@ -34,14 +35,9 @@ def _cpu() -> float:
 
 
 async def _fill(pool: asyncpg.Pool, rows: int, users: int) -> None:
-    ids = [r["id"] for r in await pool.fetch(
-        "insert into users (keycloak_id, email, full_name) select 'n' || i || $2, 'n' || i || '@bench.test', 'U ' || i"
-        " from generate_series(1, $1) i returning id", users, uuid.uuid4().hex[:6])]
-    org = await pool.fetchval("insert into organizations (name) values ('bench') returning id")
-    event = await pool.fetchval(
-        "insert into events (org_id, name, category, status, starts_at, ends_at, total_slots, published_at)"
-        " values ($1, 'Bench Night', 'concert', 'upcoming', now() + interval '7 days',"
-        " now() + interval '7 days 3 hours', 100000, now()) returning id", org)
+    ids = await make_users(pool, users)
+    org = await make_org(pool, name="bench")
+    event = await make_event(pool, org, 100000, name="Bench Night")
     await pool.execute(
         "insert into notifications (user_id, org_id, event_id, type, channel, recipient, message, payload)"
         " select u, $2, $3, 'booking_confirmed', 'email', 'x@bench.test', 'Booked.', $4"
