@@ -19,6 +19,7 @@ import aiormq
 import asyncpg
 import structlog
 from aiormq.abc import AbstractChannel, AbstractConnection, DeliveredMessage
+from yarl import URL
 
 from .config import AmqpSettings, NotifySettings
 from .constants import (
@@ -39,9 +40,13 @@ AMQP_ERRORS: tuple[type[BaseException], ...] = (
 
 
 async def connect(settings: AmqpSettings, name: str) -> AbstractConnection:
-    """Open a connection named `<prefix>.<name>` (visible in `rabbitmqctl list_connections`)."""
+    """Open a connection named `<prefix>.<name>` (visible in `rabbitmqctl list_connections`), with the
+    settings' heartbeat unless the URL names one."""
     connection_name = amqp_name(settings.prefix, name)
-    return await aiormq.connect(settings.url, client_properties={"connection_name": connection_name})
+    url = URL(settings.url)
+    if "heartbeat" not in url.query:
+        url = url.update_query(heartbeat=settings.heartbeat)
+    return await aiormq.connect(url, client_properties={"connection_name": connection_name})
 
 
 class Backoff:

@@ -33,6 +33,10 @@ class RedisSettings:
 class AmqpSettings:
     url: str = "amqp://guest:guest@127.0.0.1:5672/"
     prefix: str = "happening"  # prepended to every exchange and queue name
+    # Seconds of the AMQP heartbeat (unless the URL sets `heartbeat`): RabbitMQ drops a connection that
+    # missed two, and only then moves a shard's queue to its standby engine (a paused engine keeps its
+    # connection open). aiormq's default is 60.
+    heartbeat: int = 4
 
 
 @dataclass(frozen=True)

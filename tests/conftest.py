@@ -105,7 +105,8 @@ async def token(dev_issuer: dev_issuer_module.DevIssuer) -> AsyncIterator[Callab
 # the rest in about a minute. Each test of the suite gets 60 s (setup.cfg); these get 10 minutes
 # unless they set their own timeout.
 SLOW_MODULES = frozenset({
-    "test_crash", "test_flood_bench_smoke", "test_fuzz_openapi", "test_indexes", "test_loadtests_smoke",
+    "test_crash", "test_engine_paused", "test_flood_bench_smoke", "test_fuzz_openapi", "test_indexes",
+    "test_loadtests_smoke",
     "test_locust_smoke", "test_outbox", "test_redis_cluster", "test_resharding", "test_shard_health",
     "test_split_bench_smoke", "test_split_crashes",
     "test_stream_bench_smoke", "test_web_e2e",
