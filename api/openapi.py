@@ -153,8 +153,9 @@ PATHS: dict[str, dict[str, Any]] = {
     "/v1/bookings/{booking}": {"get": op("One booking (owner or organizer)", 200, "Booking", errors="404 422")},
     "/v1/bookings/{booking}/history": {"get": op("A booking's history", 200, "HistoryEntryPage", params=PAGE,
                                                  errors="404 422")},
-    "/v1/bookings/{booking}/cancel": {"post": op("Cancel a booking (owner or organizer)", 200, "Booking",
-                                                 body=EMPTY_BODY, errors="404 409 503")},
+    "/v1/bookings/{booking}/cancel": {"post": op(
+        "Cancel a booking (owner or organizer); one already cancelled is answered as it is", 200, "Booking",
+        body=EMPTY_BODY, errors="404 409 503")},
     "/v1/notifications": {"get": op("My notifications", 200, "NotificationPage", params=PAGE, errors="422")},
     "/v1/me/live": {"get": live_op(
         "Live updates of my bookings (Server-Sent Events)",

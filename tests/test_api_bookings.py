@@ -234,3 +234,23 @@ async def test_a_booking_committed_whose_answer_was_lost_is_answered_201(api_cli
     theirs = await (await api_client.get("/v1/bookings", params={"event": event["id"]},
                                          headers=unlucky.headers)).json()
     assert theirs["items"] == []
+
+
+async def test_cancelling_a_cancelled_booking_answers_it_again_and_changes_nothing(
+        api_client, make_user, make_event, pool) -> None:
+    """A retried or redelivered cancellation gets the answer the first one got (contract §6), not a 409."""
+    organizer, user = await make_user(), await make_user()
+    event = await make_event(organizer, total_slots=5)
+    booking = await (await _book(api_client, user, event["id"], 2)).json()
+    first = await api_client.post(f"/v1/bookings/{booking['id']}/cancel", headers=user.headers)
+    assert first.status == 200, await first.text()
+    again = await api_client.post(f"/v1/bookings/{booking['id']}/cancel", headers=user.headers)
+    assert again.status == 200, await again.text()
+    assert await again.json() == await first.json() and (await again.json())["status"] == "cancelled"
+    history = await (await api_client.get(f"/v1/bookings/{booking['id']}/history", headers=user.headers)).json()
+    assert [h["action"] for h in history["items"]] == ["created", "cancelled"]
+    kinds = await pool.fetch("select type from notifications where booking_id = $1 order by created_at",
+                             uuid.UUID(booking["id"]))
+    assert [k["type"] for k in kinds] == ["booking_confirmed", "booking_cancelled"]
+    shown = await (await api_client.get(f"/v1/events/{event['id']}", headers=user.headers)).json()
+    assert shown["available_slots"] == 5

@@ -54,9 +54,16 @@ def _cancel_op(event_id: UUID, cmd: CancelBooking, existing: dict[UUID, Any]) ->
     row = existing.get(cmd.booking_id)
     if row is None or row["event_id"] != event_id:
         raise NotFound("booking not found", field="booking_id")
-    if row["status"] == "cancelled":
-        raise Conflict("the booking is already cancelled", booking_id=str(row["id"]))
     return (Op.CANCEL, row["id"], row["user_id"], row["seats"]), row
+
+
+def _already_cancelled(actor: Actor, cmd: Command, existing: dict[UUID, Any]) -> dict[str, Any] | None:
+    """A cancellation that finds its booking cancelled is answered with it as it is: the answer a
+    redelivered or retried cancellation got the first time (never a 409), and a double click's."""
+    row = existing.get(cmd.booking_id) if isinstance(cmd, CancelBooking) else None
+    if row is None or row["event_id"] != actor.event_id or row["status"] != "cancelled":
+        return None
+    return booking_dict(actor.event_id_text, BookingRow(*(row[k] for k in _ROW_FIELDS)))
 
 
 def _op(actor: Actor, status: str, cmd: Command, existing: dict[UUID, Any]) -> tuple[ScriptOp, Any]:
@@ -83,6 +90,9 @@ def _checked(actor: Actor, status: str, batch: list[Envelope],
     clock = time.time()
     for env in batch:
         if env.deadline is not None and expired(env, clock):
+            continue
+        if (done := _already_cancelled(actor, env.command, existing)) is not None:
+            answer(env, done)
             continue
         try:
             op, ref = _op(actor, status, env.command, existing)
