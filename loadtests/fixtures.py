@@ -49,17 +49,19 @@ async def make_org(pool: asyncpg.Pool, owner: UUID | None = None, name: str = "O
     return org  # type: ignore[no-any-return]
 
 
-async def make_event(pool: asyncpg.Pool, org: UUID, total: int = 100, *, name: str = "Show",
+async def make_event(pool: asyncpg.Pool | asyncpg.Connection, org: UUID, total: int = 100, *, name: str = "Show",
                      max_seats: int = 10, status: str = "upcoming", starts_at: datetime | None = None,
-                     starts_in: timedelta = timedelta(days=7), duration: timedelta = timedelta(hours=3)) -> UUID:
+                     starts_in: timedelta = timedelta(days=7), duration: timedelta = timedelta(hours=3),
+                     event_id: UUID | None = None) -> UUID:
     """A concert of `org` with `total` seats, starting at `starts_at` (default: `starts_in` from now);
-    published unless it is a draft."""
+    published unless it is a draft. `event_id`: its id, when the test needs one of its choosing (a shard's)."""
     starts = starts_at or datetime.now(UTC) + starts_in
     published = None if status == "draft" else datetime.now(UTC)
     return await pool.fetchval(  # type: ignore[no-any-return]
-        "insert into events (org_id, name, category, status, starts_at, ends_at, total_slots,"
-        " max_seats_per_booking, published_at) values ($1, $2, 'concert', $3, $4, $5, $6, $7, $8)"
-        " returning id", org, name, status, starts, starts + duration, total, max_seats, published)
+        "insert into events (id, org_id, name, category, status, starts_at, ends_at, total_slots,"
+        " max_seats_per_booking, published_at)"
+        " values (coalesce($9, gen_random_uuid()), $1, $2, 'concert', $3, $4, $5, $6, $7, $8) returning id",
+        org, name, status, starts, starts + duration, total, max_seats, published, event_id)
 
 
 async def make_notification(pool: asyncpg.Pool, user: UUID | None, kind: str, *, recipient: str | None,

@@ -6,7 +6,6 @@ from __future__ import annotations
 import signal
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -15,6 +14,7 @@ import aiohttp
 import asyncpg
 
 from happening_engine.sharding import shard_of
+from loadtests.fixtures import make_event
 from loadtests.population import Population
 from loadtests.processes import Platform, Process
 
@@ -85,12 +85,7 @@ async def published_event(conn: asyncpg.Connection, org_id: str, shard: int, sha
         event_id = uuid.uuid4()
         if shard_of(event_id, shards) == shard:
             break
-    start = datetime.now(UTC) + timedelta(days=7)
-    await conn.execute(
-        "insert into events (id, org_id, name, category, status, starts_at, ends_at, total_slots,"
-        " max_seats_per_booking, published_at) values ($1, $2, 'Split', 'concert', 'upcoming', $3, $4, $5, 4,"
-        " now())", event_id, UUID(org_id), start, start + timedelta(hours=3), slots)
-    return event_id
+    return await make_event(conn, UUID(org_id), slots, name="Split", max_seats=4, event_id=event_id)
 
 
 async def users(session: aiohttp.ClientSession, split: Split, n: int, tag: str) -> tuple[Population, list[str]]:
