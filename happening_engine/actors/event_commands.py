@@ -60,6 +60,8 @@ async def run_event_command(actor: Actor, cmd: Any, deadline: float | None = Non
 async def _publish(actor: Actor, cmd: PublishEvent, now: datetime, deadline: float | None) -> dict[str, Any]:
     ev = actor.event
     assert ev is not None
+    if ev["status"] in ("upcoming", "ongoing"):
+        return event_dict(ev)  # published already: a redelivered or retried publish gets the first answer
     if ev["status"] != "draft":
         raise Conflict(f"only a draft can be published; the event is {ev['status']}")
     if ev["ends_at"] <= now:
@@ -194,6 +196,8 @@ async def _cancel_bookings(actor: Actor, conn: Conn, statuses: tuple[str, ...], 
 async def _cancel(actor: Actor, cmd: CancelEvent, now: datetime, deadline: float | None) -> dict[str, Any]:
     ev = actor.event
     assert ev is not None
+    if ev["status"] == "cancelled":
+        return event_dict(ev)  # a redelivered or retried cancellation gets the first answer
     if ev["status"] in FINAL:
         raise Conflict(f"the event is already {ev['status']}")
     async with actor.ctx.pool.acquire() as conn, conn.transaction():
