@@ -6,15 +6,18 @@ Every test talks to the real PostgreSQL, Redis and RabbitMQ on this machine.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import UTC
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import aiohttp
 import asyncpg
 import pytest
 from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
 from redis.asyncio import Redis
 
 from api import dev_issuer as dev_issuer_module
@@ -142,12 +145,10 @@ class ApiUser:
 
 
 @pytest.fixture(scope="session")
-async def api_client(settings: Settings) -> AsyncIterator[object]:
+async def api_client(settings: Settings) -> AsyncIterator[TestClient]:
     """One running app (API + in-process engine) for the whole run, behind an aiohttp test client.
     Every response of a documented /v1 route is checked against the OpenAPI document (a mismatch
     fails the request with what differs: tests/openapi_check.py)."""
-    from aiohttp.test_utils import TestClient, TestServer
-
     from happening.processes import create_app
 
     from .openapi_check import watch
@@ -159,56 +160,64 @@ async def api_client(settings: Settings) -> AsyncIterator[object]:
     await client.close()
 
 
+# Acting as a user through HTTP, on any app's test client (the shared `api_client` or an own app's,
+# tests/helpers.py); rows a test needs without a user's request come from loadtests/fixtures.py.
+
+async def sign_up(client: TestClient, token: Callable[[str], Awaitable[str]], email: str | None = None) -> ApiUser:
+    """A fresh user signed up through GET /v1/me (with the organization sign-up creates)."""
+    email = email or f"u{uuid.uuid4().hex[:12]}@example.test"
+    access = await token(email)
+    response = await client.get("/v1/me", headers={"Authorization": f"Bearer {access}"})
+    assert response.status == 200, await response.text()
+    me = await response.json()
+    return ApiUser(email=email, token=access, id=me["id"], org_id=me["memberships"][0]["org_id"])
+
+
+async def invite_and_join(client: TestClient, admin: ApiUser, user: ApiUser, role: str) -> None:
+    """Admin invites user to admin's own organization with `role`; user accepts."""
+    response = await client.post(f"/v1/organizations/{admin.org_id}/invites", headers=admin.headers,
+                                 json={"email": user.email, "role": role})
+    assert response.status == 201, await response.text()
+    response = await client.post(f"/v1/invites/{(await response.json())['token']}/accept", headers=user.headers)
+    assert response.status == 200, await response.text()
+
+
+async def create_event(client: TestClient, user: ApiUser, *, publish: bool = True, org_id: str | None = None,
+                       starts_in: timedelta = timedelta(days=7), lasts: timedelta = timedelta(hours=3),
+                       **fields: Any) -> dict[str, Any]:
+    """An event created (and by default published) by `user` in `org_id` (default: the user's own)."""
+    start = datetime.now(UTC) + starts_in
+    body = {"name": "Launch party", "category": "concert", "starts_at": start.isoformat(),
+            "ends_at": (start + lasts).isoformat(), "total_slots": 50, **fields}
+    response = await client.post(f"/v1/organizations/{org_id or user.org_id}/events", headers=user.headers,
+                                 json=body)
+    assert response.status == 201, await response.text()
+    event: dict[str, Any] = await response.json()
+    if publish:
+        response = await client.post(f"/v1/events/{event['id']}/publish", headers=user.headers)
+        assert response.status == 200, await response.text()
+        event = await response.json()
+    return event
+
+
 @pytest.fixture(scope="session")
-async def make_user(api_client: object, token: Callable[[str], Awaitable[str]]
+async def make_user(api_client: TestClient, token: Callable[[str], Awaitable[str]]
                     ) -> Callable[..., Awaitable[ApiUser]]:
     """`await make_user()`: a fresh user signed up through GET /v1/me (with its own organization)."""
-
-    async def make(email: str | None = None) -> ApiUser:
-        email = email or f"u{uuid.uuid4().hex[:12]}@example.test"
-        access = await token(email)
-        response = await api_client.get("/v1/me", headers={"Authorization": f"Bearer {access}"})  # type: ignore[attr-defined]
-        assert response.status == 200, await response.text()
-        me = await response.json()
-        return ApiUser(email=email, token=access, id=me["id"], org_id=me["memberships"][0]["org_id"])
-
-    return make
+    return functools.partial(sign_up, api_client, token)
 
 
 @pytest.fixture(scope="session")
-async def join_org(api_client: object) -> Callable[..., Awaitable[None]]:
+async def join_org(api_client: TestClient) -> Callable[..., Awaitable[None]]:
     """`await join_org(admin, user, role)`: admin invites user to admin's own org; user accepts."""
-
-    async def join(admin: ApiUser, user: ApiUser, role: str) -> None:
-        response = await api_client.post(f"/v1/organizations/{admin.org_id}/invites",  # type: ignore[attr-defined]
-                                         headers=admin.headers, json={"email": user.email, "role": role})
-        assert response.status == 201, await response.text()
-        secret = (await response.json())["token"]
-        response = await api_client.post(f"/v1/invites/{secret}/accept", headers=user.headers)  # type: ignore[attr-defined]
-        assert response.status == 200, await response.text()
-
-    return join
+    return functools.partial(invite_and_join, api_client)
 
 
 @pytest.fixture(scope="session")
-async def make_event(api_client: object) -> Callable[..., Awaitable[dict[str, object]]]:
+async def make_event(api_client: TestClient) -> Callable[..., Awaitable[dict[str, Any]]]:
     """`await make_event(user, publish=True, **fields)`: an event in the user's org, via the API."""
-    from datetime import datetime, timedelta
 
-    async def make(user: ApiUser, *, publish: bool = True, org_id: str | None = None,
-                   **fields: object) -> dict[str, object]:
-        start = datetime.now(UTC) + timedelta(days=7)
-        body = {"name": "Launch party", "description": "", "category": "concert",
-                "starts_at": start.isoformat(), "ends_at": (start + timedelta(hours=3)).isoformat(),
-                "total_slots": 50, **fields}
-        response = await api_client.post(f"/v1/organizations/{org_id or user.org_id}/events",  # type: ignore[attr-defined]
-                                          headers=user.headers, json=body)
-        assert response.status == 201, await response.text()
-        event: dict[str, object] = await response.json()
-        if publish:
-            response = await api_client.post(f"/v1/events/{event['id']}/publish", headers=user.headers)  # type: ignore[attr-defined]
-            assert response.status == 200, await response.text()
-            event = await response.json()
-        return event
+    async def make(user: ApiUser, **fields: Any) -> dict[str, Any]:
+        return await create_event(api_client, user, **{"description": "", **fields})
 
     return make

@@ -7,7 +7,6 @@ import dataclasses
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -18,7 +17,7 @@ from happening.processes import create_app
 from happening_engine.amqp import Topology, connect, delete_topology
 from happening_engine.config import DatabaseSettings, Settings
 from loadtests.throwaway import create_database, delete_prefix, drop_database
-from tests.conftest import RUN_ID, ApiUser
+from tests.conftest import RUN_ID, ApiUser, create_event, invite_and_join, sign_up
 
 
 @dataclasses.dataclass
@@ -35,37 +34,14 @@ class OwnApp:
 
     async def user(self, email: str | None = None) -> ApiUser:
         """A user signed up through GET /v1/me (with the organization sign-up creates)."""
-        email = email or f"u{uuid.uuid4().hex[:12]}@example.test"
-        access = await self.token(email)
-        response = await self.client.get("/v1/me", headers={"Authorization": f"Bearer {access}"})
-        assert response.status == 200, await response.text()
-        me = await response.json()
-        return ApiUser(email=email, token=access, id=me["id"], org_id=me["memberships"][0]["org_id"])
+        return await sign_up(self.client, self.token, email)
 
     async def join(self, admin: ApiUser, user: ApiUser, role: str) -> None:
-        response = await self.client.post(f"/v1/organizations/{admin.org_id}/invites", headers=admin.headers,
-                                          json={"email": user.email, "role": role})
-        assert response.status == 201, await response.text()
-        response = await self.client.post(f"/v1/invites/{(await response.json())['token']}/accept",
-                                          headers=user.headers)
-        assert response.status == 200, await response.text()
+        await invite_and_join(self.client, admin, user, role)
 
-    async def event(self, user: ApiUser, *, publish: bool = True, org_id: str | None = None,
-                    starts_in: timedelta = timedelta(days=7), lasts: timedelta = timedelta(hours=3),
-                    **fields: Any) -> dict[str, Any]:
-        """An event created through the API in `org_id` (default: the user's own organization)."""
-        start = datetime.now(UTC) + starts_in
-        body = {"name": "Launch party", "category": "concert", "starts_at": start.isoformat(),
-                "ends_at": (start + lasts).isoformat(), "total_slots": 50, **fields}
-        response = await self.client.post(f"/v1/organizations/{org_id or user.org_id}/events", headers=user.headers,
-                                          json=body)
-        assert response.status == 201, await response.text()
-        event: dict[str, Any] = await response.json()
-        if publish:
-            response = await self.client.post(f"/v1/events/{event['id']}/publish", headers=user.headers)
-            assert response.status == 200, await response.text()
-            event = await response.json()
-        return event
+    async def event(self, user: ApiUser, **fields: Any) -> dict[str, Any]:
+        """An event created through the API (`tests.conftest.create_event`)."""
+        return await create_event(self.client, user, **fields)
 
     async def book(self, user: ApiUser, event_id: str, seats: int = 1) -> dict[str, Any]:
         response = await self.client.post(f"/v1/events/{event_id}/bookings", headers=user.headers,
