@@ -23,15 +23,16 @@ def database_url(name: str) -> str:
     return ADMIN_DSN.rsplit("/", 1)[0] + "/" + name
 
 
-async def create_database(name: str) -> str:
-    """Create and migrate the database `name`; its URL."""
+async def create_database(name: str, migrated: bool = True) -> str:
+    """Create the database `name` and (unless `migrated` is False) migrate it; its URL."""
     admin = await asyncpg.connect(ADMIN_DSN)
     try:
         await admin.execute(f'create database "{name}"')
     finally:
         await admin.close()
     url = database_url(name)
-    await migrate(url)
+    if migrated:
+        await migrate(url)
     return url
 
 

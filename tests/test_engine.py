@@ -25,6 +25,7 @@ from happening_engine.memory import release_freed_memory
 from happening_engine.store.booking_rows import BatchWrite, BookingRow, HistoryRow
 from happening_engine.store.bookings import PredecessorFailed, write_after
 from loadtests.fixtures import assert_invariants, failing_inserts, make_event, make_org, make_users
+from loadtests.throwaway import delete_prefix
 
 
 async def running_engine(pool: asyncpg.Pool, redis: Redis, settings: Settings,
@@ -271,12 +272,6 @@ async def test_idle_actors_retire_leaving_nothing_behind_and_reactivate_where_th
         await assert_invariants(pool, redis, settings.redis.prefix, event)
 
 
-async def _flush_our_keys(redis: Redis, prefix: str) -> None:
-    keys = [k async for k in redis.scan_iter(match=f"{prefix}*", count=1000)]
-    if keys:
-        await redis.delete(*keys)
-
-
 async def test_cache_flushed_mid_run_is_rebuilt(engine, pool, redis, settings, org):
     users = await make_users(pool, 600)
     event = await make_event(pool, org, total=100, max_seats=3)
@@ -285,10 +280,10 @@ async def test_cache_flushed_mid_run_is_rebuilt(engine, pool, redis, settings, o
 
     async def flush_soon() -> None:
         await asyncio.sleep(0.005)
-        await _flush_our_keys(redis, settings.redis.prefix)  # what FLUSHALL does to our keys
+        await delete_prefix(redis, settings.redis.prefix)  # what FLUSHALL does to our keys
 
     results, _ = await asyncio.gather(send_all(engine, first), flush_soon())
-    await _flush_our_keys(redis, settings.redis.prefix)
+    await delete_prefix(redis, settings.redis.prefix)
     more = await send_all(engine, [Book(event, u, rng.randint(1, 3)) for u in users[300:]])
     everything = list(results) + list(more)
     assert not [r for r in everything if isinstance(r, BaseException)]

@@ -19,7 +19,7 @@ from happening_engine.config import DatabaseSettings
 from happening_engine.connections import create_redis
 from happening_engine.constants import shard_queue
 from loadtests.fixtures import assert_invariants, wait_until
-from loadtests.throwaway import create_database, drop_database
+from loadtests.throwaway import create_database, delete_prefix, drop_database
 from tests.conftest import RUN_ID, serve_on_free_port
 from tests.live_client import Stream
 
@@ -209,9 +209,7 @@ async def test_shutdown_ends_open_streams_cleanly(settings, token) -> None:
         if closing is None:
             await runner.cleanup()
         client = create_redis(own.redis)
-        stale = [k async for k in client.scan_iter(match=f"{own.redis.prefix}*")]
-        if stale:
-            await client.delete(*stale)
+        await delete_prefix(client, own.redis.prefix)
         await client.aclose()
         await drop_database(name)
 

@@ -40,10 +40,7 @@ async def test_migrations_apply_then_noop() -> None:
 
 async def test_concurrent_migrators_end_with_one_schema() -> None:
     name = f"happening_mig_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect("postgresql://postgres@127.0.0.1:5432/postgres")
-    await admin.execute(f'create database "{name}"')
-    await admin.close()
-    url = f"postgresql://postgres@127.0.0.1:5432/{name}"
+    url = await create_database(name, migrated=False)
     try:
         results = await asyncio.gather(*(migrate(url) for _ in range(4)))
         applied = [v for r in results for v in r]
