@@ -11,7 +11,7 @@ from pamqp.commands import Basic
 from happening_engine.amqp import connect
 from happening_engine.worker.deadletters import dead_report, replay
 from loadtests.fixtures import make_notification, make_user, wait_until
-from tests.test_worker import Env, all_settled, env  # noqa: F401 (fixture)
+from tests.worker_env import Env, all_settled, env  # noqa: F401 (fixture)
 
 
 async def _dead_queue_depth(e: Env) -> int:

@@ -16,7 +16,7 @@ import pytest
 from happening_engine.amqp import connect
 from happening_engine.outbox import OutboxRelay
 from loadtests.fixtures import make_notification, make_user, wait_until
-from tests.test_worker import Env, env  # noqa: F401 (env is a fixture)
+from tests.worker_env import Env, env  # noqa: F401 (env is a fixture)
 
 
 async def _drain_queue(e: Env) -> list[Any]:
