@@ -77,3 +77,14 @@ def test_the_check_sees_an_upward_import(tmp_path: Path) -> None:
     (tmp_path / "a.py").write_text("from typing import TYPE_CHECKING\nfrom .b import f\n"
                                    "if TYPE_CHECKING:\n    from happening_engine import x\n")
     assert _imports("api.a", modules["api.a"], modules) == {"api.b"}
+
+
+def test_the_benchmarks_import_neither_the_tests_nor_pytest() -> None:
+    """tests may use loadtests (loadtests/fixtures.py, the throwaway recipe), never the other way round."""
+    wrong = []
+    for path in sorted((ROOT / "loadtests").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = ([alias.name for alias in node.names] if isinstance(node, ast.Import)
+                     else [str(node.module)] if isinstance(node, ast.ImportFrom) and not node.level else [])
+            wrong += [(path.name, n) for n in names if n.split(".")[0] in ("tests", "pytest", "_pytest")]
+    assert wrong == []
