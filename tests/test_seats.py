@@ -16,6 +16,7 @@ from happening_engine.config import Settings
 from happening_engine.errors import Fenced
 from happening_engine.fencing import Fence
 from happening_engine.seats import Seats, WaitEntry
+from happening_engine.sharding import shard_of
 from loadtests.throwaway import delete_prefix
 
 REBUILD = [["REBUILD"]]
@@ -138,3 +139,23 @@ async def test_events_deciding_at_once_each_get_their_own_outcome(seats: Seats) 
     users = [uuid4(), uuid4()]
     results = await asyncio.gather(*(seats.decide(e, [book(u)]) for u in users for e in events))
     assert [statuses(r) for r in results] == [["CONFIRMED"]] * 50 + [["WAITING"]] * 50
+
+
+async def test_a_capacity_raise_promotes_and_a_cut_below_the_confirmed_seats_is_refused(seats: Seats) -> None:
+    event = await fresh(seats, 2)
+    users, ids = [uuid4() for _ in range(3)], [uuid4() for _ in range(3)]
+    await seats.decide(event, [book(users[0], 2, ids[0]), book(users[1], 1, ids[1]), book(users[2], 2, ids[2])])
+    assert await seats.capacity(event, 1) == ["REFUSED", 2]
+    assert await seats.capacity(event, 3) == ["OK", WaitEntry(ids[1], users[1], 1).encode()]  # the next needs 2
+    assert await seats.decide(event, [book(uuid4())]) == [["WAITING", 3, 2]]
+
+
+async def test_clearing_a_shard_drops_the_keys_of_its_events_only(seats: Seats, redis: Redis) -> None:
+    events: list[UUID] = []
+    while len({shard_of(e, 2) for e in events}) < 2 or len(events) < 6:  # events of both shards
+        events.append(await fresh(seats, 1))
+    for event in events:
+        await seats.decide(event, [book(uuid4()), book(uuid4())])  # one confirmed, one waiting: all four keys
+    mine = [e for e in events if shard_of(e, 2) == 0]
+    assert await seats.clear_shard(0, 2) == len(mine)
+    assert [await redis.exists(*seats.keys(e)) for e in events] == [0 if e in mine else 4 for e in events]
