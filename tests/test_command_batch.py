@@ -142,3 +142,25 @@ async def test_commands_sent_together_travel_in_fewer_messages(engine, pool) -> 
     assert sorted(r["status"] for r in results) == ["confirmed"] * 20 + ["waiting"] * 40
     messages, commands = after[0] - before[0], after[1] - before[1]
     assert commands == 60 and messages <= 3, (messages, commands)  # the first alone, the rest behind it
+
+
+def _refused(reason: str) -> float:
+    return REGISTRY.get_sample_value("happening_engine_commands_refused_total", {"reason": reason}) or 0.0
+
+
+async def test_a_batch_changed_after_signing_is_refused_whole(engine, pool) -> None:
+    event, (user,) = await _event(pool, 1, total=5)
+    signed = encode_commands([entry("a", Book(event, user, 1, request_id="r"), time.time() - 1, 0)])
+    later = signed.replace(b'"deadline":', b'"deadline":1', 1)  # a past deadline pushed far out, after signing
+    refused = _refused("bad_signature")
+    connection = await aiormq.connect(engine.amqp.url)
+    try:
+        channel = await connection.channel()
+        await channel.basic_publish(later, routing_key=shard_queue(engine.amqp.prefix, 0),
+                                    properties=aiormq.spec.Basic.Properties(
+                                        headers={HEADER: CommandKeys.parse(KEYS).sign(signed)}))
+    finally:
+        await connection.close()
+    while _refused("bad_signature") < refused + 1:
+        await asyncio.sleep(0.05)
+    assert await pool.fetchval("select count(*) from bookings where event_id = $1", event) == 0
