@@ -17,8 +17,8 @@ from typing import Any
 from uuid import UUID
 
 import asyncpg
-from redis.asyncio import Redis
 
+from happening_engine.connections import RedisClient
 from happening_engine.invariants import check
 
 
@@ -105,7 +105,7 @@ async def wait_until(check: Callable[[], Awaitable[bool]], timeout: float = 20.0
         await asyncio.sleep(0.05)
 
 
-async def assert_invariants(pool: asyncpg.Pool | asyncpg.Connection, redis: Redis, prefix: str,
+async def assert_invariants(pool: asyncpg.Pool | asyncpg.Connection, redis: RedisClient, prefix: str,
                             event: UUID | None = None) -> None:
     """AssertionError listing every violation of contract §4 (`happening_engine.invariants.check`) for
     `event` (default: every event) under the Redis key `prefix`."""

@@ -10,10 +10,9 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 
 import asyncpg
-from redis.asyncio import Redis
 
 from happening_engine.config import DatabaseSettings, EngineSettings, RedisSettings, Settings
-from happening_engine.connections import create_redis
+from happening_engine.connections import RedisClient, create_redis
 from happening_engine.db import create_pool, migrate
 
 ADMIN_DSN = os.environ.get("HAPPENING_TEST_ADMIN_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -44,7 +43,7 @@ async def drop_database(name: str) -> None:
         await admin.close()
 
 
-async def delete_prefix(redis: Redis, prefix: str) -> None:
+async def delete_prefix(redis: RedisClient, prefix: str) -> None:
     """Delete every Redis key under `prefix`."""
     keys = [k async for k in redis.scan_iter(match=f"{prefix}*", count=5000)]
     for i in range(0, len(keys), 5000):
@@ -55,7 +54,7 @@ async def delete_prefix(redis: Redis, prefix: str) -> None:
 class Environment:
     settings: Settings
     pool: asyncpg.Pool
-    redis: Redis
+    redis: RedisClient
 
 
 @asynccontextmanager
