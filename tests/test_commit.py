@@ -143,3 +143,17 @@ async def test_commits_behind_are_limited_and_each_gives_its_place_back(pool) ->
     assert await committer.commit_behind(await batch(pool), committed) == BOOKED_ONE
     assert committer.reserve_behind() and committer.reserve_behind()
     assert not committer.reserve_behind()
+
+
+async def test_a_caller_that_stops_waiting_leaves_the_others_answered(pool) -> None:
+    first, second, third = [await batch(pool) for _ in range(3)]
+    committer = GroupCommit(pool)
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute("select 1 from events where id = $1 for update", first.event_id)  # holds it up
+        committing = asyncio.ensure_future(committer.commit(first))
+        await asyncio.sleep(0.1)
+        behind = [asyncio.ensure_future(committer.commit(w)) for w in (second, third)]
+        await asyncio.sleep(0.1)
+        behind[0].cancel()  # e.g. its actor is being stopped
+    assert await asyncio.wait_for(asyncio.gather(committing, behind[1]), 10) == [BOOKED_ONE, BOOKED_ONE]
+    assert len(await stored(pool, [first, second, third])) == 3  # already in the group: written all the same
