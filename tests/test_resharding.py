@@ -71,8 +71,12 @@ def _log(split: Split, name: str) -> str:
 # Seen failing once under load (issue 17): engine A committed bookings before their deadlines, was
 # frozen before it could answer, and the API told those clients 503. Fixed since: the API looks a
 # request up before answering 503 (test_api_bookings: a booking committed whose answer was lost), and
-# nothing commits past its deadline (sql/008). Not strict until this run is seen to pass under load too.
-@pytest.mark.xfail(reason="a client told 503 during the hand-over ended up booked once (issue 17)", strict=False)
+# nothing commits past its deadline (sql/008); what clients were told has matched PostgreSQL in every
+# run since. Still failing now and then (issue 17): A frozen holding no command, so nothing shows it
+# was refused; and once A's write transaction kept its shard's row locked through the whole pause
+# (idle_in_transaction_session_timeout did not end it), so `happening shards set 2` gave up.
+@pytest.mark.xfail(reason="A is not always seen refused; once A's frozen transaction blocked the reshard (issue 17)",
+                   strict=False)
 async def test_an_engine_paused_under_a_stale_map_is_refused_when_it_resumes(tmp_path: Path) -> None:
     split = await Split.start(tmp_path, shards=1)
     try:
@@ -101,7 +105,8 @@ async def test_an_engine_paused_under_a_stale_map_is_refused_when_it_resumes(tmp
                 (engine_a,) = split.engines[0]
                 freeze(engine_a)  # A keeps its claim on shard 0 of 1 and the commands it was handed
                 try:
-                    assert split.platform.happening("shards", "set", "2").returncode in (0, 1)
+                    done = split.platform.happening("shards", "set", "2")  # exit 1: shard 0 (A) is not live
+                    assert "2 shard(s), was 1" in done.stdout, done.stdout + done.stderr
                     await _until_routed(session, split.api, 2)  # the API routes by the new map
                     second = await asyncio.gather(*(book(session, split.api, moving, t) for t in tokens[121:]))
                 finally:
@@ -113,9 +118,10 @@ async def test_an_engine_paused_under_a_stale_map_is_refused_when_it_resumes(tmp
                 await _compare(conn, events, told)
                 # A was refused: by the fence (its claim was voided), or, if it was paused inside a
                 # transaction, by PostgreSQL ending that transaction (idle_in_transaction_session_timeout)
-                # before the reshard could void the claim; either way it stepped down from shard 0 of 1
+                # before the reshard could void the claim, or, paused past the deadline of every command it
+                # held (a slow run), it dropped them unrun; either way it stepped down from shard 0 of 1
                 log = _log(split, "engine0.0")
-                assert "shard_fenced" in log or "booking_write_failed" in log
+                assert "shard_fenced" in log or "booking_write_failed" in log or "command_expired" in log
                 assert '"shards":1,"map_version":1,"event":"shard_released"' in log
             finally:
                 await conn.close()
