@@ -12,6 +12,7 @@ with `x-overflow: reject-publish`; so a dead letter is never dropped on its way.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -106,6 +107,12 @@ def delivery_tag(message: DeliveredMessage) -> int:
     tag = message.delivery_tag
     assert tag is not None, "a message delivered to a consumer always carries its tag"
     return tag
+
+
+async def requeue(channel: AbstractChannel, message: DeliveredMessage) -> None:
+    """Hand `message` back to its queue (nothing if the channel is gone: then it goes back anyway)."""
+    with contextlib.suppress(*AMQP_ERRORS):
+        await channel.basic_reject(delivery_tag(message), requeue=True)
 
 
 async def stop_task(task: asyncio.Task[None], timeout: float) -> None:

@@ -9,14 +9,19 @@ command, deadline and request id in it is signed. A reply batch goes back to one
 """
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import aiormq
 import orjson
+from aiormq.abc import AbstractChannel
 
 from .commands import Command, from_wire, to_wire
 from .errors import ERROR_TYPES, DomainError, Unavailable
+
+Replies = tuple[AbstractChannel, list[dict[str, Any]]]  # one message's replies, and the channel it came on
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,3 +83,14 @@ def decode_replies(body: bytes) -> Iterator[tuple[str, dict[str, Any] | DomainEr
         else:
             error = ERROR_TYPES.get(reply["error"], Unavailable)
             yield reply["id"], error(reply["detail"], field=reply.get("field"), **(reply.get("extra") or {}))
+
+
+async def publish_replies(reply_to: str, items: list[Replies]) -> list[None]:
+    """The replies of several messages to one API, in one message per channel they came on."""
+    by_channel: dict[AbstractChannel, list[dict[str, Any]]] = defaultdict(list)
+    for channel, replies in items:
+        by_channel[channel].extend(replies)
+    for channel, replies in by_channel.items():
+        await channel.basic_publish(encode_replies(replies), routing_key=reply_to,
+                                    properties=aiormq.spec.Basic.Properties(content_type="application/json"))
+    return [None] * len(items)

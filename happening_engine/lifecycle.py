@@ -4,7 +4,6 @@ only writer; an advisory lock per shard keeps an active engine and its standbys 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Callable
 
 import asyncpg
@@ -16,6 +15,7 @@ from .config import EngineSettings
 from .errors import DomainError
 from .sharding import shard_of
 from .store import idempotency, invites
+from .tasks import cancel_and_wait
 
 log = structlog.get_logger(__name__)
 LIFECYCLE_LOCK = 0x6C696665  # "life"
@@ -44,9 +44,7 @@ class LifecycleClock:
 
     async def stop(self) -> None:
         if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)
 
     async def _loop(self) -> None:
         while True:

@@ -1,41 +1,21 @@
-"""An engine shard's side of the command queue: feeds its queue to the in-process engine while it owns
-the shard.
-
-Each shard has one durable queue with a single active consumer, so a standby engine process takes
-over when the active one dies. An engine works its shard in terms (`_Term`): it subscribes while the
-shard map (`shard_map.py`) has its shard; the first command RabbitMQ hands it makes it claim the shard
-in PostgreSQL (`store.shards.claim`: a new epoch, which fences out the previous owner once that one's
-writes in flight are done). A term ends when the engine is fenced (its write was refused: another
-engine claimed the shard, or the shard count changed), when the map changes, or when its connection
-drops. It then cancels its subscription, lets its actors finish (`Engine.reset`) and begins again, as a
-standby. Commands its fenced writes refused go back to the queue unanswered, for the owner. While
-subscribed, the engine beats its shard's heartbeat (`shard_health`), so APIs know the shard is served.
-
-A message carries a batch of commands from one API (`command_batch.py`), signed as a whole. Each command
-is answered on its own (a refusal answers that command alone); the replies to one API that are ready
-together go back in one message (`batch.Batcher`), and the message is acked once they are published. If
-the engine was fenced while running a batch, the whole message goes back to the queue: the owner runs
-again the commands answered here too, and gets each its original answer (a Book by its request id) or a
-refusal that nobody waits for any more.
-"""
+"""An engine shard's side of the command queue: runs its shard's commands while it owns the shard, in
+terms of one map version and one claim (docs/architecture.md, "Commands between processes")."""
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import functools
-from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-import aiormq
 import asyncpg
 import structlog
 from aiormq.abc import AbstractChannel, AbstractConnection, DeliveredMessage
 from prometheus_client import Counter, Histogram
 
-from .amqp import AMQP_ERRORS, Backoff, delivery_tag, keep_connected
+from .amqp import AMQP_ERRORS, Backoff, delivery_tag, keep_connected, requeue
 from .batch import Batcher
-from .command_batch import Entry, decode_commands, encode_replies, reply_error, reply_ok
+from .command_batch import Entry, Replies, decode_commands, publish_replies, reply_error, reply_ok
 from .config import Settings
 from .connections import RedisClient
 from .engine import Engine
@@ -47,6 +27,7 @@ from .shard_map import ShardMapView
 from .sharding import shard_of
 from .signing import HEADER, CommandKeys
 from .store.shards import claim
+from .tasks import cancelled_itself
 
 log = structlog.get_logger(__name__)
 REFUSED = Counter("happening_engine_commands_refused_total", "Commands an engine would not run", ["reason"])
@@ -55,7 +36,6 @@ BATCH = Histogram("happening_engine_commands_per_message", "Commands in one mess
 STEP_DOWN_WAIT = 10.0  # seconds a term's commands in flight may take to finish once it ends
 CLAIM_RETRY = 0.5
 REPLIES_PER_MESSAGE = 1024
-_Replies = tuple[AbstractChannel, list[dict[str, Any]]]  # one message's replies, and the channel it came on
 
 
 @dataclass
@@ -85,7 +65,7 @@ class ShardConsumer:
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._inflight: set[asyncio.Task[None]] = set()
-        self._repliers: dict[str, Batcher[_Replies, None]] = {}  # per reply queue (one per API connection)
+        self._repliers: dict[str, Batcher[Replies, None]] = {}  # per reply queue (one per API connection)
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="shard-consumer")
@@ -152,8 +132,8 @@ class ShardConsumer:
         try:
             return await asyncio.shield(term.claim)
         except asyncio.CancelledError:
-            if term.claim.cancelled():
-                return None
+            if term.claim.cancelled() and not cancelled_itself():
+                return None  # the term ended (its claim was cancelled), not this task
             raise
 
     async def _claim(self, term: _Term) -> int | None:
@@ -190,7 +170,7 @@ class ShardConsumer:
             return
         BATCH.observe(len(entries))
         if not await self._serving(term, entries):
-            await _requeue(channel, message)
+            await requeue(channel, message)
             return
         outcomes = await asyncio.gather(*(self._answer(term, e) for e in entries))
         replies = [reply for reply in outcomes if reply is not None]
@@ -199,7 +179,7 @@ class ShardConsumer:
             if replies and reply_to:
                 await self._replier(reply_to).submit((channel, replies))
             if len(replies) < len(entries):  # fenced: the owner runs them (see the module's docstring)
-                await _requeue(channel, message)
+                await requeue(channel, message)
             else:
                 await channel.basic_ack(delivery_tag(message))
         except AMQP_ERRORS as exc:  # unacked, it goes back to the queue when the channel closes
@@ -251,26 +231,11 @@ class ShardConsumer:
         except DomainError as exc:
             return reply_error(entry.id, exc)
 
-    def _replier(self, reply_to: str) -> Batcher[_Replies, None]:
+    def _replier(self, reply_to: str) -> Batcher[Replies, None]:
         replier = self._repliers.get(reply_to)
         if replier is None:
             replier = self._repliers[reply_to] = Batcher(
-                functools.partial(_publish_replies, reply_to), max_size=REPLIES_PER_MESSAGE, max_wait=0.0,
+                functools.partial(publish_replies, reply_to), max_size=REPLIES_PER_MESSAGE, max_wait=0.0,
                 name="engine-replies")
         return replier
 
-
-async def _publish_replies(reply_to: str, items: list[_Replies]) -> list[None]:
-    """The replies of several messages to one API, in one message per channel they came on."""
-    by_channel: dict[AbstractChannel, list[dict[str, Any]]] = defaultdict(list)
-    for channel, replies in items:
-        by_channel[channel].extend(replies)
-    for channel, replies in by_channel.items():
-        await channel.basic_publish(encode_replies(replies), routing_key=reply_to,
-                                    properties=aiormq.spec.Basic.Properties(content_type="application/json"))
-    return [None] * len(items)
-
-
-async def _requeue(channel: AbstractChannel, message: DeliveredMessage) -> None:
-    with contextlib.suppress(*AMQP_ERRORS):
-        await channel.basic_reject(delivery_tag(message), requeue=True)

@@ -4,7 +4,6 @@ Not the queue's consumer count: a consumer whose event loop is stuck still count
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import socket
 
@@ -14,6 +13,7 @@ from redis.exceptions import RedisError
 
 from .connections import RedisClient
 from .constants import engine_alive_key
+from .tasks import cancel_and_wait
 
 log = structlog.get_logger(__name__)
 INTERVAL = 0.25
@@ -40,9 +40,7 @@ class Heartbeat:
     async def stop(self) -> None:
         """Stop beating (the key expires by itself: a standby may be beating the same key)."""
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)
             self._task = None
 
     async def _beat(self) -> None:
@@ -70,9 +68,7 @@ class ShardHealth:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)
 
     def resize(self, shards: int) -> None:
         """A new shard count (a new shard map): shards beyond it are forgotten."""

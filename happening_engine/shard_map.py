@@ -5,13 +5,13 @@ shard, a command sent under a newer map). APIs route by it; engines own shard K 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Callable
 
 import asyncpg
 import structlog
 
 from .store.shards import MapVersion, load_map
+from .tasks import cancel_and_wait
 
 log = structlog.get_logger(__name__)
 POLL = 1.0  # seconds between reads of the map (one primary-key read)
@@ -37,9 +37,7 @@ class ShardMapView:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)
 
     def on_change(self, listener: Callable[[MapVersion], None]) -> None:
         self._listeners.append(listener)

@@ -27,6 +27,7 @@ from happening_engine.constants import shard_queue
 from happening_engine.errors import Conflict, Expired, Refused
 from happening_engine.routing import AmqpEngineClient
 from happening_engine.signing import HEADER, CommandKeys
+from loadtests.fixtures import wait_until
 
 KEYS = "batch-key"
 
@@ -161,6 +162,5 @@ async def test_a_batch_changed_after_signing_is_refused_whole(engine, pool) -> N
                                         headers={HEADER: CommandKeys.parse(KEYS).sign(signed)}))
     finally:
         await connection.close()
-    while _refused("bad_signature") < refused + 1:
-        await asyncio.sleep(0.05)
+    await wait_until(lambda: asyncio.sleep(0, _refused("bad_signature") >= refused + 1), what="refused")
     assert await pool.fetchval("select count(*) from bookings where event_id = $1", event) == 0

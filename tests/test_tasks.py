@@ -1,0 +1,34 @@
+"""Stopping background tasks (happening_engine/tasks.py): the stopped task ends, the stopper's own
+cancellation is never swallowed (a component shut down mid-stop must not keep running)."""
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from happening_engine.tasks import cancel_and_wait
+
+
+async def test_the_task_is_cancelled_and_awaited() -> None:
+    task = asyncio.create_task(asyncio.sleep(60))
+    await cancel_and_wait(task)
+    assert task.cancelled()
+    await cancel_and_wait(None)
+
+
+async def test_a_stopper_cancelled_while_it_waits_is_cancelled_too() -> None:
+    async def slow_to_stop() -> None:
+        try:
+            await asyncio.sleep(60)
+        finally:
+            await asyncio.sleep(0.2)  # cleans up after its cancellation
+
+    async def stopper(task: asyncio.Task[None]) -> str:
+        await cancel_and_wait(task)
+        return "carried on"
+
+    stopping = asyncio.create_task(stopper(asyncio.create_task(slow_to_stop())))
+    await asyncio.sleep(0.05)
+    stopping.cancel()  # e.g. the event loop shutting down while a component stops
+    with pytest.raises(asyncio.CancelledError):
+        await stopping
