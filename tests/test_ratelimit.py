@@ -159,6 +159,36 @@ async def test_script_allows_the_burst_then_the_rate(redis, settings, cost) -> N
         assert refused.value.status == 429 and 58 <= refused.value.retry_after <= 60
 
 
+async def test_checks_arriving_together_share_a_script_call_and_keep_each_bucket_exact(redis, settings) -> None:
+    """300 checks at once over 3 buckets of bursts 50, 30 and 10: each bucket lets exactly its burst
+    through, whatever batch its checks were decided in, in far fewer script calls than checks."""
+    limiter = RateLimiter(redis, f"{settings.redis.prefix}gcra{uuid.uuid4().hex[:6]}:",
+                          RateLimitSettings(refusal_delay_ms=0))
+    calls = 0
+    script = limiter._script
+
+    async def counted(**kwargs):
+        nonlocal calls
+        calls += 1
+        return await script(**kwargs)
+
+    limiter._script = counted
+    limits = [Limit("together", 60_000, burst) for burst in (50, 30, 10)]
+    idents = [uuid.uuid4() for _ in limits]
+
+    async def take(n: int) -> bool:
+        try:
+            await limiter.take(limits[n], idents[n])
+        except Exception as exc:
+            assert exc.status == 429
+            return False
+        return True
+
+    outcomes = await asyncio.gather(*(take(i % 3) for i in range(300)))
+    assert [sum(ok for i, ok in enumerate(outcomes) if i % 3 == n) for n in range(3)] == [50, 30, 10]
+    assert calls <= 10, calls
+
+
 async def test_a_users_writes_wait_for_their_places_in_flight_and_others_do_not() -> None:
     from api.ratelimit import InFlight
 
