@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import gc
 import random
 import weakref
@@ -26,16 +25,7 @@ from happening_engine.store.booking_rows import BatchWrite, BookingRow, HistoryR
 from happening_engine.store.bookings import PredecessorFailed, write_after
 from loadtests.fixtures import assert_invariants, failing_inserts, make_event, make_org, make_users
 from loadtests.throwaway import delete_prefix
-
-
-async def running_engine(pool: asyncpg.Pool, redis: Redis, settings: Settings,
-                         **engine_settings: Any) -> AsyncIterator[Engine]:
-    """A started engine (with these `EngineSettings` changed), stopped afterwards: a fixture's body."""
-    engine = Engine(pool, redis, dataclasses.replace(settings, engine=dataclasses.replace(settings.engine,
-                                                                                          **engine_settings)))
-    await engine.start()
-    yield engine
-    await engine.stop()
+from tests.engine_env import running_engine
 
 
 @pytest.fixture

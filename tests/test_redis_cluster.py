@@ -33,8 +33,9 @@ from happening_engine.engine import Engine
 from happening_engine.invariants import check
 from happening_engine.shard_health import Heartbeat, ShardHealth
 
+from .engine_env import running_engine
 from .test_engine import *  # noqa: F403 (every engine test and fixture, run here against the cluster)
-from .test_engine import fcfs, make_event, make_users, running_engine, send_all
+from .test_engine import fcfs, make_event, make_users, send_all
 
 MASTERS = 3
 

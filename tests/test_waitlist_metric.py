@@ -12,7 +12,7 @@ from prometheus_client import REGISTRY
 from happening_engine.commands import Book, CancelBooking
 from happening_engine.engine import Engine
 from loadtests.fixtures import make_event, make_org, make_users, wait_until
-from tests.test_engine import running_engine
+from tests.engine_env import running_engine
 
 
 def waiting(event) -> float | None:
