@@ -11,7 +11,10 @@ from uuid import UUID
 
 import asyncpg
 import pytest
+from prometheus_client import REGISTRY
 
+from happening_engine.commands import Book
+from happening_engine.engine import Engine
 from happening_engine.errors import Expired, Fenced
 from happening_engine.fencing import Fence
 from happening_engine.seats import Seats
@@ -147,3 +150,21 @@ async def test_redis_keys_of_a_newer_owner_are_left_alone(redis, settings) -> No
     result = await new_seats.decide(event, [("B", uuid.uuid4(), user, 1)])
     assert result[0][0] == "CONFIRMED" and int(result[0][1]) == 2  # the new owner's state was kept
     await new_seats.clear(UUID(str(event)))
+
+
+async def test_an_actor_whose_rebuild_is_fenced_claims_no_rebuild_and_books_nothing(pool, redis, settings) -> None:
+    """Keys a newer owner wrote are not overwritten on activation, and the old owner neither counts nor
+    announces a rebuild that did not happen; its command is refused as fenced."""
+    (user,) = await make_users(pool, 1)
+    event = await make_event(pool, await make_org(pool, user), total=3, max_seats=1)
+    assert await Seats(redis, settings.redis.prefix, 10, Fence(epoch=7)).rebuild(event, 3, 3, 0, [], {})
+    before = REGISTRY.get_sample_value("happening_cache_rebuilds_total", {"reason": "activation"}) or 0
+    engine = Engine(pool, redis, settings, fence=Fence(epoch=5))
+    await engine.start()
+    try:
+        with pytest.raises(Fenced):
+            await engine.send(Book(event, user, 1))
+    finally:
+        await engine.stop()
+    assert (REGISTRY.get_sample_value("happening_cache_rebuilds_total", {"reason": "activation"}) or 0) == before
+    assert await pool.fetchval("select count(*) from bookings where event_id = $1", event) == 0

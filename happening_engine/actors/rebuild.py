@@ -23,10 +23,13 @@ async def rebuild_seats(actor: Actor, reason: str) -> None:
             return
         confirmed, waiting, active = await seat_state(conn, actor.event_id)
     seq = max([ev["last_waiting_number"], *(r["waiting_number"] for r in waiting)])
-    await actor.ctx.seats.rebuild(
+    written = await actor.ctx.seats.rebuild(
         actor.event_id, ev["total_slots"], ev["total_slots"] - confirmed, seq,
         [WaitEntry(r["id"], r["user_id"], r["seats"]) for r in waiting],
         {r["user_id"]: r["id"] for r in active})
+    if not written:  # a newer owner wrote the keys: this engine steps down (the fence is lost), nothing to announce
+        actor.log.warning("seat_cache_rebuild_fenced", reason=reason)
+        return
     actor.stale = False
     REBUILDS.labels(reason).inc()
     if reason in ("write_failed", "stale"):  # streams may have seen a state that was never committed
