@@ -1,24 +1,6 @@
-"""Engine commands over RabbitMQ: the API's client (the engine's side is `shard_consumer.py`).
-
-Every command carries a deadline (now + `command_timeout`) that the engine honours: a command that
-reaches its actor later is dropped with no effect. So the client answers 503 only once the deadline
-and `REPLY_GRACE` (the time a command decided just before its deadline needs to commit) have passed,
-whatever happened meanwhile (no reply, a lost connection): a client told 503 never later holds a
-booking from that request. A Book carries a request id (the Idempotency-Key, or one made here), so a
-command delivered twice gets the booking it made.
-
-Each shard has one durable queue with a single active consumer, so a standby engine process takes
-over when the active one dies. Replies travel RPC-style (reply_to, and a correlation id per command)
-to a private queue of the sending process. Commands for one event always reach the same queue, in publish order,
-under one shard map (`shard_map.py`): each carries the map version it was routed by, and an engine
-working under a newer map refuses a command for another shard (`Refused`, reason wrong_shard), which
-is then sent again, with the same deadline, to the shard that owns the event under that map.
-
-Commands bound for one shard travel together (`command_batch.py`): what is sent while a publish to that
-shard is under way goes in the next message, one per event-loop turn under load (`batch.Batcher` with
-no wait: a lone command is published at once, by its own caller). The engine's replies to this process
-come back batched the same way; each names its command's correlation id.
-"""
+"""Engine commands over RabbitMQ: the API's client (the engine's side is `shard_consumer.py`). Deadlines,
+request ids, re-routing under a newer shard map and per-turn batching: docs/architecture.md,
+"Commands between processes"."""
 from __future__ import annotations
 
 import asyncio
