@@ -3,6 +3,7 @@ each `happening` command a subprocess of this test run (its own database, key an
 so a test can kill -9 or stop exactly the processes it started, by pid."""
 from __future__ import annotations
 
+import asyncio
 import signal
 import uuid
 from dataclasses import dataclass, field
@@ -67,6 +68,15 @@ class Split:
 
     async def teardown(self) -> None:
         await self.platform.teardown()
+
+
+async def until_ready(session: aiohttp.ClientSession, api: str) -> None:
+    """Until the API answers /readyz with 200 (the test's own timeout bounds the wait)."""
+    while True:
+        async with session.get(f"{api}/readyz") as response:
+            if response.status == 200:
+                return
+        await asyncio.sleep(0.1)
 
 
 def freeze(process: Process) -> None:

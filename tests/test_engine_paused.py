@@ -12,17 +12,9 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from .split import Split, book, bookings_of, freeze, published_event, thaw, users
+from .split import Split, book, bookings_of, freeze, published_event, thaw, until_ready, users
 
 TAKEOVER_BOUND = 15.0  # seconds from the pause to the standby's first booking
-
-
-async def _until_ready(session: aiohttp.ClientSession, api: str) -> None:
-    while True:
-        async with session.get(f"{api}/readyz") as response:
-            if response.status == 200:
-                return
-        await asyncio.sleep(0.1)
 
 
 async def _until_logged(split: Split, name: str, text: str, timeout: float) -> None:
@@ -42,7 +34,7 @@ async def test_a_paused_engine_hands_its_shard_to_the_standby_and_is_fenced_when
     standby = await split.start_engine(0)  # consumes only once RabbitMQ drops the active one
     try:
         async with aiohttp.ClientSession() as session:
-            await _until_ready(session, split.api)
+            await until_ready(session, split.api)
             people, tokens = await users(session, split, 200, "paused")
             org = (await people.sign_up(tokens[0]))["memberships"][0]["org_id"]
             conn = await split.connect()

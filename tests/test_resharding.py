@@ -15,15 +15,7 @@ import pytest
 from happening_engine.sharding import shard_of
 from loadtests.population import Population
 
-from .split import Split, book, freeze, published_event, thaw
-
-
-async def _until_ready(session: aiohttp.ClientSession, api: str) -> None:
-    while True:
-        async with session.get(f"{api}/readyz") as response:
-            if response.status == 200:
-                return
-        await asyncio.sleep(0.1)
+from .split import Split, book, freeze, published_event, thaw, until_ready
 
 
 async def _until_served(split: Split, shards: int) -> None:
@@ -82,7 +74,7 @@ async def test_an_engine_paused_under_a_stale_map_is_refused_when_it_resumes(tmp
     try:
         await split.platform.start_part("engine1.0", "engine", "--shard", "1", ready="/healthz")  # idle: no shard 1
         async with aiohttp.ClientSession() as session:
-            await _until_ready(session, split.api)
+            await until_ready(session, split.api)
             people, tokens, emails = await _people(session, split, 161, "stale")
             org = (await people.sign_up(tokens[0]))["memberships"][0]["org_id"]
             conn = await split.connect()
@@ -145,7 +137,7 @@ async def test_reshard_from_2_to_3_under_load(tmp_path: Path) -> None:
         await split.platform.start_part("engine2.0", "engine", "--shard", "2", ready="/healthz")  # waits for a map
         async with aiohttp.ClientSession() as session:
             for api in split.apis:
-                await _until_ready(session, api.url)
+                await until_ready(session, api.url)
             people, tokens, emails = await _people(session, split, 241, "reshard")
             org = (await people.sign_up(tokens[0]))["memberships"][0]["org_id"]
             conn = await split.connect()

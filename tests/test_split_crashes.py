@@ -10,24 +10,16 @@ from pathlib import Path
 
 import aiohttp
 
-from .split import Split, book, bookings_of, freeze, published_event, thaw, users
+from .split import Split, book, bookings_of, freeze, published_event, thaw, until_ready, users
 
 FAST = {"HAPPENING_ENGINE_COMMAND_TIMEOUT": "2"}  # commands void 2 s (+ 2 s grace) after they are sent
-
-
-async def _until_ready(session: aiohttp.ClientSession, api: str) -> None:
-    while True:
-        async with session.get(f"{api}/readyz") as response:
-            if response.status == 200:
-                return
-        await asyncio.sleep(0.1)
 
 
 async def test_no_booking_for_a_client_told_503_when_the_engine_was_wedged(tmp_path: Path) -> None:
     split = await Split.start(tmp_path, shards=1, **FAST)
     try:
         async with aiohttp.ClientSession() as session:
-            await _until_ready(session, split.api)
+            await until_ready(session, split.api)
             people, tokens = await users(session, split, 80, "wedged")
             org = (await people.sign_up(tokens[0]))["memberships"][0]["org_id"]
             conn = await split.connect()
@@ -42,7 +34,7 @@ async def test_no_booking_for_a_client_told_503_when_the_engine_was_wedged(tmp_p
                 finally:
                     thaw(engine)  # it wakes up with commands whose deadline has passed
                 assert {status for status, _, _ in second} == {503}
-                await _until_ready(session, split.api)
+                await until_ready(session, split.api)
                 # a booking sent now reaches the actor after every command the engine held: once it is
                 # answered, each of those was decided (dropped, as each was past its deadline)
                 late = await people.users([f"late-{uuid.uuid4().hex[:6]}@example.test"])
@@ -76,7 +68,7 @@ async def test_kill_9_of_a_hot_shard_three_times_gives_every_owner_their_own_boo
     try:
         await split.start_engine(0)  # a standby
         async with aiohttp.ClientSession() as session:
-            await _until_ready(session, split.api)
+            await until_ready(session, split.api)
             people, tokens = await users(session, split, 240, "hot")
             org = (await people.sign_up(tokens[0]))["memberships"][0]["org_id"]
             conn = await split.connect()
@@ -118,7 +110,7 @@ async def test_idempotency_key_retried_on_another_api_after_kill_9_gets_the_orig
     try:
         async with aiohttp.ClientSession() as session:
             for api in split.apis:
-                await _until_ready(session, api.url)
+                await until_ready(session, api.url)
             people, tokens = await users(session, split, 150, "apikill")
             org = (await people.sign_up(tokens[0]))["memberships"][0]["org_id"]
             conn = await split.connect()
