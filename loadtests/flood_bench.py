@@ -36,20 +36,16 @@ from typing import Any
 import aiohttp
 
 from . import cpu, wrk
+from .flood_users import OrdinaryUsers
 from .population import Population
 from .processes import Platform, Process, run_and_report
+from .report import percentile
 
 RESULTS = Path(__file__).with_name("results")
 SCRIPT = Path(__file__).with_name("flood.lua")
 MARKER = "FLOOD_RESULT "
-ORDINARY_ADDRESS = "127.0.0.2"  # the flooder's wrk connects from 127.0.0.1
 RAMP_SECONDS = 1.0  # a flood phase is measured from this long after wrk starts
 DRAIN_SECONDS = 2.0  # after a flood, before the next quiet phase: the server's backlog drains
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1) if ordered else 0.0
 
 
 def junk(token: str) -> str:
@@ -57,35 +53,6 @@ def junk(token: str) -> str:
     head, payload, signature = token.split(".")
     raw = base64.urlsafe_b64decode(signature + "=" * (-len(signature) % 4))
     return f"{head}.{payload}.{base64.urlsafe_b64encode(bytes(b ^ 0xFF for b in raw)).rstrip(b'=').decode()}"
-
-
-class OrdinaryUsers:
-    """The `loadtests.flood_users` process: started once, runs through every phase."""
-
-    def __init__(self) -> None:
-        self.proc: asyncio.subprocess.Process | None = None
-
-    async def start(self, url: str, tokens: list[str], events: list[str], think: float, workdir: Path) -> None:
-        spec = workdir / "users.json"
-        spec.write_text(json.dumps({"url": url, "local_address": ORDINARY_ADDRESS, "think_s": think,
-                                    "events": events, "tokens": tokens}))
-        self.proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "loadtests.flood_users", str(spec), stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE, stderr=(workdir / "users.err").open("wb"), limit=1 << 28)
-        assert self.proc.stdout is not None
-        if (await asyncio.wait_for(self.proc.stdout.readline(), 60)).strip() != b"READY":
-            raise RuntimeError(f"the ordinary users did not start; see {workdir / 'users.err'}")
-
-    async def stop(self) -> list[list[Any]]:
-        """Stop; every request as [sent, latency ms, status, kind]."""
-        assert self.proc is not None and self.proc.stdin is not None and self.proc.stdout is not None
-        self.proc.stdin.write(b"stop\n")
-        await self.proc.stdin.drain()
-        line = await asyncio.wait_for(self.proc.stdout.readline(), 120)
-        await self.proc.wait()
-        if not line:
-            raise RuntimeError("the ordinary users exited without a report; see users.err")
-        return list(json.loads(line)["samples"])
 
 
 async def flood(serve: Process, seconds: float, event: str, org: str, token: str,

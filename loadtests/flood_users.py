@@ -22,6 +22,7 @@ from typing import Any
 
 import aiohttp
 
+ORDINARY_ADDRESS = "127.0.0.2"  # the flooder's wrk connects from 127.0.0.1
 ACT = 0.35  # chance that a user's next action books (or, holding a booking, cancels)
 
 
@@ -76,6 +77,35 @@ class Users:
             self.stopping.set()
             await asyncio.gather(*tasks)
         print(json.dumps({"samples": self.samples}), flush=True)
+
+
+class OrdinaryUsers:
+    """This module as a process, as `loadtests.flood_bench` drives it: started once, runs through every phase."""
+
+    def __init__(self) -> None:
+        self.proc: asyncio.subprocess.Process | None = None
+
+    async def start(self, url: str, tokens: list[str], events: list[str], think: float, workdir: Path) -> None:
+        spec = workdir / "users.json"
+        spec.write_text(json.dumps({"url": url, "local_address": ORDINARY_ADDRESS, "think_s": think,
+                                    "events": events, "tokens": tokens}))
+        self.proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "loadtests.flood_users", str(spec), stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE, stderr=(workdir / "users.err").open("wb"), limit=1 << 28)
+        assert self.proc.stdout is not None
+        if (await asyncio.wait_for(self.proc.stdout.readline(), 60)).strip() != b"READY":
+            raise RuntimeError(f"the ordinary users did not start; see {workdir / 'users.err'}")
+
+    async def stop(self) -> list[list[Any]]:
+        """Stop; every request as [sent, latency ms, status, kind]."""
+        assert self.proc is not None and self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write(b"stop\n")
+        await self.proc.stdin.drain()
+        line = await asyncio.wait_for(self.proc.stdout.readline(), 120)
+        await self.proc.wait()
+        if not line:
+            raise RuntimeError("the ordinary users exited without a report; see users.err")
+        return list(json.loads(line)["samples"])
 
 
 def _wait_for_stop() -> None:

@@ -1,4 +1,4 @@
-"""The benchmark's short Markdown table (the JSON file holds everything)."""
+"""The benchmarks' short Markdown tables (the JSON files hold everything), and their percentile."""
 from __future__ import annotations
 
 from typing import Any
@@ -6,6 +6,11 @@ from typing import Any
 HEADER = ("| scenario | system | requests | bookings/s | p50 ms | p95 ms | p99 ms | errors | server CPU | load avg"
           " | notifications delivered after |\n"
           "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1) if ordered else 0.0
 
 
 def markdown(result: dict[str, Any]) -> str:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import resource
 import statistics
 import sys
@@ -33,6 +32,8 @@ import aiohttp
 from . import cpu, wrk
 from .population import Population
 from .processes import BULK_SETUP, Platform, Process, run_and_report
+from .report import percentile
+from .stream_clients import Clients
 
 RESULTS = Path(__file__).with_name("results")
 
@@ -42,66 +43,6 @@ def rss_mb(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return round(int(line.split()[1]) / 1024, 1)
     return 0.0
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1) if ordered else 0.0
-
-
-class Clients:
-    """The stream-holding processes and their line protocol (see `loadtests.stream_clients`)."""
-
-    def __init__(self) -> None:
-        self.procs: list[asyncio.subprocess.Process] = []
-
-    async def start(self, url: str, streams: list[tuple[str, str]], count: int, workdir: Path) -> int:
-        for i in range(count):
-            spec = workdir / f"streams-{i}.json"
-            spec.write_text(json.dumps({"url": url, "streams": streams[i::count]}))
-            self.procs.append(await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "loadtests.stream_clients", str(spec), stdin=asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.PIPE, stderr=(workdir / f"streams-{i}.err").open("wb"),
-                limit=1 << 28))  # a report carries every latency sample on one line
-        ready = [await asyncio.wait_for(self._line(p), 600) for p in self.procs]
-        return sum(int(line.split()[1]) for line in ready)
-
-    @staticmethod
-    async def _line(proc: asyncio.subprocess.Process) -> str:
-        assert proc.stdout is not None
-        line = (await proc.stdout.readline()).decode()
-        if not line:
-            raise RuntimeError("a stream client exited; see its streams-N.err")
-        return line
-
-    async def ask(self, command: str) -> list[str]:
-        for proc in self.procs:
-            assert proc.stdin is not None
-            proc.stdin.write(f"{command}\n".encode())
-            await proc.stdin.drain()
-        return [await asyncio.wait_for(self._line(p), 120) for p in self.procs]
-
-    async def report(self) -> dict[str, Any]:
-        merged: dict[str, Any] = {"latencies_ms": [], "states": {}, "errors": 0, "ended": 0}
-        for line in await self.ask("report"):
-            part = json.loads(line)
-            merged["latencies_ms"] += part["latencies_ms"]
-            merged["errors"] += part["errors"]
-            merged["ended"] += part["ended"]
-            for event_id, states in part["states"].items():
-                merged["states"].setdefault(event_id, []).extend(states)
-        return merged
-
-    async def stop(self) -> None:
-        for proc in self.procs:
-            if proc.returncode is None and proc.stdin is not None:
-                proc.stdin.write(b"quit\n")
-                proc.stdin.close()
-        for proc in self.procs:
-            try:
-                await asyncio.wait_for(proc.wait(), 30)
-            except TimeoutError:
-                proc.kill()
 
 
 async def flash(serve: Process, event: str, tokens: list[str], args: argparse.Namespace, workdir: Path,

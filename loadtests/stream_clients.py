@@ -15,6 +15,7 @@ import resource
 import sys
 import time
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -82,6 +83,61 @@ class Holder:
                                                              data["status"]])
         return {"latencies_ms": [round(x, 2) for x in self.latencies_ms], "states": states,
                 "errors": self.errors, "ended": self.ended, "streams": len(self.streams)}
+
+
+class Clients:
+    """This module as processes, as `loadtests.stream_bench` drives them (their line protocol is above)."""
+
+    def __init__(self) -> None:
+        self.procs: list[asyncio.subprocess.Process] = []
+
+    async def start(self, url: str, streams: list[tuple[str, str]], count: int, workdir: Path) -> int:
+        for i in range(count):
+            spec = workdir / f"streams-{i}.json"
+            spec.write_text(json.dumps({"url": url, "streams": streams[i::count]}))
+            self.procs.append(await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "loadtests.stream_clients", str(spec), stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE, stderr=(workdir / f"streams-{i}.err").open("wb"),
+                limit=1 << 28))  # a report carries every latency sample on one line
+        ready = [await asyncio.wait_for(self._line(p), 600) for p in self.procs]
+        return sum(int(line.split()[1]) for line in ready)
+
+    @staticmethod
+    async def _line(proc: asyncio.subprocess.Process) -> str:
+        assert proc.stdout is not None
+        line = (await proc.stdout.readline()).decode()
+        if not line:
+            raise RuntimeError("a stream client exited; see its streams-N.err")
+        return line
+
+    async def ask(self, command: str) -> list[str]:
+        for proc in self.procs:
+            assert proc.stdin is not None
+            proc.stdin.write(f"{command}\n".encode())
+            await proc.stdin.drain()
+        return [await asyncio.wait_for(self._line(p), 120) for p in self.procs]
+
+    async def report(self) -> dict[str, Any]:
+        merged: dict[str, Any] = {"latencies_ms": [], "states": {}, "errors": 0, "ended": 0}
+        for line in await self.ask("report"):
+            part = json.loads(line)
+            merged["latencies_ms"] += part["latencies_ms"]
+            merged["errors"] += part["errors"]
+            merged["ended"] += part["ended"]
+            for event_id, states in part["states"].items():
+                merged["states"].setdefault(event_id, []).extend(states)
+        return merged
+
+    async def stop(self) -> None:
+        for proc in self.procs:
+            if proc.returncode is None and proc.stdin is not None:
+                proc.stdin.write(b"quit\n")
+                proc.stdin.close()
+        for proc in self.procs:
+            try:
+                await asyncio.wait_for(proc.wait(), 30)
+            except TimeoutError:
+                proc.kill()
 
 
 async def amain(spec_path: str) -> None:
