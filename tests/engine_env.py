@@ -1,14 +1,19 @@
-"""An in-process engine for tests (its actors, Redis seats and group commit on the run's database)."""
+"""Engines for tests: in-process (its actors, Redis seats and group commit on the run's database), or an
+`engine` process's app consuming its shard queue over RabbitMQ."""
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import AsyncIterator
 from typing import Any
 
+import aiormq
 import asyncpg
+from aiohttp.test_utils import TestServer
 
+from happening.processes import create_app
 from happening_engine.config import Settings
 from happening_engine.connections import RedisClient
+from happening_engine.constants import shard_queue
 from happening_engine.engine import Engine
 
 
@@ -20,3 +25,18 @@ async def running_engine(pool: asyncpg.Pool, redis: RedisClient, settings: Setti
     await engine.start()
     yield engine
     await engine.stop()
+
+
+async def shard_engine(settings: Settings, name: str, keys: str, command_timeout: float) -> AsyncIterator[Settings]:
+    """An engine app serving shard 0 on its own RabbitMQ names (`<prefix>.<name>`), signing keys and
+    command timeout; yields the settings to send to it with, then deletes its queue: a fixture's body."""
+    amqp = dataclasses.replace(settings.amqp, prefix=f"{settings.amqp.prefix}.{name}")
+    keyed = dataclasses.replace(settings, amqp=amqp, engine=dataclasses.replace(
+        settings.engine, command_keys=keys, command_timeout=command_timeout))
+    server = TestServer(create_app(keyed, {"engine"}))
+    await server.start_server()
+    yield keyed
+    await server.close()
+    connection = await aiormq.connect(amqp.url)
+    await (await connection.channel()).queue_delete(shard_queue(amqp.prefix, 0))
+    await connection.close()

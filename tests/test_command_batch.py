@@ -5,7 +5,6 @@ delivered again gives each Book the booking it made. Real RabbitMQ, PostgreSQL a
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -16,10 +15,8 @@ import aiormq
 import asyncpg
 import orjson
 import pytest
-from aiohttp.test_utils import TestServer
 from prometheus_client import REGISTRY
 
-from happening.processes import create_app
 from happening_engine.command_batch import decode_commands, decode_replies, encode_commands, entry
 from happening_engine.commands import Book
 from happening_engine.config import Settings
@@ -28,6 +25,7 @@ from happening_engine.errors import Conflict, Expired, Refused
 from happening_engine.routing import AmqpEngineClient
 from happening_engine.signing import HEADER, CommandKeys
 from loadtests.fixtures import wait_until
+from tests.engine_env import shard_engine
 
 KEYS = "batch-key"
 
@@ -52,16 +50,8 @@ def test_a_batch_reads_back_and_an_unreadable_entry_is_kept_by_its_id() -> None:
 
 @pytest.fixture
 async def engine(settings: Settings) -> AsyncIterator[Settings]:
-    amqp = dataclasses.replace(settings.amqp, prefix=settings.amqp.prefix + ".batch")
-    keyed = dataclasses.replace(settings, amqp=amqp, engine=dataclasses.replace(
-        settings.engine, command_keys=KEYS, command_timeout=5.0))
-    server = TestServer(create_app(keyed, {"engine"}))
-    await server.start_server()
-    yield keyed
-    await server.close()
-    connection = await aiormq.connect(amqp.url)
-    await (await connection.channel()).queue_delete(shard_queue(amqp.prefix, 0))
-    await connection.close()
+    async for keyed in shard_engine(settings, "batch", KEYS, 5.0):
+        yield keyed
 
 
 async def _event(pool: asyncpg.Pool, users: int, total: int) -> tuple[UUID, list[UUID]]:

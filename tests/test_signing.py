@@ -18,6 +18,7 @@ from happening_engine.commands import UpdateEvent, to_wire
 from happening_engine.constants import shard_queue
 from happening_engine.signing import CommandKeys
 from loadtests.fixtures import make_event, make_org, make_users
+from tests.engine_env import shard_engine
 
 
 def test_first_key_signs_every_key_verifies() -> None:
@@ -35,16 +36,8 @@ def _refused() -> float:
 
 @pytest.fixture
 async def signed_engine(settings) -> AsyncIterator[object]:
-    amqp = dataclasses.replace(settings.amqp, prefix=settings.amqp.prefix + ".signed")
-    keyed = dataclasses.replace(settings, amqp=amqp, engine=dataclasses.replace(
-        settings.engine, command_keys="new-key,old-key", command_timeout=1.0))
-    engine = TestServer(create_app(keyed, {"engine"}))
-    await engine.start_server()
-    yield keyed
-    await engine.close()
-    connection = await aiormq.connect(amqp.url)
-    await (await connection.channel()).queue_delete(shard_queue(amqp.prefix, 0))
-    await connection.close()
+    async for keyed in shard_engine(settings, "signed", "new-key,old-key", 1.0):
+        yield keyed
 
 
 async def _api(settings, keys: str) -> TestClient:
