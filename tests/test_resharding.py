@@ -4,6 +4,7 @@ an engine refuses for another shard, and what every client was told is what Post
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from pathlib import Path
 from uuid import UUID
@@ -17,15 +18,31 @@ from loadtests.population import Population
 
 from .split import Split, book, freeze, published_event, thaw, until_ready
 
+HAND_OVER_BOUND = 30.0  # seconds from the map change until every shard's engine consumes under it
+
 
 async def _until_served(split: Split, shards: int) -> None:
-    """Until the map has `shards` shards and an engine serves each (engines claim a shard lazily, on the
-    first command RabbitMQ hands them)."""
-    while True:
-        done = split.platform.happening("shards")
-        if done.returncode == 0 and f"{shards} shard(s)" in done.stdout:
-            return
-        await asyncio.sleep(0.2)
+    """Until the map has `shards` shards and an engine consumes each shard's queue under it (a live
+    heartbeat alone may still be the one of an engine stepping down; engines claim a shard lazily, on
+    the first command RabbitMQ hands them). Fails if the hand-over takes longer than HAND_OVER_BOUND."""
+    async with asyncio.timeout(HAND_OVER_BOUND):
+        while True:
+            done = split.platform.happening("shards")
+            if done.returncode == 0 and f"{shards} shard(s)" in done.stdout and _consuming(split, shards) >= set(
+                    range(shards)):
+                return
+            await asyncio.sleep(0.2)
+
+
+def _consuming(split: Split, shards: int) -> set[int]:
+    """The shards whose engine logged that it consumes its queue under a map of `shards` shards (an
+    engine's log is engine<K>.<n>.log)."""
+    found = set()
+    for log in split.platform.logs_dir.glob("engine*.log"):
+        for line in log.read_text().splitlines():
+            if "shard_consuming" in line and json.loads(line).get("shards") == shards:
+                found.add(int(log.name[len("engine"):].split(".")[0]))
+    return found
 
 
 async def _event_moving(conn: asyncpg.Connection, org: str, old: tuple[int, int], new: tuple[int, int]) -> UUID:
