@@ -102,7 +102,7 @@ class Actor:
                 if len(self.mailbox):
                     continue  # arrived while the last commit finished
                 self._on_retire(self)  # synchronous: nothing can be queued between the check and this
-                waitlist_length(str(self.event_id), 0)
+                waitlist_length(self.event_id_text, 0)
                 return
             BATCH_SIZE.observe(len(batch))
             try:
@@ -229,7 +229,7 @@ class Actor:
     def publish_live(self, counters: Counters | None, **change: Any) -> None:
         """Announce a committed change of this event (fire-and-forget: see `happening_engine.live`)."""
         if counters is not None:
-            waitlist_length(str(self.event_id), counters.waitlist_length)
+            waitlist_length(self.event_id_text, counters.waitlist_length)
         if self.ctx.live is not None and self.event is not None:
             self.ctx.live.publish(LiveChange(self.event_id, self.event["status"], counters, **change))
 

@@ -63,7 +63,7 @@ def _already_cancelled(actor: Actor, cmd: Command, existing: dict[UUID, Any]) ->
     row = existing.get(cmd.booking_id) if isinstance(cmd, CancelBooking) else None
     if row is None or row["event_id"] != actor.event_id or row["status"] != "cancelled":
         return None
-    return booking_dict(actor.event_id_text, BookingRow(*(row[k] for k in _ROW_FIELDS)))
+    return _stored_booking(actor, row)
 
 
 def _op(actor: Actor, status: str, cmd: Command, existing: dict[UUID, Any]) -> tuple[ScriptOp, Any]:
@@ -177,6 +177,11 @@ _ROW_FIELDS = ("id", "user_id", "seats", "status", "waiting_number", "confirmed_
                "updated_at")
 
 
+def _stored_booking(actor: Actor, row: Any, position: int | None = None) -> dict[str, Any]:
+    """A booking read back from PostgreSQL, as the engine answers it."""
+    return booking_dict(actor.event_id_text, BookingRow(*(row[k] for k in _ROW_FIELDS)), position)
+
+
 async def replayed(actor: Actor, decision: Decision) -> dict[int, Any]:
     """For Books refused as duplicates: the booking, if the same request made it (committed by now:
     every write of this event ahead of this one has committed). It is what that request was answered,
@@ -194,6 +199,5 @@ async def replayed(actor: Actor, decision: Decision) -> dict[int, Any]:
         if row is not None and isinstance(cmd, Book) and (row["request_id"], row["user_id"]) == (
                 cmd.request_id, cmd.user_id):
             actor.log.info("request_replayed", booking_id=str(row["id"]), request_id=cmd.request_id)
-            replies[id(env)] = booking_dict(actor.event_id_text, BookingRow(*(row[k] for k in _ROW_FIELDS)),
-                                            row["position"])
+            replies[id(env)] = _stored_booking(actor, row, row["position"])
     return replies
