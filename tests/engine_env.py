@@ -8,6 +8,7 @@ from typing import Any
 
 import aiormq
 import asyncpg
+import pytest
 from aiohttp.test_utils import TestServer
 
 from happening.processes import create_app
@@ -25,6 +26,14 @@ async def running_engine(pool: asyncpg.Pool, redis: RedisClient, settings: Setti
     await engine.start()
     yield engine
     await engine.stop()
+
+
+
+@pytest.fixture
+async def quick_retirement(pool: asyncpg.Pool, redis: RedisClient, settings: Settings) -> AsyncIterator[Engine]:
+    """An engine whose actors retire after 0.3 s without a command."""
+    async for engine in running_engine(pool, redis, settings, idle_seconds=0.3):
+        yield engine
 
 
 async def shard_engine(settings: Settings, name: str, keys: str, command_timeout: float) -> AsyncIterator[Settings]:

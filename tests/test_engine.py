@@ -25,7 +25,7 @@ from happening_engine.store.booking_rows import BatchWrite, BookingRow, HistoryR
 from happening_engine.store.bookings import PredecessorFailed, write_after
 from loadtests.fixtures import assert_invariants, failing_inserts, make_event, make_org, make_users
 from loadtests.throwaway import delete_prefix
-from tests.engine_env import running_engine
+from tests.engine_env import quick_retirement, running_engine  # noqa: F401 (quick_retirement: a fixture)
 
 
 @pytest.fixture
@@ -213,13 +213,6 @@ async def test_an_unknown_event_is_404_and_its_actor_retires_at_once(engine):
             break
         await asyncio.sleep(0.01)
     assert not set(ids) & set(engine.registry.actors)
-
-
-@pytest.fixture
-async def quick_retirement(pool: asyncpg.Pool, redis: Redis, settings: Settings) -> AsyncIterator[Engine]:
-    """An engine whose actors retire after 0.3 s without a command."""
-    async for engine in running_engine(pool, redis, settings, idle_seconds=0.3):
-        yield engine
 
 
 async def test_idle_actors_retire_leaving_nothing_behind_and_reactivate_where_they_left_off(

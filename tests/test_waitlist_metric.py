@@ -3,26 +3,17 @@ an active actor."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from uuid import UUID
 
-import pytest
 from prometheus_client import REGISTRY
 
 from happening_engine.commands import Book, CancelBooking
-from happening_engine.engine import Engine
 from loadtests.fixtures import make_event, make_org, make_users, wait_until
-from tests.engine_env import running_engine
+from tests.engine_env import quick_retirement  # noqa: F401 (a fixture)
 
 
 def waiting(event) -> float | None:
     return REGISTRY.get_sample_value("happening_waitlist_length", {"event_id": str(event)})
-
-
-@pytest.fixture
-async def quick_retirement(pool, redis, settings) -> AsyncIterator[Engine]:
-    async for engine in running_engine(pool, redis, settings, idle_seconds=0.3):
-        yield engine
 
 
 async def test_the_gauge_follows_an_events_waitlist_and_goes_with_it(quick_retirement, pool) -> None:
