@@ -140,6 +140,8 @@ class Fanout:
     def dispatch(self, raw: str | bytes) -> None:
         """Route one message from the engine (`happening_engine.live`) to the streams that want it."""
         RECEIVED.inc()
+        if not self._inboxes:  # nobody watches through this process: nothing to decode
+            return
         message = orjson.loads(raw)
         event_id, at = message["event_id"], message["committed_at"]
         feed = self._feeds.get(event_id)

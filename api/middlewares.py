@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 
 import structlog
@@ -12,6 +11,7 @@ from aiohttp import web
 from prometheus_client import Histogram
 
 from happening_engine.errors import DomainError
+from happening_engine.ids import new_id
 
 from . import keys
 from .auth import authenticate
@@ -32,7 +32,7 @@ def _request_id(request: web.Request) -> str:
     given = request.headers.get("X-Request-ID", "")
     if given and len(given) <= _MAX_REQUEST_ID and given.isprintable():
         return given
-    return uuid.uuid4().hex
+    return new_id()
 
 
 @web.middleware

@@ -35,18 +35,22 @@ def setup_routes(app: web.Application) -> None:
     r.add_post(ORG + "/events", events.create)
     r.add_get(ORG + "/events", events.list_for_org)
     r.add_get("/v1/events", events.list_visible)
+    # the booking route first among /v1/events/...: aiohttp tries an index entry's resources in order
+    bookings_of_event = r.add_resource(EVENT + "/bookings")
+    bookings_of_event.add_route("POST", bookings.book)
+    bookings_of_event.add_route("HEAD", bookings.list_for_event)
+    bookings_of_event.add_route("GET", bookings.list_for_event)
     # an event's management routes answer under the event and under its organization
+    r.add_get(ORG_EVENT + "/bookings", bookings.list_for_event)
     for base in (EVENT, ORG_EVENT):
         r.add_get(base, events.get)
         r.add_patch(base, events.update)
         r.add_post(base + "/publish", events.publish)
         r.add_post(base + "/cancel", events.cancel)
-        r.add_get(base + "/bookings", bookings.list_for_event)
         r.add_get(base + "/waitlist", bookings.waitlist)
         r.add_get(base + "/stats", reports.stats)
         r.add_get(base + "/bookings.csv", reports.bookings_csv)
     r.add_get(EVENT + "/live", live.event_stream)
-    r.add_post(EVENT + "/bookings", bookings.book)
 
     r.add_get("/v1/bookings", bookings.list_mine)
     r.add_get("/v1/bookings/{booking}", bookings.get)

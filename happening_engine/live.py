@@ -58,14 +58,12 @@ class LiveChange:
             bookings += more
             moved = moved or write_moved
         counters = self.counters
-        return {"event_id": str(self.event_id), "status": self.status, "committed_at": self.committed_at,
+        # orjson writes the UUIDs and the LiveBooking dataclasses itself, field by field
+        return {"event_id": self.event_id, "status": self.status, "committed_at": self.committed_at,
                 "total_slots": counters.total_slots if counters else None,
                 "available_slots": counters.available_slots if counters else None,
                 "waitlist_length": counters.waitlist_length if counters else None,
-                "moved": moved,
-                "bookings": [{"id": str(b.id), "user_id": str(b.user_id), "status": b.status, "seats": b.seats,
-                              "waiting_number": b.waiting_number, "position": b.position,
-                              "updated_at": b.updated_at} for b in bookings]}
+                "moved": moved, "bookings": bookings}
 
 
 def _from_write(write: BatchWrite) -> tuple[list[LiveBooking], bool]:
@@ -81,6 +79,13 @@ def _from_write(write: BatchWrite) -> tuple[list[LiveBooking], bool]:
     return [LiveBooking(b.id, b.user_id, b.status, b.seats, b.updated_at.timestamp(), b.waiting_number,
                         positions.get(b.id))
             for b in write.bookings.values()], moved
+
+
+def _uuid_text(value: object) -> str:
+    """asyncpg's UUIDs (ids read back from PostgreSQL), which orjson does not take for its own."""
+    if isinstance(value, UUID):
+        return str(value)
+    raise TypeError(f"not JSON serializable: {type(value).__name__}")
 
 
 class LivePublisher:
@@ -111,7 +116,7 @@ class LivePublisher:
                     async with self.redis.pipeline(transaction=False) as pipe:
                         for change in batch:
                             pipe.publish(live_channel(self.prefix, change.event_id),
-                                         orjson.dumps(change.message()))
+                                         orjson.dumps(change.message(), default=_uuid_text))
                         await pipe.execute()
                     PUBLISHED.inc(len(batch))
                 except (TimeoutError, RedisError, OSError) as exc:

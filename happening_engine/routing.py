@@ -7,7 +7,6 @@ import asyncio
 import dataclasses
 import functools
 import time
-import uuid
 from typing import Any
 
 import aiormq
@@ -21,6 +20,7 @@ from .commands import Book, Command
 from .config import Settings
 from .constants import shard_queue
 from .errors import DomainError, Refused, ShardDown, Unavailable
+from .ids import new_id
 from .shard_health import ShardHealth
 from .shard_map import ShardMapView
 from .sharding import shard_of
@@ -115,7 +115,7 @@ class AmqpEngineClient:
 
     async def send(self, command: Command, deadline: float | None = None) -> dict[str, Any]:
         if isinstance(command, Book) and command.request_id is None:
-            command = dataclasses.replace(command, request_id=uuid.uuid4().hex)
+            command = dataclasses.replace(command, request_id=new_id())
         if deadline is None:
             deadline = time.time() + self.settings.engine.command_timeout
         for _ in range(REROUTES):
@@ -135,7 +135,7 @@ class AmqpEngineClient:
     async def _send(self, command: Command, deadline: float, shard: int, version: int) -> dict[str, Any]:
         if self.health is not None and shard in self.health.down:
             raise ShardDown(f"the booking engine of shard {shard} is not running, please retry", shard=shard)
-        correlation = uuid.uuid4().hex
+        correlation = new_id()
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._pending[correlation] = future
         try:

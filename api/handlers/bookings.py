@@ -5,7 +5,6 @@ import asyncio
 import dataclasses
 import hashlib
 import json
-import uuid
 from typing import Any
 from uuid import UUID
 
@@ -15,6 +14,7 @@ from aiohttp import web
 
 from happening_engine.commands import Book, CancelBooking
 from happening_engine.errors import AccessUnchecked, InvalidInput, NotFound, Unavailable
+from happening_engine.ids import new_id
 from happening_engine.routing import REPLY_GRACE
 from happening_engine.store import bookings_read, events, idempotency, orgs
 from happening_engine.values import STORAGE_ERRORS, booking_json
@@ -85,7 +85,7 @@ async def book(request: web.Request) -> web.Response:
     # The key (or an id made here) is the request id the engine commits with the booking: the same
     # request arriving twice gets its booking, and a request left without an answer can be looked up.
     command = Book(event_id=event_id, user_id=user_id, seats=body["seats"], public_only=True,
-                   request_id=key or uuid.uuid4().hex)
+                   request_id=key or new_id())
     if key is None:
         return ok(await _send_book(request, command), status=201)
     pool = request.app[keys.POOL]
