@@ -5,6 +5,7 @@ positions from Redis); the details are in docs/architecture.md.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import time
 from collections.abc import Callable
@@ -53,11 +54,24 @@ class Fanout:
         self._positions_dirty: dict[str, float | None] = {}
         self._positions_running: set[str] = set()
         self._tasks: list[asyncio.Task[None]] = []
+        self._reader: asyncio.Task[None] | None = None
         self._refreshes: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
-        self._tasks = [asyncio.create_task(self._read(), name="live-subscription"),
-                       asyncio.create_task(self._sweep(), name="live-sweeper")]
+        """Sweep from now on; `subscribe` once the first stream opens (a process nobody watches through,
+        e.g. one serving only bookings, does not read every committed change)."""
+        self._tasks = [asyncio.create_task(self._sweep(), name="live-sweeper")]
+
+    async def subscribe(self, wait: float = 2.0) -> None:
+        """Subscribe if not yet, waiting up to `wait` s: a stream registered before the subscription holds
+        would be told to read its snapshot again (one registered after needs nothing)."""
+        if self.subscribed.is_set():
+            return
+        if self._reader is None and not self.closing:
+            self._reader = asyncio.create_task(self._read(), name="live-subscription")
+            self._tasks.append(self._reader)
+        with contextlib.suppress(TimeoutError):  # Redis is slow or down: the stream resyncs once it is there
+            await asyncio.wait_for(self.subscribed.wait(), wait)
 
     def close_streams(self) -> None:
         """End every stream (the server is shutting down); new ones end right after their snapshot."""
@@ -140,7 +154,7 @@ class Fanout:
     def dispatch(self, raw: str | bytes) -> None:
         """Route one message from the engine (`happening_engine.live`) to the streams that want it."""
         RECEIVED.inc()
-        if not self._inboxes:  # nobody watches through this process: nothing to decode
+        if not self._inboxes:  # nobody watches through this process any more: nothing to decode
             return
         message = orjson.loads(raw)
         event_id, at = message["event_id"], message["committed_at"]

@@ -47,6 +47,7 @@ async def event_stream(request: web.Request) -> web.StreamResponse:
     event_id = path_uuid(request, "event")
     _, role = await visible_event(request, event_id)
     fanout, pool = request.app[keys.FANOUT], request.app[keys.POOL]
+    await fanout.subscribe()
     inbox = fanout.watch_event(str(event_id), _alive(request), _expiry(request))
 
     async def snapshot() -> bytes:
@@ -59,6 +60,7 @@ async def event_stream(request: web.Request) -> web.StreamResponse:
 async def my_stream(request: web.Request) -> web.StreamResponse:
     user_id: UUID = current_user(request).id
     fanout, pool = request.app[keys.FANOUT], request.app[keys.POOL]
+    await fanout.subscribe()
     inbox = fanout.watch_user(str(user_id), _alive(request), _expiry(request))
 
     async def snapshot() -> bytes:

@@ -220,7 +220,8 @@ async def test_live_updates_reach_the_fanout_from_events_on_every_node(engine, p
     fanout = Fanout(redis, settings.redis.prefix, min_interval=0.0)
     await fanout.start()
     try:
-        await asyncio.wait_for(fanout.subscribed.wait(), 5)
+        await fanout.subscribe(wait=5)
+        assert fanout.subscribed.is_set()
         watchers = {e: fanout.watch_event(str(e), lambda: True, None) for e in events}
         booked = await send_all(engine, [Book(e, u, 1) for e in events for u in users])  # 1 confirmed, 2 wait
         assert [b["status"] for b in booked] == ["confirmed", "waiting", "waiting"] * len(events)
