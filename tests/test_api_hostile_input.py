@@ -21,7 +21,7 @@ from api.validation import Field, json_body
 from happening.processes import make_runner
 from happening_engine.config import HttpSettings, Settings
 
-from .test_api_validation import _counts
+from .row_counts import row_counts
 
 EVENT = {"name": "N", "category": "concert", "starts_at": "2099-01-01T10:00:00Z",
          "ends_at": "2099-01-01T12:00:00Z", "total_slots": 10}
@@ -64,7 +64,7 @@ async def _refused(api_client, pool, response, field: str, before: dict[str, int
     assert response.status == 422, await response.text()
     assert response.content_type == "application/problem+json"
     assert (await response.json())["field"] == field
-    assert await _counts(pool) == before
+    assert await row_counts(pool) == before
 
 
 @pytest.mark.parametrize("method,path,body,field,escape", BODY_CASES)
@@ -73,7 +73,7 @@ async def test_control_characters_and_lone_surrogates_are_422(api_client, pool, 
     """Also PATCH of an event: refused before the engine, never a 503 'please retry'."""
     user, event = ctx
     url = path.format(org=user.org_id, event=event["id"])
-    before = await _counts(pool)
+    before = await row_counts(pool)
     response = await getattr(api_client, method)(url, headers={**user.headers, "Content-Type": "application/json"},
                                                  data=_raw(body, field, escape))
     await _refused(api_client, pool, response, field, before)
@@ -82,7 +82,7 @@ async def test_control_characters_and_lone_surrogates_are_422(api_client, pool, 
 @pytest.mark.parametrize("path,field", QUERY_CASES)
 async def test_bad_query_text_and_out_of_range_times_are_422(api_client, pool, ctx, path, field) -> None:
     user, _ = ctx
-    before = await _counts(pool)
+    before = await row_counts(pool)
     response = await api_client.get(path.format(org=user.org_id).replace("+", "%2B"), headers=user.headers)
     await _refused(api_client, pool, response, field, before)
 
@@ -99,7 +99,7 @@ async def test_multiline_description_keeps_its_line_breaks(api_client, ctx) -> N
                                    "a@b.de\r\nBcc: c@d.de", "\"q\"@b.de", "a@localhost", "a@b.de\u0000"])
 async def test_invite_email_is_one_addr_spec(api_client, pool, ctx, email) -> None:
     user, _ = ctx
-    before = await _counts(pool)
+    before = await row_counts(pool)
     response = await api_client.post(f"/v1/organizations/{user.org_id}/invites", headers=user.headers,
                                      json={"email": email, "role": "user"})
     await _refused(api_client, pool, response, "email", before)
@@ -109,7 +109,7 @@ async def test_invite_email_is_one_addr_spec(api_client, pool, ctx, email) -> No
 @pytest.mark.parametrize("value", [LOW, HIGH])
 async def test_body_datetimes_that_overflow_utc_are_422(api_client, pool, ctx, field, value) -> None:
     user, event = ctx
-    before = await _counts(pool)
+    before = await row_counts(pool)
     response = await api_client.post(f"/v1/organizations/{user.org_id}/events", headers=user.headers,
                                      json={**EVENT, field: value})
     await _refused(api_client, pool, response, field, before)
@@ -125,7 +125,7 @@ def _cursor(*values: object) -> str:
 @pytest.mark.parametrize("value", [2**63, -(2**63) - 1, 10**30])
 async def test_integer_cursors_past_int64_are_422(api_client, pool, ctx, path, value) -> None:
     user, event = ctx
-    before = await _counts(pool)
+    before = await row_counts(pool)
     url = path.format(org=user.org_id, event=event["id"]) + f"?cursor={_cursor(value)}"
     await _refused(api_client, pool, await api_client.get(url, headers=user.headers), "cursor", before)
 
@@ -133,14 +133,14 @@ async def test_integer_cursors_past_int64_are_422(api_client, pool, ctx, path, v
 @pytest.mark.parametrize("when", [LOW, HIGH, "0000-01-01T00:00:00Z"])
 async def test_time_cursors_out_of_range_are_422(api_client, pool, ctx, when) -> None:
     user, _ = ctx
-    before = await _counts(pool)
+    before = await row_counts(pool)
     url = f"/v1/events?cursor={_cursor(when, str(uuid.uuid4()))}"
     await _refused(api_client, pool, await api_client.get(url, headers=user.headers), "cursor", before)
 
 
 async def test_json_nested_deep_under_the_size_limit_is_422(api_client, pool, ctx) -> None:
     user, _ = ctx
-    before = await _counts(pool)
+    before = await row_counts(pool)
     for body in ("[" * 30_000 + "]" * 30_000, '{"name": ' + "[" * 30_000 + "]" * 30_000 + "}"):
         response = await api_client.post("/v1/organizations", headers={**user.headers,
                                          "Content-Type": "application/json"}, data=body)

@@ -3,13 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-TABLES = ("organizations", "organization_users", "events", "org_invites", "bookings", "audit_log",
-          "notifications", "idempotency_keys")
-
-
-async def _counts(pool) -> dict[str, int]:
-    return {t: await pool.fetchval(f"select count(*) from {t}") for t in TABLES}
-
+from .row_counts import row_counts
 
 EVENT = {"name": "N", "category": "concert", "starts_at": "2099-01-01T10:00:00Z",
          "ends_at": "2099-01-01T12:00:00Z", "total_slots": 10}
@@ -71,25 +65,25 @@ async def ctx(make_user, make_event):
 async def test_malformed_input_is_422_and_writes_nothing(api_client, pool, ctx, method, path, body, field) -> None:
     user, event = ctx
     url = path.format(org=user.org_id, me=user.id, event=event["id"])
-    before = await _counts(pool)
+    before = await row_counts(pool)
     kwargs = {"data": body} if isinstance(body, str) else {"json": body} if body is not None else {}
     response = await getattr(api_client, method)(url, headers=user.headers, **kwargs)
     assert response.status == 422, await response.text()
     assert response.content_type == "application/problem+json"
     problem = await response.json()
     assert problem["field"] == field and problem["status"] == 422 and problem["title"]
-    assert await _counts(pool) == before
+    assert await row_counts(pool) == before
 
 
 async def test_body_over_64_kib_is_413(api_client, pool, ctx) -> None:
     user, _ = ctx
-    before = await _counts(pool)
+    before = await row_counts(pool)
     response = await api_client.post("/v1/organizations", headers=user.headers,
                                      json={"name": "x" * (65 * 1024)})
     assert response.status == 413
     assert response.content_type == "application/problem+json"
     assert (await response.json())["status"] == 413
-    assert await _counts(pool) == before
+    assert await row_counts(pool) == before
 
 
 async def test_routing_errors_are_problems(api_client, ctx) -> None:

@@ -19,15 +19,7 @@ from api import keys
 from api.jws import ALPHABET, HOOK, FastSegmentJWS
 from api.tokens import DECODER
 
-
-def _claims(issuer: str, **changes: object) -> dict[str, object]:
-    now = int(time.time())
-    claims: dict[str, object] = {"iss": issuer, "aud": "happening-api", "azp": "happening-api",
-                                 "sub": str(uuid.uuid4()), "email": f"a{uuid.uuid4().hex[:8]}@example.test",
-                                 "email_verified": True, "name": "Attacker", "iat": now, "nbf": now,
-                                 "exp": now + 600, "typ": "Bearer"}
-    claims.update(changes)
-    return {k: v for k, v in claims.items() if v is not None}
+from .token_claims import token_claims
 
 
 def _b64(data: bytes) -> str:
@@ -54,7 +46,7 @@ def _other_spare_bits(signature: str) -> str:
 
 def _attacks(dev_issuer) -> dict[str, str]:
     iss, key, kid = dev_issuer.issuer, dev_issuer.key, dev_issuer.kid
-    good = _claims(iss)
+    good = token_claims(iss)
     other_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     public_pem = key.public_key().public_bytes(serialization.Encoding.PEM,
                                                serialization.PublicFormat.SubjectPublicKeyInfo)
@@ -62,12 +54,12 @@ def _attacks(dev_issuer) -> dict[str, str]:
     return {
         "alg none": _unsigned({"alg": "none", "typ": "JWT", "kid": kid}, good),
         "HS256 with the public key": _unsigned({"alg": "HS256", "typ": "JWT", "kid": kid}, good, public_pem),
-        "wrong issuer": jwt.encode(_claims("http://evil.example/realms/happening"), key, "RS256", {"kid": kid}),
-        "wrong audience": jwt.encode(_claims(iss, aud="other-api", azp="other-api"), key, "RS256", {"kid": kid}),
-        "expired": jwt.encode(_claims(iss, iat=now - 7200, nbf=now - 7200, exp=now - 3600), key, "RS256",
+        "wrong issuer": jwt.encode(token_claims("http://evil.example/realms/happening"), key, "RS256", {"kid": kid}),
+        "wrong audience": jwt.encode(token_claims(iss, aud="other-api", azp="other-api"), key, "RS256", {"kid": kid}),
+        "expired": jwt.encode(token_claims(iss, iat=now - 7200, nbf=now - 7200, exp=now - 3600), key, "RS256",
                               {"kid": kid}),
-        "nbf in the future": jwt.encode(_claims(iss, nbf=now + 3600), key, "RS256", {"kid": kid}),
-        "no exp": jwt.encode(_claims(iss, exp=None), key, "RS256", {"kid": kid}),
+        "nbf in the future": jwt.encode(token_claims(iss, nbf=now + 3600), key, "RS256", {"kid": kid}),
+        "no exp": jwt.encode(token_claims(iss, exp=None), key, "RS256", {"kid": kid}),
         "unknown kid": jwt.encode(good, other_key, "RS256", {"kid": "not-a-known-kid"}),
         "known kid, other key": jwt.encode(good, other_key, "RS256", {"kid": kid}),
         "RS512": jwt.encode(good, key, "RS512", {"kid": kid}),
@@ -85,7 +77,7 @@ async def test_valid_token_passes(api_client, token) -> None:
 
 
 async def test_azp_is_accepted_when_aud_differs(api_client, dev_issuer) -> None:
-    claims = _claims(dev_issuer.issuer, aud="account", azp="happening-api")
+    claims = token_claims(dev_issuer.issuer, aud="account", azp="happening-api")
     access = jwt.encode(claims, dev_issuer.key, "RS256", {"kid": dev_issuer.kid})
     response = await api_client.get("/v1/me", headers={"Authorization": f"Bearer {access}"})
     assert response.status == 200
@@ -125,7 +117,7 @@ async def test_unknown_kids_refetch_at_most_once(api_client, dev_issuer) -> None
     other_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     verifier._fetched_at = float("-inf")  # as if the last refetch was long ago
     before, started = verifier.fetches, time.monotonic()
-    tokens = [jwt.encode(_claims(dev_issuer.issuer), other_key, "RS256", {"kid": f"kid-{i}"}) for i in range(50)]
+    tokens = [jwt.encode(token_claims(dev_issuer.issuer), other_key, "RS256", {"kid": f"kid-{i}"}) for i in range(50)]
     responses = await asyncio.gather(*(api_client.get("/v1/me", headers={"Authorization": f"Bearer {t}"})
                                        for t in tokens))
     assert [r.status for r in responses] == [401] * 50
@@ -160,8 +152,8 @@ async def test_es256_tokens_of_an_ec_key_in_the_jwks_pass(api_client, dev_issuer
     dev_issuer.jwks = lambda: {"keys": [*rsa_jwks()["keys"], jwk]}
     try:
         verifier._fetched_at = float("-inf")
-        access = jwt.encode(_claims(dev_issuer.issuer), ec_key, "ES256", {"kid": "ec-key"})
-        forged = jwt.encode(_claims(dev_issuer.issuer), ec.generate_private_key(ec.SECP256R1()), "ES256",
+        access = jwt.encode(token_claims(dev_issuer.issuer), ec_key, "ES256", {"kid": "ec-key"})
+        forged = jwt.encode(token_claims(dev_issuer.issuer), ec.generate_private_key(ec.SECP256R1()), "ES256",
                             {"kid": "ec-key"})
         statuses = [(await api_client.get("/v1/me", headers={"Authorization": f"Bearer {t}"})).status
                     for t in (access, _tampered(access, _other_spare_bits), forged)]

@@ -18,7 +18,7 @@ from api.tokens import REFRESH_INTERVAL
 from happening_engine.sealed import Sealer
 from happening_engine.worker.wording import wording
 
-from .test_auth import _claims
+from .token_claims import token_claims
 
 
 def _signed(dev_issuer, claims: dict[str, object], header: dict[str, object] | None = None) -> str:
@@ -39,7 +39,7 @@ async def _status(api_client, token: str) -> int:
     (None, "JWT", 401),
 ])
 async def test_only_access_tokens_pass(api_client, dev_issuer, typ_claim, typ_header, status) -> None:
-    claims = _claims(dev_issuer.issuer, typ=typ_claim)
+    claims = token_claims(dev_issuer.issuer, typ=typ_claim)
     token = _signed(dev_issuer, claims, {"typ": typ_header} if typ_header else None)
     assert await _status(api_client, token) == status
 
@@ -58,17 +58,17 @@ async def test_the_dev_issuers_id_token_is_refused(api_client, dev_issuer) -> No
 
 async def test_email_and_name_follow_each_verified_token(api_client, dev_issuer, pool) -> None:
     sub = str(uuid.uuid4())
-    first = _claims(dev_issuer.issuer, sub=sub, email="old@example.test", name="Old Name")
+    first = token_claims(dev_issuer.issuer, sub=sub, email="old@example.test", name="Old Name")
     me = await (await api_client.get("/v1/me", headers={"Authorization": f"Bearer {_signed(dev_issuer, first)}"}
                                      )).json()
     assert (me["email"], me["full_name"]) == ("old@example.test", "Old Name")
-    moved = _claims(dev_issuer.issuer, sub=sub, email="New@Example.test", name="New Name")
+    moved = token_claims(dev_issuer.issuer, sub=sub, email="New@Example.test", name="New Name")
     me = await (await api_client.get("/v1/me", headers={"Authorization": f"Bearer {_signed(dev_issuer, moved)}"}
                                      )).json()
     assert (me["email"], me["full_name"]) == ("new@example.test", "New Name")
     row = await pool.fetchrow("select email, full_name from users where keycloak_id = $1", sub)
     assert (row["email"], row["full_name"]) == ("new@example.test", "New Name")
-    nameless = _claims(dev_issuer.issuer, sub=sub, email="new@example.test", name=None)
+    nameless = token_claims(dev_issuer.issuer, sub=sub, email="new@example.test", name=None)
     me = await (await api_client.get("/v1/me", headers={"Authorization": f"Bearer {_signed(dev_issuer, nameless)}"}
                                      )).json()
     assert me["full_name"] == "New Name"  # a token without a name keeps the one we have
@@ -80,7 +80,7 @@ async def test_an_invite_goes_to_the_address_with_its_token_sealed(api_client, d
     token is nowhere readable in the row, and the worker's key opens it into the emailed link."""
     admin = await make_user()
     email = f"inv{uuid.uuid4().hex[:8]}@example.test"
-    squatter = _signed(dev_issuer, _claims(dev_issuer.issuer, email=email, email_verified=False))
+    squatter = _signed(dev_issuer, token_claims(dev_issuer.issuer, email=email, email_verified=False))
     assert await _status(api_client, squatter) == 200
     response = await api_client.post(f"/v1/organizations/{admin.org_id}/invites", headers=admin.headers,
                                      json={"email": email, "role": "user"})
@@ -128,7 +128,7 @@ async def test_a_new_kid_passes_right_after_a_junk_kid_flood(api_client, dev_iss
     other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     verifier._fetched_at = float("-inf")
     before, flood_started = verifier.fetches, time.monotonic()
-    junk = [jwt.encode(_claims(dev_issuer.issuer), other, "RS256", {"kid": f"junk-{i}"}) for i in range(30)]
+    junk = [jwt.encode(token_claims(dev_issuer.issuer), other, "RS256", {"kid": f"junk-{i}"}) for i in range(30)]
     assert set(await asyncio.gather(*(_status(api_client, t) for t in junk[:10]))) == {401}
     old_key, old_kid = dev_issuer.key, dev_issuer.kid
     dev_issuer.key, dev_issuer.kid = rsa.generate_private_key(65537, 2048), uuid.uuid4().hex[:16]

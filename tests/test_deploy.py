@@ -7,7 +7,6 @@ does not match the realm) fails here instead of at `docker compose up`.
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 import re
 import shlex
@@ -19,6 +18,7 @@ import pytest
 yaml = pytest.importorskip("yaml")
 
 from happening_engine.config import Settings  # noqa: E402
+from tests.settings_env import settings_env_map  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = ROOT / "docker-compose.yml"
@@ -166,20 +166,6 @@ def dockerfile_instructions(path: Path) -> list[tuple[str, str]]:
         instructions.append((keyword.upper(), args.strip()))
     assert not pending, "Dockerfile ends inside a line continuation"
     return instructions
-
-
-def settings_env_map() -> dict[str, tuple[str, ...]]:
-    """Every HAPPENING_* name Settings.from_env reads -> attribute path in Settings."""
-    names: dict[str, tuple[str, ...]] = {}
-    defaults = Settings()
-    for f in dataclasses.fields(Settings):
-        value = getattr(defaults, f.name)
-        if dataclasses.is_dataclass(value):
-            for sub in dataclasses.fields(value):
-                names[f"HAPPENING_{f.name.upper()}_{sub.name.upper()}"] = (f.name, sub.name)
-        else:
-            names[f"HAPPENING_{f.name.upper()}"] = (f.name,)
-    return names
 
 
 def resolve(settings: Settings, path: tuple[str, ...]) -> Any:

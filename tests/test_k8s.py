@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from happening_engine.config import Settings
-from tests.test_deploy import settings_env_map
+from tests.settings_env import settings_env_map
 
 yaml = pytest.importorskip("yaml")
 jsonschema = pytest.importorskip("jsonschema")

@@ -17,7 +17,7 @@ from api.ratelimit import Limit, RateLimiter
 from happening_engine.config import RateLimitSettings
 from happening_engine.constants import rate_key
 
-from .test_auth import _claims
+from .token_claims import token_claims
 
 
 @contextlib.contextmanager
@@ -46,7 +46,7 @@ async def _assert_429(response) -> None:
 async def test_junk_tokens_from_one_address_are_throttled_not_its_users(api_client, make_user, redis,
                                                                        settings, dev_issuer, token) -> None:
     user = await make_user()
-    junk = jwt.encode(_claims("http://elsewhere.example"), dev_issuer.key, "RS256", {"kid": dev_issuer.kid})
+    junk = jwt.encode(token_claims("http://elsewhere.example"), dev_issuer.key, "RS256", {"kid": dev_issuer.kid})
     address_key = rate_key(settings.redis.prefix, "address", "127.0.0.1")
     await redis.delete(address_key)  # earlier tests' bad tokens from this address were charged to it
     try:
