@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import orjson
@@ -20,6 +18,7 @@ from redis.exceptions import RedisError
 from happening_engine.connections import RedisClient
 from happening_engine.constants import event_key, live_pattern
 
+from .feeds import Feed
 from .streams import HEARTBEAT, Inbox, UserInbox, frame, stamp
 
 log = structlog.get_logger(__name__)
@@ -27,16 +26,6 @@ _InboxT = TypeVar("_InboxT", bound=Inbox)
 STREAMS = Gauge("happening_live_streams", "Open live streams")
 RECEIVED = Counter("happening_live_messages_total", "Live update messages received from Redis")
 LPOS_MAX = 64  # beyond this many watched bookings of one event, read its whole waitlist once instead
-
-
-@dataclass
-class _Feed:
-    """The watchers of one event and the newest state not yet handed to them."""
-
-    inboxes: set[Inbox] = field(default_factory=set)
-    state: bytes = b""
-    last: float = -math.inf
-    timer: asyncio.TimerHandle | None = None
 
 
 class Fanout:
@@ -47,7 +36,7 @@ class Fanout:
         self.closing = False
         self.subscribed = asyncio.Event()
         self._inboxes: set[Inbox] = set()
-        self._feeds: dict[str, _Feed] = {}
+        self._feeds: dict[str, Feed] = {}
         self._users: dict[str, set[UserInbox]] = {}
         self._waiting: dict[str, dict[str, tuple[str, str]]] = {}  # event -> booking -> (user, waitlist entry)
         self._watched: dict[str, set[tuple[str, str]]] = {}  # user -> (event, booking) in _waiting
@@ -91,7 +80,7 @@ class Fanout:
 
     def watch_event(self, event_id: str, alive: Callable[[], bool], expires_at: float | None) -> Inbox:
         inbox = Inbox(event_id, alive, expires_at)
-        self._feeds.setdefault(event_id, _Feed()).inboxes.add(inbox)
+        self._feeds.setdefault(event_id, Feed()).inboxes.add(inbox)
         return self._add(inbox)
 
     def watch_user(self, user_id: str, alive: Callable[[], bool], expires_at: float | None) -> UserInbox:
@@ -130,8 +119,7 @@ class Fanout:
         elif (feed := self._feeds.get(inbox.topic)) is not None:
             feed.inboxes.discard(inbox)
             if not feed.inboxes:
-                if feed.timer is not None:
-                    feed.timer.cancel()
+                feed.cancel()
                 del self._feeds[inbox.topic]
 
     def _index(self, booking: dict[str, Any]) -> None:
@@ -160,7 +148,7 @@ class Fanout:
         event_id, at = message["event_id"], message["committed_at"]
         feed = self._feeds.get(event_id)
         if feed is not None and message["available_slots"] is not None:
-            self._push(feed, frame("state", {
+            feed.push(self.min_interval, frame("state", {
                 "event_id": event_id, "status": message["status"], "total_slots": message["total_slots"],
                 "available_slots": message["available_slots"], "waitlist_length": message["waitlist_length"],
                 "committed_at": stamp(at)}))
@@ -175,22 +163,6 @@ class Fanout:
                     inbox.booking(booking, b["updated_at"], at)
         if message["moved"] and event_id in self._waiting:
             self._positions(event_id, at)
-
-    def _push(self, feed: _Feed, state: bytes) -> None:
-        feed.state = state
-        if feed.timer is not None:
-            return  # already due: it will carry this newer state
-        loop = asyncio.get_running_loop()
-        wait = feed.last + self.min_interval - loop.time()
-        if wait <= 0:
-            self._deliver(feed)
-        else:
-            feed.timer = loop.call_later(wait, self._deliver, feed)
-
-    def _deliver(self, feed: _Feed) -> None:
-        feed.timer, feed.last = None, asyncio.get_running_loop().time()
-        for inbox in feed.inboxes:
-            inbox.offer("state", feed.state)
 
     def _positions(self, event_id: str, at: float | None) -> None:
         """Refresh the positions of the watched waiting bookings of `event_id` (one run at a time per
