@@ -11,9 +11,10 @@ from .config import Settings
 from .connections import RedisClient
 from .constants import event_key
 from .seats import WaitEntry
+from .store import Executor
 
 
-async def check(pool: asyncpg.Pool, redis: RedisClient, prefix: str, event_id: UUID | None = None,
+async def check(pool: Executor, redis: RedisClient, prefix: str, event_id: UUID | None = None,
                 notifications_settled_after: timedelta | None = None) -> list[str]:
     """Every violation found, as a readable line; [] when all invariants hold.
 
@@ -37,7 +38,7 @@ async def check(pool: asyncpg.Pool, redis: RedisClient, prefix: str, event_id: U
     return problems
 
 
-async def _event_problems(pool: asyncpg.Pool, redis: RedisClient, prefix: str, ev: asyncpg.Record) -> list[str]:
+async def _event_problems(pool: Executor, redis: RedisClient, prefix: str, ev: asyncpg.Record) -> list[str]:
     """One event's seats: its counters, its waitlist's head, and its Redis keys against PostgreSQL."""
     problems: list[str] = []
     eid, total, confirmed = ev["id"], ev["total_slots"], ev["confirmed"]
@@ -66,7 +67,7 @@ async def _event_problems(pool: asyncpg.Pool, redis: RedisClient, prefix: str, e
     return problems
 
 
-async def _booking_problems(pool: asyncpg.Pool, event_id: UUID | None) -> list[str]:
+async def _booking_problems(pool: Executor, event_id: UUID | None) -> list[str]:
     """One active booking per user and event; every booking's 'created' history row."""
     scope = "($1::uuid is null or b.event_id = $1)"
     duplicates = await pool.fetch(
@@ -79,7 +80,7 @@ async def _booking_problems(pool: asyncpg.Pool, event_id: UUID | None) -> list[s
             + [f"booking {row['id']} has no 'created' history row" for row in unrecorded])
 
 
-async def _notification_problems(pool: asyncpg.Pool, event_id: UUID | None, after: timedelta) -> list[str]:
+async def _notification_problems(pool: Executor, event_id: UUID | None, after: timedelta) -> list[str]:
     """Invariant 5: no notification still pending `after` it was written."""
     stuck = await pool.fetchval(
         "select count(*) from notifications where status = 'pending' and created_at < now() - $1::interval"

@@ -17,6 +17,7 @@ import asyncpg
 
 from happening_engine.actors import messages
 from happening_engine.errors import Conflict
+from happening_engine.store import Conn
 
 LOCK_EVENT = ("select org_id, name, starts_at, status, total_slots, confirmed_seats, waiting_count"
               " from events where id = $1 for update")
@@ -38,7 +39,7 @@ select $1, $2, $3, $4, $5, u.email, $6 from users u where u.id = $1
 """
 
 
-async def book_for_update(conn: asyncpg.Connection, event_id: UUID, user_id: UUID, seats: int) -> dict[str, Any]:
+async def book_for_update(conn: Conn, event_id: UUID, user_id: UUID, seats: int) -> dict[str, Any]:
     """Book in one transaction holding the event row's lock; `Conflict` if not bookable or a duplicate."""
     async with conn.transaction():
         event = await conn.fetchrow(LOCK_EVENT, event_id)
@@ -56,6 +57,7 @@ async def book_for_update(conn: asyncpg.Connection, event_id: UUID, user_id: UUI
                                           "confirmed" if confirmed else "waiting", number)
         except asyncpg.UniqueViolationError as exc:
             raise Conflict("you already have an active booking for this event") from exc
+        assert booking is not None, "INSERT ... RETURNING returns the row"
         position = None if confirmed else waiting_count + 1
         details = {"status": booking["status"], "seats": seats, "waiting_number": number}
         await conn.execute(INSERT_HISTORY, booking["id"], {**details, "position": position})

@@ -34,19 +34,20 @@ async def make_users(pool: asyncpg.Pool, n: int) -> list[UUID]:
 
 async def make_user(pool: asyncpg.Pool, email: str | None = None, name: str = "Ada Lovelace") -> UUID:
     """One user with this address (default: a unique one) and full name."""
-    return await pool.fetchval(  # type: ignore[no-any-return]
+    made: UUID = await pool.fetchval(
         "insert into users (keycloak_id, email, full_name) values ($1, $2, $3) returning id",
         uuid.uuid4().hex, email or f"u{uuid.uuid4().hex[:8]}@example.test", name)
+    return made
 
 
 async def make_org(pool: asyncpg.Pool, owner: UUID | None = None, name: str = "Org") -> UUID:
     """An organization; `owner`, if given, created it and is its orgAdmin."""
-    org = await pool.fetchval("insert into organizations (name, created_by) values ($1, $2) returning id",
+    org: UUID = await pool.fetchval("insert into organizations (name, created_by) values ($1, $2) returning id",
                               name, owner)
     if owner is not None:
         await pool.execute("insert into organization_users (org_id, user_id, role) values ($1, $2, 'orgAdmin')",
                            org, owner)
-    return org  # type: ignore[no-any-return]
+    return org
 
 
 async def make_event(pool: asyncpg.Pool | asyncpg.Connection, org: UUID, total: int = 100, *, name: str = "Show",
@@ -57,21 +58,23 @@ async def make_event(pool: asyncpg.Pool | asyncpg.Connection, org: UUID, total: 
     published unless it is a draft. `event_id`: its id, when the test needs one of its choosing (a shard's)."""
     starts = starts_at or datetime.now(UTC) + starts_in
     published = None if status == "draft" else datetime.now(UTC)
-    return await pool.fetchval(  # type: ignore[no-any-return]
+    made: UUID = await pool.fetchval(
         "insert into events (id, org_id, name, category, status, starts_at, ends_at, total_slots,"
         " max_seats_per_booking, published_at)"
         " values (coalesce($9, gen_random_uuid()), $1, $2, 'concert', $3, $4, $5, $6, $7, $8) returning id",
         org, name, status, starts, starts + duration, total, max_seats, published, event_id)
+    return made
 
 
 async def make_notification(pool: asyncpg.Pool, user: UUID | None, kind: str, *, recipient: str | None,
                             event: UUID | None = None, org: UUID | None = None, channel: str = "email",
                             message: str = "", payload: dict[str, Any] | None = None) -> UUID:
     """A pending `notifications` row (the outbox), as a change's transaction writes it."""
-    return await pool.fetchval(  # type: ignore[no-any-return]
+    made: UUID = await pool.fetchval(
         "insert into notifications (user_id, org_id, event_id, type, channel, recipient, message, payload)"
         " values ($1, $2, $3, $4, $5, $6, $7, $8) returning id",
         user, org, event, kind, channel, recipient, message, payload or {})
+    return made
 
 
 @contextlib.asynccontextmanager
@@ -109,5 +112,5 @@ async def assert_invariants(pool: asyncpg.Pool | asyncpg.Connection, redis: Redi
                             event: UUID | None = None) -> None:
     """AssertionError listing every violation of contract §4 (`happening_engine.invariants.check`) for
     `event` (default: every event) under the Redis key `prefix`."""
-    problems = await check(pool, redis, prefix, event)  # type: ignore[arg-type]
+    problems = await check(pool, redis, prefix, event)
     assert not problems, "invariants violated:\n" + "\n".join(problems)

@@ -49,7 +49,7 @@ def _token(post: Any, email: str) -> str:
     return str(response.json()["access_token"])
 
 
-@events.test_start.add_listener
+@events.test_start.add_listener  # type: ignore[untyped-decorator]  # locust's EventHook is not annotated
 def create_events(environment: Any, **_: Any) -> None:
     """Organizers sign up (each orgAdmin of its own org), then create and publish the events,
     `EVENTS_PER_ORGANIZER` each: the per-user write limits are a person's, not a bulk import's."""
@@ -66,7 +66,7 @@ def create_events(environment: Any, **_: Any) -> None:
 
     def event(name: str, slots: int, by: tuple[dict[str, str], str]) -> str:
         headers, org = by
-        body = {"name": name, "category": "concert", "starts_at": start.isoformat(),
+        body: dict[str, Any] = {"name": name, "category": "concert", "starts_at": start.isoformat(),
                 "ends_at": (start + timedelta(hours=3)).isoformat(), "total_slots": slots}
         created = requests.post(f"{host}/v1/organizations/{org}/events", json=body, headers=headers, timeout=10)
         created.raise_for_status()
@@ -147,7 +147,7 @@ class BurstShape(LoadTestShape):
     """Steady users, then a flash-sale burst on top of them, then steady again; then stop."""
 
     def tick(self) -> tuple[int, float, list[type]] | None:
-        elapsed = self.get_run_time()
+        elapsed = self.get_run_time()  # type: ignore[no-untyped-call]  # locust's LoadTestShape is not annotated
         if elapsed < STAGE_SECONDS:
             return STEADY_USERS, 10, [SteadyUser, FlashSaleUser]
         if elapsed < STAGE_SECONDS * 1.5:

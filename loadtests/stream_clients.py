@@ -145,7 +145,7 @@ async def amain(spec_path: str) -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     with open(spec_path) as f:
         spec = json.load(f)
-    holder = Holder(spec["url"], [tuple(s) for s in spec["streams"]])  # type: ignore[misc]
+    holder = Holder(spec["url"], [tuple(s) for s in spec["streams"]])
     gate = asyncio.Semaphore(OPEN_AT_ONCE)
     connector = aiohttp.TCPConnector(limit=0, force_close=True)
     timeout = aiohttp.ClientTimeout(total=None, sock_read=None)
