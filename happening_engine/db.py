@@ -11,6 +11,7 @@ import structlog
 
 from .config import DatabaseSettings
 from .constants import MIGRATION_LOCK_ID, SQL_DIR
+from .shard_health import instance_name
 
 log = structlog.get_logger(__name__)
 
@@ -43,6 +44,13 @@ async def _reset_connection(conn: asyncpg.Connection) -> None:
 # processes, one side idle in a transaction waiting in Python, which PostgreSQL cannot see as a deadlock):
 # a lock wait fails after LOCK_TIMEOUT, and a transaction left idle that long is ended by the server.
 SESSION_TIMEOUTS = {"lock_timeout": "5s", "idle_in_transaction_session_timeout": "10s"}
+APPLICATION_PREFIX = "happening:"
+
+
+def application_name() -> str:
+    """This process's connections' name: an engine's is `happening:` + its shard claims' owner, so a
+    claim can tell the backends of a replaced owner (store/shards.py)."""
+    return APPLICATION_PREFIX + instance_name()
 
 
 async def create_pool(settings: DatabaseSettings, *, min_size: int | None = None,
@@ -51,7 +59,7 @@ async def create_pool(settings: DatabaseSettings, *, min_size: int | None = None
     return await asyncpg.create_pool(
         settings.url, min_size=settings.min_size if min_size is None else min_size,
         max_size=settings.max_size if max_size is None else max_size, init=_init_connection,
-        reset=_reset_connection, server_settings=SESSION_TIMEOUTS)
+        reset=_reset_connection, server_settings={**SESSION_TIMEOUTS, "application_name": application_name()})
 
 
 async def _connect_creating(url: str) -> asyncpg.Connection:

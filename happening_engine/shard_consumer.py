@@ -137,8 +137,8 @@ class ShardConsumer:
             raise
 
     async def _claim(self, term: _Term) -> int | None:
-        """Take the shard under the term's map (retried while PostgreSQL is busy or unreachable: a paused
-        previous owner's transaction holds the row until idle_in_transaction_session_timeout ends it)."""
+        """Take the shard under the term's map (retried while PostgreSQL is busy or unreachable; a frozen
+        previous owner's backend that holds the row is ended by `claim` after STALE_AFTER)."""
         while not term.over.is_set():
             try:
                 epoch = await claim(self.pool, term.shards, self.shard, instance_name())
