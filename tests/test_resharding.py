@@ -11,7 +11,6 @@ from uuid import UUID
 
 import aiohttp
 import asyncpg
-import pytest
 
 from happening_engine.sharding import shard_of
 from loadtests.population import Population
@@ -77,15 +76,11 @@ def _log(split: Split, name: str) -> str:
     return (split.platform.logs_dir / f"{name}.log").read_text()
 
 
-# Seen failing once under load (issue 17): engine A committed bookings before their deadlines, was
-# frozen before it could answer, and the API told those clients 503. Fixed since: the API looks a
-# request up before answering 503 (test_api_bookings: a booking committed whose answer was lost), and
-# nothing commits past its deadline (sql/008); what clients were told has matched PostgreSQL in every
-# run since. Still failing now and then (issue 17): A frozen holding no command, so nothing shows it
-# was refused; and once A's write transaction kept its shard's row locked through the whole pause
-# (idle_in_transaction_session_timeout did not end it), so `happening shards set 2` gave up.
-@pytest.mark.xfail(reason="A is not always seen refused; once A's frozen transaction blocked the reshard (issue 17)",
-                   strict=False)
+# Issue 17: the API told 503 to clients of bookings A had committed (the API now looks a request up
+# before answering 503; nothing commits past its deadline, sql/008); A, fenced, never released its
+# shard (its heartbeat's cancellation was swallowed by redis-py, shard_health.py); A's backend, frozen
+# mid-message, held shard 0's row so `shards set 2` gave up (a count change now ends it after
+# STALE_AFTER, tests/test_stale_shard_holder.py).
 async def test_an_engine_paused_under_a_stale_map_is_refused_when_it_resumes(tmp_path: Path) -> None:
     split = await Split.start(tmp_path, shards=1)
     try:
