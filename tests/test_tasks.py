@@ -32,3 +32,33 @@ async def test_a_stopper_cancelled_while_it_waits_is_cancelled_too() -> None:
     stopping.cancel()  # e.g. the event loop shutting down while a component stops
     with pytest.raises(asyncio.CancelledError):
         await stopping
+
+
+async def test_a_task_that_swallows_its_cancellation_is_cancelled_again_until_it_ends() -> None:
+    swallowed = 0
+
+    async def beats() -> None:  # like a heartbeat loop whose Redis call swallowed the CancelledError
+        nonlocal swallowed
+        while True:
+            try:
+                await asyncio.sleep(0.01)
+            except asyncio.CancelledError:
+                if swallowed < 2:
+                    swallowed += 1
+                    continue
+                raise
+
+    task = asyncio.create_task(beats())
+    await asyncio.sleep(0.02)
+    await asyncio.wait_for(cancel_and_wait(task, again_after=0.05), 5)
+    assert task.cancelled() and swallowed == 2
+
+
+async def test_a_task_that_failed_raises_its_error_to_the_stopper() -> None:
+    async def fails() -> None:
+        raise RuntimeError("broken")
+
+    task = asyncio.create_task(fails())
+    await asyncio.sleep(0)
+    with pytest.raises(RuntimeError, match="broken"):
+        await cancel_and_wait(task)
