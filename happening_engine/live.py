@@ -25,7 +25,7 @@ PUBLISH_FAILED = Counter("happening_live_publish_failed_total", "Live update mes
 MAX_BACKLOG = 10_000  # messages queued while Redis is slow or down; older ones are dropped beyond this
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: made per booking, and a frozen __init__ costs more
 class LiveBooking:
     """A booking whose status changed, as the streams show it; `updated_at` (epoch seconds, as written to
     PostgreSQL) orders it against a snapshot the stream read."""

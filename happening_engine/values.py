@@ -33,7 +33,13 @@ def json_value(value: Any) -> Any:
 def booking_json(booking: Mapping[str, Any] | asyncpg.Record) -> dict[str, Any]:
     """A booking as the API returns it (`BOOKING` in api/openapi_schemas.py), from a row or dict holding
     its fields (times as datetimes or already formatted)."""
-    return {"id": str(booking["id"]), "event_id": str(booking["event_id"]), "user_id": str(booking["user_id"]),
-            "seats": booking["seats"], "status": booking["status"], "waiting_number": booking["waiting_number"],
-            "position": booking["position"], "created_at": json_value(booking["created_at"]),
-            "updated_at": json_value(booking["updated_at"])}
+    return booking_fields(booking["id"], booking["event_id"], booking["user_id"], booking["seats"], booking["status"],
+                          booking["waiting_number"], booking["position"], booking["created_at"], booking["updated_at"])
+
+
+def booking_fields(id: Any, event_id: Any, user_id: Any, seats: int, status: str, waiting_number: int | None,
+                   position: int | None, created_at: Any, updated_at: Any) -> dict[str, Any]:
+    """`booking_json` from the fields themselves (the engine's replies: no dict made just to be read)."""
+    return {"id": str(id), "event_id": str(event_id), "user_id": str(user_id), "seats": seats, "status": status,
+            "waiting_number": waiting_number, "position": position, "created_at": json_value(created_at),
+            "updated_at": json_value(updated_at)}

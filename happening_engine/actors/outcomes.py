@@ -19,7 +19,7 @@ class Confirmed:
     """Booked: nobody waited and the seats fit."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: made per booking, and a frozen __init__ costs more
 class Waiting:
     """Booked on the waitlist: `number` is its waiting number, `position` its place in the line."""
 
@@ -27,14 +27,14 @@ class Waiting:
     position: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: made per booking, and a frozen __init__ costs more
 class Duplicate:
     """Refused: the user already holds `booking_id` (active) for this event."""
 
     booking_id: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: made per booking, and a frozen __init__ costs more
 class Cancelled:
     """Cancelled from `previous` ("confirmed" or "waiting"); `promoted`: the waitlist entries that got seats."""
 

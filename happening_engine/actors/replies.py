@@ -13,7 +13,7 @@ from prometheus_client import Histogram
 from ..errors import Expired
 from ..metrics import COMMAND_SECONDS, EXPIRED
 from ..store.booking_rows import BookingRow
-from ..values import booking_json
+from ..values import booking_fields
 from .mailbox import Envelope
 
 log = structlog.get_logger(__name__)
@@ -22,11 +22,10 @@ STORAGE_DOWN = "bookings are temporarily unavailable, please retry"
 
 def booking_dict(event_id: UUID | str, row: BookingRow, position: int | None = None,
                  stamp: str | None = None) -> dict[str, Any]:
-    """The booking as the API returns it (`values.booking_json`); `stamp`: created_at = updated_at, already
+    """The booking as the API returns it (`values.booking_fields`); `stamp`: created_at = updated_at, already
     formatted."""
-    return booking_json({"id": row.id, "event_id": event_id, "user_id": row.user_id, "seats": row.seats,
-                         "status": row.status, "waiting_number": row.waiting_number, "position": position,
-                         "created_at": stamp or row.created_at, "updated_at": stamp or row.updated_at})
+    return booking_fields(row.id, event_id, row.user_id, row.seats, row.status, row.waiting_number, position,
+                          stamp or row.created_at, stamp or row.updated_at)
 
 
 def answer(env: Envelope, outcome: Any) -> None:
