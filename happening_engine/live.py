@@ -18,6 +18,7 @@ from redis.exceptions import RedisError
 from .connections import RedisClient, publisher
 from .constants import live_channel
 from .store.booking_rows import BatchWrite, Counters
+from .values import json_default
 
 log = structlog.get_logger(__name__)
 PUBLISHED = Counter("happening_live_published_total", "Live update messages published to Redis")
@@ -81,13 +82,6 @@ def _from_write(write: BatchWrite) -> tuple[list[LiveBooking], bool]:
             for b in write.bookings.values()], moved
 
 
-def _uuid_text(value: object) -> str:
-    """asyncpg's UUIDs (ids read back from PostgreSQL), which orjson does not take for its own."""
-    if isinstance(value, UUID):
-        return str(value)
-    raise TypeError(f"not JSON serializable: {type(value).__name__}")
-
-
 class LivePublisher:
     """Queues changes and publishes them in order, one pipeline per flush, off the caller's path."""
 
@@ -116,7 +110,7 @@ class LivePublisher:
                     async with self.redis.pipeline(transaction=False) as pipe:
                         for change in batch:
                             pipe.publish(live_channel(self.prefix, change.event_id),
-                                         orjson.dumps(change.message(), default=_uuid_text))
+                                         orjson.dumps(change.message(), default=json_default))
                         await pipe.execute()
                     PUBLISHED.inc(len(batch))
                 except (TimeoutError, RedisError, OSError) as exc:

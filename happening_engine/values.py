@@ -30,6 +30,16 @@ def json_value(value: Any) -> Any:
     return value
 
 
+def json_default(value: Any) -> Any:
+    """orjson's `default`: datetimes by `rfc3339`, UUIDs orjson does not take as its own (asyncpg's) as
+    strings; anything else is an error."""
+    if isinstance(value, datetime):
+        return rfc3339(value)
+    if isinstance(value, UUID):
+        return str(value)
+    raise TypeError(f"not JSON serializable: {type(value).__name__}")
+
+
 def booking_json(booking: Mapping[str, Any] | asyncpg.Record) -> dict[str, Any]:
     """A booking as the API returns it (`BOOKING` in api/openapi_schemas.py), from a row or dict holding
     its fields (times as datetimes or already formatted)."""
