@@ -32,23 +32,20 @@ class Heartbeat:
     def __init__(self, redis: RedisClient, prefix: str, shard: int) -> None:
         self.redis, self.key, self.shard = redis, engine_alive_key(prefix, shard), shard
         self._task: asyncio.Task[None] | None = None
-        self._stopped = asyncio.Event()
 
     def start(self) -> None:
         if self._task is None or self._task.done():
-            self._stopped = asyncio.Event()
-            self._task = asyncio.create_task(self._beat(self._stopped), name=f"heartbeat-{self.shard}")
+            self._task = asyncio.create_task(self._beat(), name=f"heartbeat-{self.shard}")
 
     async def stop(self) -> None:
         """Stop beating (the key expires by itself: a standby may be beating the same key)."""
         if self._task is not None:
-            self._stopped.set()  # the loop ends even if redis-py swallows the cancellation (it can, in SET)
-            await cancel_and_wait(self._task)
+            await cancel_and_wait(self._task)  # cancelled again if redis-py swallows it (it can, in SET)
             self._task = None
 
-    async def _beat(self, stopped: asyncio.Event) -> None:
+    async def _beat(self) -> None:
         me = instance_name()
-        while not stopped.is_set():
+        while True:
             try:
                 await self.redis.set(self.key, me, px=TTL_MS)
             except (RedisError, OSError) as exc:
