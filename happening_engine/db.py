@@ -11,7 +11,7 @@ import structlog
 
 from .config import DatabaseSettings
 from .constants import MIGRATION_LOCK_ID, SQL_DIR
-from .shard_health import instance_name
+from .ids import instance_name
 
 log = structlog.get_logger(__name__)
 

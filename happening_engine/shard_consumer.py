@@ -21,8 +21,9 @@ from .connections import RedisClient
 from .engine import Engine
 from .errors import DomainError, Fenced, Refused
 from .fencing import Fence
+from .ids import instance_name
 from .routing import declare_shard_queue
-from .shard_health import Heartbeat, instance_name
+from .shard_health import Heartbeat
 from .shard_map import ShardMapView
 from .sharding import shard_of
 from .signing import HEADER, CommandKeys

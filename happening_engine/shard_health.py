@@ -4,8 +4,6 @@ Not the queue's consumer count: a consumer whose event loop is stuck still count
 from __future__ import annotations
 
 import asyncio
-import os
-import socket
 
 import structlog
 from prometheus_client import Gauge
@@ -13,6 +11,7 @@ from redis.exceptions import RedisError
 
 from .connections import RedisClient
 from .constants import engine_alive_key
+from .ids import instance_name
 from .tasks import cancel_and_wait
 
 log = structlog.get_logger(__name__)
@@ -20,10 +19,6 @@ INTERVAL = 0.25
 TTL_MS = 1500
 SHARD_UP = Gauge("happening_engine_shard_up", "1 while the shard has a live engine (as this API sees it)",
                  ["shard"])
-
-
-def instance_name() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 class Heartbeat:
