@@ -98,10 +98,12 @@ async def published_event(conn: asyncpg.Connection, org_id: str, shard: int, sha
     return await make_event(conn, UUID(org_id), slots, name="Split", max_seats=4, event_id=event_id)
 
 
-async def users(session: aiohttp.ClientSession, split: Split, n: int, tag: str) -> tuple[Population, list[str]]:
-    """`n` signed-up users' tokens (the first one's organization holds the test's events)."""
+async def users(session: aiohttp.ClientSession, split: Split, n: int, tag: str
+                ) -> tuple[Population, list[str], list[str]]:
+    """`n` signed-up users: (population, tokens, emails); the first one's organization holds the test's events."""
     people = Population(session, split.api, split.platform.issuer)
-    return people, await people.users([f"{tag}{i}-{uuid.uuid4().hex[:6]}@example.test" for i in range(n)])
+    emails = [f"{tag}{i}-{uuid.uuid4().hex[:6]}@example.test" for i in range(n)]
+    return people, await people.users(emails), emails
 
 
 async def book(session: aiohttp.ClientSession, api: str, event: UUID, token: str, key: str | None = None

@@ -35,7 +35,7 @@ async def test_a_paused_engine_hands_its_shard_to_the_standby_and_is_fenced_when
     try:
         async with aiohttp.ClientSession() as session:
             await until_ready(session, split.api)
-            people, tokens = await users(session, split, 200, "paused")
+            people, tokens, _ = await users(session, split, 200, "paused")
             org = (await people.sign_up(tokens[0]))["memberships"][0]["org_id"]
             conn = await split.connect()
             try:

@@ -13,9 +13,8 @@ import aiohttp
 import asyncpg
 
 from happening_engine.sharding import shard_of
-from loadtests.population import Population
 
-from .split import Split, book, freeze, published_event, thaw, until_ready
+from .split import Split, book, freeze, published_event, thaw, until_ready, users
 
 HAND_OVER_BOUND = 30.0  # seconds from the map change until every shard's engine consumes under it
 
@@ -64,14 +63,6 @@ async def _compare(conn: asyncpg.Connection, events: list[UUID], told: list[tupl
     assert {status for status, _, _ in told} <= {201, 503}, sorted({status for status, _, _ in told})
 
 
-async def _people(session: aiohttp.ClientSession, split: Split, n: int, tag: str
-                  ) -> tuple[Population, list[str], list[str]]:
-    """`n` signed-up users: (population, tokens, emails); the first one's organization holds the events."""
-    people = Population(session, split.api, split.platform.issuer)
-    emails = [f"{tag}{i}-{uuid.uuid4().hex[:6]}@example.test" for i in range(n)]
-    return people, await people.users(emails), emails
-
-
 def _log(split: Split, name: str) -> str:
     return (split.platform.logs_dir / f"{name}.log").read_text()
 
@@ -87,7 +78,7 @@ async def test_an_engine_paused_under_a_stale_map_is_refused_when_it_resumes(tmp
         await split.platform.start_part("engine1.0", "engine", "--shard", "1", ready="/healthz")  # idle: no shard 1
         async with aiohttp.ClientSession() as session:
             await until_ready(session, split.api)
-            people, tokens, emails = await _people(session, split, 161, "stale")
+            people, tokens, emails = await users(session, split, 161, "stale")
             org = (await people.sign_up(tokens[0]))["memberships"][0]["org_id"]
             conn = await split.connect()
             try:
@@ -150,7 +141,7 @@ async def test_reshard_from_2_to_3_under_load(tmp_path: Path) -> None:
         async with aiohttp.ClientSession() as session:
             for api in split.apis:
                 await until_ready(session, api.url)
-            people, tokens, emails = await _people(session, split, 241, "reshard")
+            people, tokens, emails = await users(session, split, 241, "reshard")
             org = (await people.sign_up(tokens[0]))["memberships"][0]["org_id"]
             conn = await split.connect()
             try:

@@ -26,7 +26,7 @@ async def test_a_shard_without_engine_answers_503_at_once_and_readyz_names_it(tm
     try:
         async with aiohttp.ClientSession() as session:
             await _until_down(session, split.api, ["engine-shard-1"])
-            people, tokens = await users(session, split, 3, "health")
+            people, tokens, _ = await users(session, split, 3, "health")
             org = (await people.sign_up(tokens[0]))["memberships"][0]["org_id"]
             conn = await split.connect()
             try:

@@ -20,7 +20,7 @@ async def test_no_booking_for_a_client_told_503_when_the_engine_was_wedged(tmp_p
     try:
         async with aiohttp.ClientSession() as session:
             await until_ready(session, split.api)
-            people, tokens = await users(session, split, 80, "wedged")
+            people, tokens, _ = await users(session, split, 80, "wedged")
             org = (await people.sign_up(tokens[0]))["memberships"][0]["org_id"]
             conn = await split.connect()
             try:
@@ -69,7 +69,7 @@ async def test_kill_9_of_a_hot_shard_three_times_gives_every_owner_their_own_boo
         await split.start_engine(0)  # a standby
         async with aiohttp.ClientSession() as session:
             await until_ready(session, split.api)
-            people, tokens = await users(session, split, 240, "hot")
+            people, tokens, _ = await users(session, split, 240, "hot")
             org = (await people.sign_up(tokens[0]))["memberships"][0]["org_id"]
             conn = await split.connect()
             try:
@@ -111,7 +111,7 @@ async def test_idempotency_key_retried_on_another_api_after_kill_9_gets_the_orig
         async with aiohttp.ClientSession() as session:
             for api in split.apis:
                 await until_ready(session, api.url)
-            people, tokens = await users(session, split, 150, "apikill")
+            people, tokens, _ = await users(session, split, 150, "apikill")
             org = (await people.sign_up(tokens[0]))["memberships"][0]["org_id"]
             conn = await split.connect()
             try:
