@@ -88,12 +88,18 @@ async def test_a_batch_failing_alone_is_told_and_the_next_commit_still_goes_thro
     assert [r["event_id"] for r in await stored(pool, [bad, good])] == [good.event_id]
 
 
-async def test_behind_a_committed_predecessor_a_batch_commits_once_it_did(pool) -> None:
+async def _committing_behind(pool) -> tuple[BatchWrite, asyncio.Future[bool], asyncio.Future[Counters | None]]:
+    """A batch being committed behind a predecessor whose outcome the test decides."""
     write = await batch(pool)
     committer = GroupCommit(pool)
     predecessor = future()
     assert committer.reserve_behind()
     behind = asyncio.ensure_future(committer.commit_behind(write, predecessor))
+    return write, predecessor, behind
+
+
+async def test_behind_a_committed_predecessor_a_batch_commits_once_it_did(pool) -> None:
+    write, predecessor, behind = await _committing_behind(pool)
     await asyncio.sleep(0.2)
     assert not behind.done() and await stored(pool, [write]) == []  # written, not committed
     predecessor.set_result(True)
@@ -102,11 +108,7 @@ async def test_behind_a_committed_predecessor_a_batch_commits_once_it_did(pool) 
 
 
 async def test_behind_a_failed_predecessor_a_batch_commits_nothing(pool) -> None:
-    write = await batch(pool)
-    committer = GroupCommit(pool)
-    predecessor = future()
-    assert committer.reserve_behind()
-    behind = asyncio.ensure_future(committer.commit_behind(write, predecessor))
+    write, predecessor, behind = await _committing_behind(pool)
     await asyncio.sleep(0.1)
     predecessor.set_result(False)
     with pytest.raises(PredecessorFailed):
